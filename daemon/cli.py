@@ -1,0 +1,164 @@
+"""``gtzan-listen``: classify the genre of what is playing, window by window, as it plays.
+
+Exit codes: 0 the file ended or --duration was reached; 1 runtime error (no or lost input
+device, PortAudio missing); 2 bad usage or bad input (unreadable audio, bad model bundle, audio
+shorter than one 3 s window); 130 interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, BadInput, ListenError
+from gtzan.features import SR, WINDOW_SAMPLES
+
+WINDOW_SECONDS = WINDOW_SAMPLES / SR
+
+
+def _err(console, message: str) -> None:
+    console.print(f"[bold red]gtzan-listen: error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _load_bundle(models: Path | None):
+    from gtzan.bundle import BundleError, load_bundle
+
+    try:
+        return load_bundle(models)
+    except BundleError as e:
+        raise BadInput(str(e)) from None
+
+
+def _members(bundle) -> list[tuple[str, str, int]]:
+    return [(m.name, str(m.kind), int(w)) for m, w in zip(bundle.members, bundle.blend_weights)]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Stream this audio file (any format gtzan.audio decodes) instead of the microphone.")
+@click.option("--demo", is_flag=True, help="Stream a synthetic clip made by the program itself (no microphone or file needed).")
+@click.option("--list-devices", is_flag=True, help="List the audio devices PortAudio sees and exit.")
+@click.option("--device", metavar="NAME|INDEX", help="Capture from this input device (default: the system's default input).")
+@click.option("--hop", type=click.FloatRange(0.025, 60.0), default=0.5, show_default=True,
+              help="Seconds between the starts of consecutive 3 s windows (rounded to 512 samples).")
+@click.option("--models", type=click.Path(path_type=Path), default=None,
+              help="Model bundle directory (default: the bundle shipped with the package).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Write JSON lines to stdout (also the default when stdout is not a terminal).")
+@click.option("--realtime/--fast", default=True, show_default=True,
+              help="Stream --file/--demo at real-time pace, or as fast as possible.")
+@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
+              help="Stop after this many seconds of audio.")
+@click.option("--smooth", type=click.FloatRange(0.0), default=3.0, show_default=True,
+              help="Seconds of windows averaged for the smoothed verdict; a new genre must lead for half as "
+                   "many windows before the display switches (N = round(smooth/hop), K = N // 2, both at least 1).")
+@click.option("--silence-db", type=float, default=-60.0, show_default=True,
+              help="Windows quieter than this (dBFS) are reported as silence, not given a genre.")
+@click.option("--block-frames", type=click.IntRange(1), default=None, hidden=True,
+              help="Frames per read/callback (testing: results must not depend on it).")
+@click.option("--stall-timeout", type=click.FloatRange(0.1), default=3.0, hidden=True,
+              help="Seconds without audio from the device before giving up.")
+@click.pass_context
+def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, device: str | None, hop: float,
+        models: Path | None, as_json: bool, realtime: bool, duration: float | None, smooth: float,
+        silence_db: float, block_frames: int | None, stall_timeout: float) -> None:
+    """Listen to the microphone (default), a file (--file) or a synthetic demo (--demo) and show the
+    music genre of every 3 s window as it plays, from a blend of six models.
+
+    With --json, or when stdout is not a terminal, stdout carries one JSON object per window and a
+    final {"summary": ...} object; all messages go to stderr.
+    """
+    from rich.console import Console
+
+    errc = Console(stderr=True)
+    if file_ is not None and demo:
+        raise click.UsageError("use either --file or --demo, not both")
+    if device is not None and (file_ is not None or demo):
+        raise click.UsageError("--device applies to microphone input only")
+    if duration is not None and duration < WINDOW_SECONDS:
+        raise click.BadParameter(f"{duration:g} s is shorter than one window ({WINDOW_SECONDS:.2f} s): "
+                                 "no complete 3 s window would be classified", param_hint="--duration")
+    try:
+        if list_devices:
+            from gtzan.daemon.devices import import_sounddevice, list_devices_text
+
+            click.echo(list_devices_text(import_sounddevice()))
+            ctx.exit(EXIT_OK)
+        code = _listen(errc, file_, demo, device, hop, models, as_json or not sys.stdout.isatty(), realtime,
+                       duration, smooth, silence_db, block_frames, stall_timeout)
+    except ListenError as e:
+        _err(errc, str(e))
+        code = e.exit_code
+    except KeyboardInterrupt:
+        errc.print("gtzan-listen: interrupted")
+        code = EXIT_SIGINT
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly, and keep Python's exit flush from complaining
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_OK
+    except (click.exceptions.Exit, click.UsageError):
+        raise
+    except Exception as e:  # noqa: BLE001 - never a traceback for the user; GTZAN_LISTEN_DEBUG=1 shows it
+        if os.environ.get("GTZAN_LISTEN_DEBUG"):
+            raise
+        _err(errc, f"unexpected {type(e).__name__}: {e}")
+        code = EXIT_ERROR
+    ctx.exit(code)
+
+
+def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float, models: Path | None,
+            as_json: bool, realtime: bool, duration: float | None, smooth: float, silence_db: float,
+            block_frames: int | None, stall_timeout: float) -> int:
+    from gtzan.daemon.run import run
+    from gtzan.daemon.sources import DemoSource, FileSource, MicSource
+    from gtzan.daemon.summary import render_summary
+
+    if file_ is not None:
+        source = FileSource(file_, realtime=realtime, block_frames=block_frames)
+    elif demo:
+        source = DemoSource(realtime=realtime, block_frames=block_frames)
+        errc.print("[bold yellow]demo:[/] the audio is SYNTHETIC (generated patterns, not music); "
+                   "the genres shown for it are only illustrative.", highlight=False)
+    else:
+        source = MicSource(device, block_frames=block_frames, stall_seconds=stall_timeout)
+    bundle = _load_bundle(models)
+    members = _members(bundle)
+    if as_json:
+        from gtzan.daemon.output_json import JsonOutput
+
+        output = JsonOutput(tuple(bundle.genres), {n: w for n, _, w in members})
+    else:
+        from gtzan.daemon.display import LiveDisplay
+
+        output = LiveDisplay(tuple(bundle.genres), members)
+    live = file_ is None and not demo
+    result = run(source, bundle, output, hop=hop, smooth=smooth, silence_db=silence_db, duration=duration,
+                 warm=live or realtime)
+    s = result.summary
+    if as_json:
+        output.summary(s)
+    if s["windows"]:
+        if as_json:
+            n = s["classified"]
+            share = s["shares"].get(s["verdict"], 0.0) if s["verdict"] else 0.0
+            errc.print(f"verdict: {s['verdict'] or 'none'} ({100 * share:.0f}% of {n} classified windows, "
+                       f"{s['silent']} silent)", highlight=False)
+        else:
+            output.console.print(render_summary(s))
+    if result.error is not None:
+        _err(errc, str(result.error))
+    elif result.ended in ("interrupted", "terminated"):
+        errc.print(f"gtzan-listen: {result.ended}" + ("" if s["windows"] else
+                   " before the first complete 3 s window"), highlight=False)
+    return result.exit_code
+
+
+def main() -> None:
+    cli(prog_name="gtzan-listen")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""JSON lines on stdout: one object per window and, last, one ``{"summary": ...}`` object.
+
+Nothing else is written to stdout in this mode (messages go to stderr), so the output can be
+piped straight into ``jq`` or a program. Window object keys:
+
+``window`` index, ``start``/``end`` seconds of the stream, ``level_dbfs``, ``silence`` (bool),
+``genre`` (raw blended verdict, null when silent), ``scores`` (blended vote share per genre),
+``smoothed`` ({``genre``, ``scores``}: moving average + hysteresis, see gtzan.daemon.smoothing),
+``members`` ({name: {``vote``, ``weight``, ``probs``}}), ``timings`` ({``features_ms``,
+``inference_ms``, ``latency_ms``}: the only keys that vary between identical runs; latency is
+from the window's last sample arriving to the line being written), and ``synthetic`` (the
+pattern's name, only for ``--demo``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+import numpy as np
+
+from gtzan.daemon.pipeline import WindowResult
+
+
+def _scores(genres: tuple[str, ...], v: np.ndarray | None) -> dict[str, float] | None:
+    return None if v is None else {g: round(float(x), 6) for g, x in zip(genres, v)}
+
+
+def window_record(r: WindowResult, genres: tuple[str, ...], weights: dict[str, int]) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "window": r.index,
+        "start": round(r.start, 6),
+        "end": round(r.end, 6),
+        "level_dbfs": round(r.level_dbfs, 2),
+        "silence": r.silent,
+        "genre": None if r.label is None else genres[r.label],
+        "scores": _scores(genres, r.scores),
+        "smoothed": {"genre": None if r.smoothed is None else genres[r.smoothed],
+                     "scores": _scores(genres, r.smoothed_scores)},
+        "members": {m: {"vote": genres[r.member_votes[m]], "weight": weights.get(m),
+                        "probs": _scores(genres, r.member_probs[m])} for m in r.member_probs},
+        "timings": {"features_ms": round(r.features_ms, 3), "inference_ms": round(r.inference_ms, 3),
+                    "latency_ms": None},
+    }
+    if r.note is not None:
+        rec["synthetic"] = r.note
+    return rec
+
+
+class JsonOutput:
+    """Writes each window as one line, flushed at once, in a single write (never a torn line)."""
+
+    def __init__(self, genres: tuple[str, ...], weights: dict[str, int], stream: TextIO | None = None):
+        self.genres, self.weights = genres, weights
+        self.stream = stream or sys.stdout
+
+    def start(self, state: Any) -> None:
+        return None
+
+    def tick(self, state: Any) -> None:
+        return None
+
+    def window(self, r: WindowResult, state: Any) -> float:
+        rec = window_record(r, self.genres, self.weights)
+        latency = (time.monotonic() - r.arrival) * 1000.0
+        rec["timings"]["latency_ms"] = round(latency, 3)
+        self.stream.write(json.dumps(rec) + "\n")
+        self.stream.flush()
+        return latency
+
+    def close(self) -> None:
+        return None
+
+    def summary(self, summary: dict[str, Any]) -> None:
+        self.stream.write(json.dumps({"summary": summary}) + "\n")
+        self.stream.flush()

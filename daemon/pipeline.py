@@ -1,0 +1,109 @@
+"""Samples in, verdicts out: StreamingExtractor -> bundle.predict (the blend) -> smoothing.
+
+Silent windows (level below the threshold) skip inference: they are reported as silence, not
+given a genre, and clear the smoothing history.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gtzan.daemon.smoothing import Smoother, smoothing_params
+from gtzan.features import FEATURE_NAMES, SR
+
+_RMS_MEAN = FEATURE_NAMES.index("rms_mean")
+_RMS_VAR = FEATURE_NAMES.index("rms_var")
+LEVEL_FLOOR_DB = -120.0
+
+
+def level_dbfs(features: np.ndarray) -> float:
+    """Window level in dBFS from its features: the RMS of the frame RMS values, sqrt(mean^2 + var)."""
+    ms = float(features[_RMS_MEAN]) ** 2 + max(0.0, float(features[_RMS_VAR]))
+    if ms <= 0.0:
+        return LEVEL_FLOOR_DB
+    return max(LEVEL_FLOOR_DB, 10.0 * math.log10(ms))
+
+
+@dataclass
+class WindowResult:
+    """Everything known about one window; output modules render it."""
+
+    index: int
+    start_sample: int
+    start: float
+    end: float
+    level_dbfs: float
+    silent: bool
+    label: int | None = None  # raw blended genre index
+    scores: np.ndarray | None = None  # blended vote share (10,)
+    member_probs: dict[str, np.ndarray] = field(default_factory=dict)
+    member_votes: dict[str, int] = field(default_factory=dict)
+    smoothed: int | None = None
+    smoothed_scores: np.ndarray | None = None
+    features_ms: float = 0.0
+    inference_ms: float = 0.0
+    arrival: float = 0.0  # monotonic time the window's last sample arrived
+    note: str | None = None  # e.g. the synthetic demo pattern playing
+    features: np.ndarray | None = field(default=None, repr=False)  # the 58 features (not printed)
+
+
+class Pipeline:
+    """Feeds blocks to the streaming extractor and turns each finished window into a WindowResult."""
+
+    def __init__(self, bundle: Any, hop_seconds: float = 0.5, smooth_seconds: float = 3.0,
+                 silence_db: float = -60.0):
+        from gtzan.stream import StreamingExtractor
+
+        self.bundle = bundle
+        self.extractor = StreamingExtractor(hop_seconds=hop_seconds, sr=SR)
+        self.hop_seconds = self.extractor.hop_samples / SR
+        self.smooth_n, self.smooth_k = smoothing_params(smooth_seconds, self.hop_seconds)
+        self.smoother = Smoother(self.smooth_n, self.smooth_k)
+        self.silence_db = silence_db
+        self.samples_in = 0
+        self._n = 0
+        self._pending_ms = 0.0  # extractor time not yet charged to a window
+
+    def push(self, samples: np.ndarray, arrival: float) -> list[WindowResult]:
+        """Add one block; return the windows it completed, in order."""
+        t0 = time.perf_counter()
+        windows = self.extractor.push(np.asarray(samples, dtype=np.float32))
+        self._pending_ms += (time.perf_counter() - t0) * 1000.0
+        self.samples_in += len(samples)
+        if not windows:
+            return []
+        feat_ms = self._pending_ms / len(windows)
+        self._pending_ms = 0.0
+        results = []
+        for w in windows:
+            lvl = level_dbfs(w.features)
+            results.append(WindowResult(index=self._n, start_sample=int(w.start_sample), start=float(w.start),
+                                        end=float(w.end), level_dbfs=lvl, silent=lvl < self.silence_db,
+                                        features_ms=feat_ms, arrival=arrival, features=w.features))
+            self._n += 1
+        loud = [i for i, r in enumerate(results) if not r.silent]
+        tiebreak: dict[int, np.ndarray] = {}
+        if loud:
+            t1 = time.perf_counter()
+            pred = self.bundle.predict(np.stack([windows[i].features for i in loud]))
+            inf_ms = (time.perf_counter() - t1) * 1000.0 / len(loud)
+            weighted = np.asarray(pred.weighted_probs)
+            for j, i in enumerate(loud):
+                r = results[i]
+                r.label = int(pred.labels[j])
+                r.scores = np.asarray(pred.scores[j], dtype=np.float64)
+                r.member_probs = {m: np.asarray(p[j]) for m, p in pred.member_probs.items()}
+                r.member_votes = {m: int(v[j]) for m, v in pred.member_votes.items()}
+                r.inference_ms = inf_ms
+                tiebreak[i] = weighted[j]
+        for i, r in enumerate(results):
+            if r.silent:
+                self.smoother.reset()
+            else:
+                r.smoothed, r.smoothed_scores = self.smoother.update(r.scores, tiebreak[i])
+        return results

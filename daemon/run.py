@@ -1,0 +1,132 @@
+"""The main loop: source blocks -> pipeline -> output, with clean stops on signals, errors and the end."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from gtzan.daemon.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, ListenError, TooShort
+from gtzan.daemon.pipeline import Pipeline
+from gtzan.daemon.summary import SummaryBuilder
+from gtzan.features import SR, WINDOW_SAMPLES
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM; the loop polls it between blocks. A second signal aborts at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._saved[s] = signal.signal(s, self._handler)
+
+    def restore(self) -> None:
+        for s, h in self._saved.items():
+            signal.signal(s, h)
+        self._saved.clear()
+
+
+@dataclass
+class RunState:
+    """What the outputs show besides the windows themselves."""
+
+    source: Any
+    source_text: str
+    synthetic: bool
+    hop_seconds: float
+    smooth_n: int
+    smooth_k: int
+    silence_db: float
+    audio_seconds: Callable[[], float]
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    ended: str  # "end", "duration", "interrupted", "terminated", "error"
+    summary: dict[str, Any]
+    error: ListenError | None = None
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+def warm_up(bundle: Any, hop_seconds: float) -> None:
+    """One throw-away window through a private extractor and the models, so numba's compilation and the
+    sessions' first-run costs are paid while the first 3 s of audio are still arriving."""
+    from gtzan.stream import StreamingExtractor
+
+    noise = (0.05 * np.random.default_rng(0).standard_normal(WINDOW_SAMPLES)).astype(np.float32)
+    windows = StreamingExtractor(hop_seconds=hop_seconds, sr=SR).push(noise)
+    if windows:
+        bundle.predict(np.stack([w.features for w in windows]))
+
+
+def run(source: Any, bundle: Any, output: Any, *, hop: float = 0.5, smooth: float = 3.0, silence_db: float = -60.0,
+        duration: float | None = None, warm: bool = True) -> RunResult:
+    """Stream until the source ends, --duration is reached, a signal arrives or an error occurs."""
+    stop = StopFlag()
+    stop.install()
+    genres = tuple(bundle.genres)
+    summary = SummaryBuilder(genres)
+    latencies: list[float] = []
+    ended, error = "end", None
+    limit = None if duration is None else int(round(duration * SR))
+    try:
+        with source:
+            pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
+            state = RunState(source=source, source_text=source.describe(), synthetic=source.synthetic,
+                             hop_seconds=pipeline.hop_seconds, smooth_n=pipeline.smooth_n, smooth_k=pipeline.smooth_k,
+                             silence_db=silence_db, audio_seconds=lambda: pipeline.samples_in / SR)
+            output.start(state)
+            try:
+                if hasattr(source, "start"):
+                    source.start()
+                if warm:
+                    warm_up(bundle, hop)
+                for block, arrival in source.blocks(stop):
+                    if limit is not None:
+                        block = block[: max(0, limit - pipeline.samples_in)]
+                    for r in pipeline.push(block, arrival):
+                        r.note = source.label_at(r.start_sample, r.start_sample + WINDOW_SAMPLES)
+                        latencies.append(output.window(r, state))
+                        summary.add(r)
+                    output.tick(state)
+                    if limit is not None and pipeline.samples_in >= limit:
+                        ended = "duration"
+                        break
+                    if stop():
+                        break
+            except ListenError as e:
+                ended, error = "error", e
+            finally:
+                output.close()
+            audio_seconds = pipeline.samples_in / SR
+    finally:
+        stop.restore()
+    if error is None and stop.signum is not None:
+        ended = "terminated" if stop.signum == signal.SIGTERM else "interrupted"
+    code = {"end": EXIT_OK, "duration": EXIT_OK, "interrupted": EXIT_SIGINT, "terminated": EXIT_SIGTERM}.get(ended)
+    if error is None and summary.windows == 0 and ended in ("end", "duration"):
+        error = TooShort(f"no complete 3 s window: the audio is {audio_seconds:.2f} s long and a window needs "
+                         f"{WINDOW_SAMPLES / SR:.2f} s ({WINDOW_SAMPLES} samples at {SR} Hz)")
+        ended = "error"
+    if error is not None:
+        code = error.exit_code
+    result = summary.as_dict(ended, source.as_json(), audio_seconds, int(source.overflows), int(source.dropped))
+    return RunResult(exit_code=int(code), ended=ended, summary=result, error=error, latencies_ms=latencies)

@@ -1,0 +1,305 @@
+"""Where the audio comes from: a microphone, a file or the synthetic demo.
+
+Every source yields ``(samples, arrival)`` pairs: float32 mono blocks at 22,050 Hz and the
+monotonic time their last sample became available (used for latency). Sources are context
+managers; leaving the context releases the device.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from gtzan.daemon.errors import BadInput, NoInputDevice, SourceStalled
+from gtzan.features import SR
+
+Block = tuple[np.ndarray, float]
+StopFlag = Callable[[], bool]
+
+FILE_BLOCK_REALTIME = 2048  # frames per read when pacing a file like a live input (~93 ms at 22,050 Hz)
+FILE_BLOCK_FAST = 65536
+MIC_BLOCK_SECONDS = 512 / SR  # ~23 ms callbacks keep the latency measurement fine-grained
+
+
+class _Pacer:
+    """Releases blocks no sooner than a live input would deliver them (or at once with realtime=False)."""
+
+    def __init__(self, realtime: bool):
+        self.realtime = realtime
+        self._t0: float | None = None
+        self._sent = 0
+
+    def wait(self, n: int, stop: StopFlag) -> float:
+        self._sent += n
+        if self.realtime:
+            if self._t0 is None:
+                self._t0 = time.monotonic()
+            due = self._t0 + self._sent / SR
+            while not stop():
+                left = due - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(left, 0.1))
+        return time.monotonic()
+
+
+class FileSource:
+    """Streams a decoded file block by block (gtzan.audio.iter_audio), at real-time pace unless fast."""
+
+    kind = "file"
+    synthetic = False
+    overflows = 0
+    dropped = 0
+
+    def __init__(self, path: str | Path, realtime: bool = True, block_frames: int | None = None):
+        self.path = Path(path)
+        self.realtime = realtime
+        self.block_frames = block_frames or (FILE_BLOCK_REALTIME if realtime else FILE_BLOCK_FAST)
+        self.info: Any = None
+
+    def __enter__(self) -> "FileSource":
+        from gtzan.audio import AudioError, audio_info
+
+        try:
+            self.info = audio_info(self.path)
+        except AudioError as e:
+            raise BadInput(str(e)) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @property
+    def resampled(self) -> bool:
+        return self.info.samplerate != SR or self.info.channels != 1
+
+    def describe(self) -> str:
+        return describe_file(self.path, self.info)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": str(self.path), "samplerate": self.info.samplerate,
+                "channels": self.info.channels, "resampled": self.resampled, "synthetic": False}
+
+    def label_at(self, start_sample: int, end_sample: int) -> str | None:
+        return None
+
+    def blocks(self, stop: StopFlag) -> Iterator[Block]:
+        from gtzan.audio import AudioError, iter_audio
+
+        pacer = _Pacer(self.realtime)
+        it = iter_audio(self.path, block_frames=self.block_frames, sr=SR)
+        while not stop():
+            try:
+                y = next(it)
+            except StopIteration:
+                return
+            except AudioError as e:
+                raise BadInput(str(e)) from None
+            yield y, pacer.wait(len(y), stop)
+
+
+def describe_file(path: Path, info: Any) -> str:
+    """'name.flac: FLAC 22050 Hz mono, 30.0 s' (+ how it is converted), for the display and messages."""
+    try:
+        from gtzan.audio import describe_source
+
+        return str(describe_source(info))
+    except Exception:  # noqa: BLE001 - a description must not stop playback
+        pass
+    ch = {1: "mono", 2: "stereo"}.get(info.channels, f"{info.channels} ch")
+    conv = "" if info.samplerate == SR and info.channels == 1 else f", resampled to {SR} Hz mono"
+    return f"{path.name}: {info.format} {info.samplerate} Hz {ch}, {info.duration:.1f} s{conv}"
+
+
+class DemoSource:
+    """A synthetic clip of genre-ish patterns (gtzan.daemon.demo), streamed like a file."""
+
+    kind = "demo"
+    synthetic = True
+    overflows = 0
+    dropped = 0
+    resampled = False
+
+    def __init__(self, realtime: bool = True, block_frames: int | None = None):
+        self.realtime = realtime
+        self.block_frames = block_frames or (FILE_BLOCK_REALTIME if realtime else FILE_BLOCK_FAST)
+
+    def __enter__(self) -> "DemoSource":
+        from gtzan.daemon.demo import demo_clip
+
+        self.clip, self.segments = demo_clip()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def describe(self) -> str:
+        names = ", ".join(name for _, name in self.segments)
+        return f"SYNTHETIC demo clip ({len(self.clip) / SR:.0f} s at {SR} Hz: {names}); not real music"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "samplerate": SR, "channels": 1, "resampled": False, "synthetic": True,
+                "patterns": [name for _, name in self.segments]}
+
+    def label_at(self, start_sample: int, end_sample: int) -> str | None:
+        """The pattern playing at the middle of a window."""
+        mid = (start_sample + end_sample) // 2
+        name = self.segments[0][1]
+        for s, n in self.segments:
+            if s <= mid:
+                name = n
+        return f"synthetic: {name}"
+
+    def blocks(self, stop: StopFlag) -> Iterator[Block]:
+        pacer = _Pacer(self.realtime)
+        for i in range(0, len(self.clip), self.block_frames):
+            if stop():
+                return
+            y = self.clip[i : i + self.block_frames]
+            yield y, pacer.wait(len(y), stop)
+
+
+class MicSource:
+    """Captures from a PortAudio input through a never-blocking callback and a bounded queue.
+
+    The device is opened at 22,050 Hz mono when it accepts that, else at its own rate and channel
+    count, and the stream is then downmixed and resampled (gtzan.audio.StreamResampler). A watchdog
+    on the time since the last callback turns a vanished or starved device into SourceStalled.
+    """
+
+    kind = "microphone"
+    synthetic = False
+
+    def __init__(self, device: str | None = None, block_frames: int | None = None,
+                 stall_seconds: float = 3.0, queue_seconds: float = 20.0, start_grace: float = 5.0):
+        self.device = device
+        self.block_frames = block_frames
+        self.stall_seconds = stall_seconds
+        self.start_grace = max(start_grace, stall_seconds)
+        self.queue_seconds = queue_seconds
+        self.overflows = 0  # callbacks flagged input_overflow by PortAudio
+        self.dropped = 0  # blocks thrown away because the queue was full
+        self.frames = 0
+        self._last_callback = 0.0
+        self._finished = False
+        self._stream: Any = None
+        self.resampler: Any = None
+
+    # -- callback: runs on PortAudio's thread; must not block, raise or allocate much ------------
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        try:
+            now = time.monotonic()
+            self._last_callback = now
+            self.frames += frames
+            if status.input_overflow:
+                self.overflows += 1
+            self._queue.put_nowait((indata.copy(), now))
+        except queue.Full:
+            self.dropped += 1
+        except BaseException:  # noqa: BLE001 - an exception here would kill the stream silently
+            pass
+
+    def _on_finished(self) -> None:
+        self._finished = True
+
+    def __enter__(self) -> "MicSource":
+        from gtzan.daemon.devices import resolve_input
+
+        sd, info = resolve_input(self.device)
+        self.device_info = info
+        index = info["index"]
+        try:
+            sd.check_input_settings(device=index, channels=1, samplerate=SR, dtype="float32")
+            rate, channels = SR, 1
+        except Exception:  # noqa: BLE001 - PortAudioError or ValueError: fall back to the native format
+            rate, channels = int(round(info["default_samplerate"])), int(info["max_input_channels"])
+        self.samplerate, self.channels = rate, channels
+        if rate != SR or channels != 1:
+            from gtzan.audio import StreamResampler
+
+            self.resampler = StreamResampler(rate, channels, SR)
+        self._sd = sd
+        self.blocksize = self.block_frames or max(64, int(round(MIC_BLOCK_SECONDS * rate)))
+        self._queue: queue.Queue = queue.Queue(maxsize=max(8, math.ceil(self.queue_seconds * rate / self.blocksize)))
+        return self
+
+    def start(self) -> None:
+        """Open and start the stream back to back: audio delivered between the two would be lost."""
+        sd, info = self._sd, self.device_info
+        try:
+            self._stream = sd.InputStream(device=info["index"], samplerate=self.samplerate, channels=self.channels,
+                                          dtype="float32", blocksize=self.blocksize, callback=self._callback,
+                                          finished_callback=self._on_finished)
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as e:
+            raise NoInputDevice(f"could not open input device {info['name']!r} at {self.samplerate} Hz, "
+                                f"{self.channels} ch: {e}") from None
+        self._started = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """abort() (never stop(): it can block forever on a starved source), then close, off-thread with a timeout."""
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+
+        def _shut() -> None:
+            for f in (stream.abort, stream.close):
+                try:
+                    f()
+                except Exception:  # noqa: BLE001
+                    pass
+
+        t = threading.Thread(target=_shut, name="close-input", daemon=True)
+        t.start()
+        t.join(timeout)
+        self.close_hung = t.is_alive()
+
+    def describe(self) -> str:
+        name = self.device_info["name"]
+        conv = f", resampled {self.samplerate} Hz {self.channels} ch -> {SR} Hz mono" if self.resampler else ""
+        return f"input device [{self.device_info['index']}] {name}: {self.samplerate} Hz, {self.channels} ch{conv}"
+
+    @property
+    def resampled(self) -> bool:
+        return self.resampler is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "device": self.device_info["name"], "index": self.device_info["index"],
+                "samplerate": self.samplerate, "channels": self.channels, "resampled": self.resampled,
+                "synthetic": False}
+
+    def label_at(self, start_sample: int, end_sample: int) -> str | None:
+        return None
+
+    def blocks(self, stop: StopFlag) -> Iterator[Block]:
+        started = self._started
+        while not stop():
+            try:
+                data, arrival = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                now = time.monotonic()
+                if self._last_callback:
+                    silent_for, limit = now - self._last_callback, self.stall_seconds
+                else:
+                    silent_for, limit = now - started, self.start_grace
+                if silent_for > limit or self._finished:
+                    raise SourceStalled(
+                        f"no audio from input device {self.device_info['name']!r} for {silent_for:.1f} s "
+                        "(device lost, or it stopped delivering)") from None
+                continue
+            if self.resampler is not None:
+                y = self.resampler.process(data if self.channels > 1 else data[:, 0])
+                if len(y) == 0:
+                    continue
+            else:
+                y = data[:, 0]
+            yield y, arrival

@@ -1,0 +1,68 @@
+"""Turn trained members into verified ONNX members (optionally int8 for the Keras nets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .bundle_writer import ExportedMember
+from .errors import ExportError
+from .onnx_members import member_to_onnx
+from .verify import compare, quantize_int8, run_onnx, verify_export, verify_quantized
+
+QUANTIZABLE = ("keras",)
+
+
+def export_member(member: Any, weight: int, x_verify: np.ndarray, *, quantize: bool = False) -> ExportedMember:
+    """Convert one trained member (name, kind, model, scaler, predict_proba) and check it on x_verify.
+
+    A float32 graph outside the parity thresholds raises ExportError. With ``quantize``, a Keras graph is
+    replaced by its int8 version only if that agrees with the float32 graph on >= 99.5 % of the rows;
+    otherwise the float32 graph is kept and the reason is recorded.
+    """
+    name, kind = str(member.name), str(member.kind)
+    try:
+        proto = member_to_onnx(kind, member.model, member.scaler)
+    except ExportError:
+        raise
+    except Exception as e:  # converter internals raise anything
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise ExportError(f"cannot convert {name} ({kind}) to ONNX: {first}") from None
+    data = proto.SerializeToString()
+    parity = verify_export(name, data, member.predict_proba, x_verify)
+    extra: dict[str, Any] = {"float32_bytes": len(data)}
+    quantized = False
+    if quantize and kind.lower().startswith(QUANTIZABLE):
+        qdata = quantize_int8(data)
+        try:
+            qpar = verify_quantized(name, data, qdata, x_verify)
+        except ExportError as e:
+            extra["quantization_rejected"] = str(e)
+        else:
+            ref = np.asarray(member.predict_proba(np.asarray(x_verify, dtype=np.float64)))
+            extra["quantization"] = {
+                "vs_float32": qpar.as_dict(),
+                "vs_original": compare(ref, run_onnx(qdata, x_verify), "original").as_dict(),
+                "int8_bytes": len(qdata),
+            }
+            data, quantized = qdata, True
+    return ExportedMember(
+        name=name, kind=kind, weight=int(weight), onnx_bytes=data, quantized=quantized,
+        scaler_in_graph=member.scaler is not None, parity=parity.as_dict(), extra=extra)
+
+
+def export_members(members: Sequence[Any], weights: dict[str, int], x_verify: np.ndarray, *,
+                   quantize: bool = False, on_done: Callable[[ExportedMember], None] | None = None,
+                   ) -> list[ExportedMember]:
+    """Export every member; members absent from ``weights`` get weight 0 (kept, but not voting)."""
+    out = []
+    for m in members:
+        em = export_member(m, int(weights.get(m.name, 0)), x_verify, quantize=quantize)
+        out.append(em)
+        if on_done is not None:
+            on_done(em)
+    if sum(m.weight for m in out) <= 0:
+        raise ExportError("every blend weight is zero: nothing would vote")
+    return out

@@ -1,0 +1,3 @@
+"""gtzan-listen core: the one feature definition, audio input and model bundles."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,240 @@
+"""Per-frame analysis: everything about a 2048-sample STFT frame that does not depend on its neighbours.
+
+Both the batch features and the streaming extractor build on these frames, so a frame computed once in
+a stream is bit-for-bit the frame the batch function would compute from the same samples. Matrix
+products run in float64 and are rounded to float32, which makes them independent of how many frames
+are processed together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import bottleneck as bn
+import numpy as np
+
+SR = 22050
+N_FFT = 2048
+HOP = 512
+N_BINS = N_FFT // 2 + 1
+N_MELS = 128
+N_MFCC = 20
+N_CHROMA = 12
+TOP_DB = 80.0
+AMIN = 1e-10
+HPSS_KERNEL = 31
+ZC_THRESHOLD = 1e-10
+PIP_FMIN, PIP_FMAX, PIP_THRESHOLD = 150.0, 4000.0, 0.1
+
+
+@lru_cache(maxsize=1)
+def hann() -> np.ndarray:
+    """Periodic Hann window, as librosa's ``get_window('hann', n_fft, fftbins=True)``."""
+    n = np.arange(N_FFT)
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)
+
+
+@lru_cache(maxsize=1)
+def fft_freqs() -> np.ndarray:
+    return np.fft.rfftfreq(N_FFT, 1.0 / SR)
+
+
+@lru_cache(maxsize=1)
+def mel_basis() -> np.ndarray:
+    import librosa.filters
+
+    return librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS).astype(np.float64)
+
+
+@lru_cache(maxsize=1)
+def dct_matrix() -> np.ndarray:
+    """Orthonormal DCT-II rows 0..19, the transform ``scipy.fftpack.dct(norm='ortho')`` applies."""
+    n = np.arange(N_MELS)
+    k = np.arange(N_MFCC)[:, None]
+    m = np.cos(np.pi * k * (2 * n + 1) / (2 * N_MELS)) * np.sqrt(2.0 / N_MELS)
+    m[0] /= np.sqrt(2.0)
+    return m
+
+
+@lru_cache(maxsize=128)
+def chroma_basis(tuning: float) -> np.ndarray:
+    import librosa.filters
+
+    return librosa.filters.chroma(sr=SR, n_fft=N_FFT, tuning=tuning, n_chroma=N_CHROMA).astype(np.float64)
+
+
+def f32_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float64 product rounded to float32: stable whatever the batch size."""
+    return (np.asarray(a, dtype=np.float64) @ np.asarray(b, dtype=np.float64)).astype(np.float32)
+
+
+@dataclass
+class FrameData:
+    """Per-frame quantities for n frames; every array has the frame axis first."""
+
+    D: np.ndarray  # (n, 1025) complex64 STFT
+    mag: np.ndarray  # (n, 1025) float32 |D|
+    power: np.ndarray  # (n, 1025) float32 |D|**2
+    perc: np.ndarray  # (n, 1025) float32 median of mag across 31 frequency bins (HPSS percussive filter)
+    rms: np.ndarray  # (n,)
+    zcr: np.ndarray  # (n,)
+    centroid: np.ndarray  # (n,)
+    bandwidth: np.ndarray  # (n,)
+    rolloff: np.ndarray  # (n,)
+    db: np.ndarray  # (n, 128) float32 mel power in dB, before the window's top_db clip
+    db_min: np.ndarray  # (n,)
+    db_max: np.ndarray  # (n,)
+    mfcc: np.ndarray  # (n, 20) float32 MFCCs of the unclipped dB frame
+    pitch_mag: list[np.ndarray]  # per frame: piptrack magnitudes of the peaks in [150, 4000) Hz
+    pitch_res: list[np.ndarray]  # per frame: their tuning residuals (fraction of a semitone)
+
+    def __len__(self) -> int:
+        return len(self.db) if self.db is not None else len(self.D)
+
+
+def _piptrack(S: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """librosa.piptrack on a power spectrogram, frame by frame, keeping only the peaks."""
+    n = S.shape[0]
+    freqs = fft_freqs()
+    avg = np.gradient(S, axis=1)
+    a = np.zeros_like(S)
+    b = np.zeros_like(S)
+    a[:, 1:-1] = S[:, 2:] + S[:, :-2] - 2 * S[:, 1:-1]
+    b[:, 1:-1] = (S[:, 2:] - S[:, :-2]) / 2
+    ok = np.abs(b) < np.abs(a)
+    shift = np.zeros_like(S)
+    np.divide(-b, a, out=shift, where=ok)
+    shift[:, 0] = 0
+    shift[:, -1] = 0
+    dskew = 0.5 * avg * shift
+    ref = PIP_THRESHOLD * S.max(axis=1, keepdims=True)
+    x = S * (S > ref)
+    lmax = np.zeros_like(S, dtype=bool)
+    lmax[:, 1:-1] = (x[:, 1:-1] > x[:, :-2]) & (x[:, 1:-1] >= x[:, 2:])
+    lmax[:, -1] = x[:, -1] > x[:, -2]
+    fmask = (PIP_FMIN <= freqs) & (freqs < PIP_FMAX)
+    peaks = lmax & fmask[None, :]
+    rows, cols = np.nonzero(peaks)
+    pitch = ((cols + shift[rows, cols]) * float(SR) / N_FFT).astype(np.float32)
+    mag = (S[rows, cols] + dskew[rows, cols]).astype(np.float32)
+    keep = pitch > 0
+    rows, pitch, mag = rows[keep], pitch[keep], mag[keep]
+    res = np.mod(N_CHROMA * np.log2(pitch / np.float32(440.0 / 16)), 1.0)
+    res[res >= 0.5] -= 1.0
+    cuts = np.searchsorted(rows, np.arange(1, n))
+    return np.split(mag, cuts), np.split(res, cuts)
+
+
+def _freq_median(mag: np.ndarray) -> np.ndarray:
+    """Median across 31 frequency bins with scipy's 'reflect' border, as librosa's HPSS percussive filter."""
+    h = HPSS_KERNEL // 2
+    padded = np.pad(mag, ((0, 0), (h, h)), mode="symmetric")
+    return bn.move_median(padded, HPSS_KERNEL, axis=1)[:, 2 * h :]
+
+
+def time_median(mag: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Median across 31 frames with scipy's 'reflect' border (HPSS harmonic filter), rows start..stop."""
+    h = HPSS_KERNEL // 2
+    n = mag.shape[0]
+    stop = n if stop is None else stop
+    idx = np.mod(np.arange(start - h, stop + h), 2 * n)
+    idx = np.where(idx >= n, 2 * n - 1 - idx, idx)
+    return bn.move_median(mag[idx], HPSS_KERNEL, axis=0)[2 * h :]
+
+
+def analyze(frames: np.ndarray, zc_frames: np.ndarray | None = None) -> FrameData:
+    """Analyse n time-domain frames (n, 2048) float32; ``zc_frames`` are the edge-padded ones for ZCR."""
+    frames = np.asarray(frames, dtype=np.float32)
+    zc_frames = frames if zc_frames is None else np.asarray(zc_frames, dtype=np.float32)
+    D = np.fft.rfft(frames.astype(np.float64) * hann(), axis=1).astype(np.complex64)
+    mag = np.abs(D)
+    power = mag**2
+    freqs = fft_freqs()
+
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    q = np.where(np.abs(zc_frames) <= ZC_THRESHOLD, np.float32(0), zc_frames)
+    sb = np.signbit(q)
+    zcr = np.count_nonzero(sb[:, 1:] != sb[:, :-1], axis=1) / N_FFT
+
+    m64 = mag.astype(np.float64)
+    tot = m64.sum(axis=1, keepdims=True)
+    norm = m64 / np.where(tot < np.finfo(np.float32).tiny, 1.0, tot)
+    centroid = norm @ freqs
+    bandwidth = np.sqrt(np.sum(norm * (freqs[None, :] - centroid[:, None]) ** 2, axis=1))
+    cum = np.cumsum(m64, axis=1)
+    above = cum >= 0.85 * cum[:, -1:]
+    rolloff = freqs[np.argmax(above, axis=1)]
+
+    mel = f32_matmul(power, mel_basis().T)
+    db = (10.0 * np.log10(np.maximum(AMIN, mel))).astype(np.float32)
+    mfcc = f32_matmul(db, dct_matrix().T)
+    pm, pr = _piptrack(power)
+    return FrameData(
+        D=D, mag=mag, power=power, perc=_freq_median(mag), rms=rms, zcr=zcr, centroid=centroid,
+        bandwidth=bandwidth, rolloff=rolloff, db=db, db_min=db.min(axis=1), db_max=db.max(axis=1),
+        mfcc=mfcc, pitch_mag=pm, pitch_res=pr,
+    )
+
+
+def concat(parts: list[FrameData]) -> FrameData:
+    """Stack frame data along the frame axis."""
+    if len(parts) == 1:
+        return parts[0]
+    kw = {}
+    for name in FrameData.__dataclass_fields__:
+        vals = [getattr(p, name) for p in parts]
+        kw[name] = sum(vals, []) if isinstance(vals[0], list) else np.concatenate(vals, axis=0)
+    return FrameData(**kw)
+
+
+def take(fd: FrameData, rows: slice) -> FrameData:
+    """A slice of frames (views where possible)."""
+    kw = {name: getattr(fd, name)[rows] for name in FrameData.__dataclass_fields__}
+    return FrameData(**kw)
+
+
+def softmask(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """librosa.util.softmask(x, ref, power=2, split_zeros=False)."""
+    z = np.maximum(x, ref)
+    bad = z < np.finfo(z.dtype).tiny
+    z = np.where(bad, 1, z)
+    m = (x / z) ** 2
+    r = (ref / z) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = m / (m + r)
+    out[bad] = 0.0
+    return out
+
+
+def masked_frames(D: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Windowed inverse FFT of masked STFT frames, ready for overlap-add (n, 2048) float64."""
+    return np.fft.irfft(D.astype(np.complex128) * mask, n=N_FFT, axis=1) * hann()
+
+
+@lru_cache(maxsize=8)
+def window_sumsquare(n_frames: int) -> np.ndarray:
+    """Sum of squared Hann windows over n_frames overlapping frames (the ISTFT normaliser)."""
+    w2 = hann() ** 2
+    out = np.zeros(N_FFT + HOP * (n_frames - 1))
+    for t in range(n_frames):
+        out[t * HOP : t * HOP + N_FFT] += w2
+    return out
+
+
+def overlap_add(td: np.ndarray, length: int) -> np.ndarray:
+    """ISTFT of centred frames: overlap-add, normalise, drop the centre padding, fix the length."""
+    n = td.shape[0]
+    y = np.zeros(N_FFT + HOP * (n - 1) + N_FFT)
+    blocks = y[: HOP * (n + 4)].reshape(n + 4, HOP)
+    parts = td.reshape(n, N_FFT // HOP, HOP)
+    for j in range(N_FFT // HOP):
+        blocks[j : j + n] += parts[:, j]
+    env = window_sumsquare(n)
+    y = y[: len(env)]
+    nz = env > np.finfo(np.float32).tiny
+    y[nz] /= env[nz]
+    y = y[N_FFT // 2 : N_FFT // 2 + length]
+    if len(y) < length:
+        y = np.pad(y, (0, length - len(y)))
+    return y

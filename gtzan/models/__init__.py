@@ -1,0 +1,1 @@
+"""The default model bundle shipped with the package (see manifest.json)."""

@@ -1,0 +1,297 @@
+"""Incremental extraction of the 58 features over rolling 3 s windows of a stream.
+
+Every STFT frame of the stream is analysed once (spectrum, mel, MFCC, chroma, pitch peaks, percussive
+median, onset strength) and, once its 15 neighbours on each side have arrived, split into harmonic and
+percussive parts. A window reuses all of that for its interior frames; it recomputes only what depends
+on its own edges: the two zero-padded frames at each end, the HPSS harmonic median near the borders,
+the top_db clip, the tempo estimate and the statistics. The result equals
+``gtzan.features.clip_features`` on the window's samples.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from gtzan import features as ft
+from gtzan import frames as fr
+from gtzan.frames import HOP, N_FFT, SR
+
+_WIN_FRAMES = ft.n_frames(ft.WINDOW_SAMPLES)  # 130 frames in a window
+_EDGE = 2  # zero-padded frames at each end of a window: 0, 1 and 128, 129
+_H = fr.HPSS_KERNEL // 2  # 15
+_SHARED = (_EDGE + _H, _WIN_FRAMES - _EDGE - _H)  # window frames 17..112 reuse the stream's HPSS
+_TAIL0 = _WIN_FRAMES - _EDGE  # first tail edge frame (128)
+
+
+class Window(NamedTuple):
+    start_sample: int
+    start: float
+    end: float
+    features: np.ndarray
+
+
+def hop_frames(hop_seconds: float, sr: int = SR) -> int:
+    """A hop in seconds as a whole number (>= 1) of 512-sample frames."""
+    if not np.isfinite(hop_seconds) or hop_seconds <= 0:
+        raise ValueError(f"hop must be a positive number of seconds, got {hop_seconds}")
+    return max(1, round(hop_seconds * sr / HOP))
+
+
+class _FrameStore:
+    """Analysed stream frames [base, base + count) in fixed-size arrays (bounded memory)."""
+
+    _FIELDS = {
+        "D": ((fr.N_BINS,), np.complex64), "mag": ((fr.N_BINS,), np.float32),
+        "power": ((fr.N_BINS,), np.float32), "perc": ((fr.N_BINS,), np.float32),
+        "rms": ((), np.float64), "zcr": ((), np.float64), "centroid": ((), np.float64),
+        "bandwidth": ((), np.float64), "rolloff": ((), np.float64),
+        "db": ((fr.N_MELS,), np.float32), "db_min": ((), np.float32), "db_max": ((), np.float32),
+        "mfcc": ((fr.N_MFCC,), np.float32),
+        "onset": ((), np.float32), "has_onset": ((), bool),
+        "chroma": ((fr.N_CHROMA,), np.float32), "chroma_tuning": ((), np.float64),
+        "td_h": ((N_FFT,), np.float64), "td_p": ((N_FFT,), np.float64), "has_td": ((), bool),
+    }
+
+    def __init__(self, capacity: int) -> None:
+        self.cap = capacity  # frames the store must hold at once
+        self.base = 0  # stream index of the oldest stored frame
+        self.off = 0  # its row in the arrays
+        self.count = 0
+        rows = 2 * capacity  # slack so that compaction happens once per `capacity` frames
+        self.a = {k: np.zeros((rows, *shape), dtype=dt) for k, (shape, dt) in self._FIELDS.items()}
+        self.pitch_mag: list[np.ndarray] = []
+        self.pitch_res: list[np.ndarray] = []
+
+    @property
+    def end(self) -> int:
+        return self.base + self.count
+
+    def drop_before(self, frame: int) -> None:
+        k = min(max(0, frame - self.base), self.count)
+        if k:
+            del self.pitch_mag[:k], self.pitch_res[:k]
+            self.base += k
+            self.off += k
+            self.count -= k
+
+    def append(self, fd: fr.FrameData) -> None:
+        n = len(fd)
+        if self.count + n > self.cap:
+            raise RuntimeError("frame store overflow")
+        if self.off + self.count + n > 2 * self.cap:
+            live = slice(self.off, self.off + self.count)
+            for arr in self.a.values():
+                arr[: self.count] = arr[live]
+            self.off = 0
+        rows = slice(self.off + self.count, self.off + self.count + n)
+        for name in fr.FrameData.__dataclass_fields__:
+            if name in self.a:
+                self.a[name][rows] = getattr(fd, name)
+        self.a["chroma_tuning"][rows] = np.nan
+        self.a["has_onset"][rows] = False
+        self.a["has_td"][rows] = False
+        self.pitch_mag += fd.pitch_mag
+        self.pitch_res += fd.pitch_res
+        self.count += n
+
+    def rows(self, first: int, last: int) -> slice:
+        return slice(first - self.base + self.off, last - self.base + self.off)
+
+    def index(self, first: int, last: int) -> slice:
+        """Positions in the pitch lists (which hold live frames only)."""
+        return slice(first - self.base, last - self.base)
+
+
+class StreamingExtractor:
+    """Feed blocks of 22,050 Hz mono samples of any size; get the features of every complete window.
+
+    Windows are ``WINDOW_SAMPLES`` long and start every ``hop_samples`` (a whole number of 512-sample
+    frames: 0.5 s becomes 22 frames, 0.5108 s). Memory stays bounded whatever the stream length.
+    """
+
+    def __init__(self, hop_seconds: float = 0.5, sr: int = SR) -> None:
+        if sr != SR:
+            raise ValueError(f"StreamingExtractor needs {SR} Hz input, got {sr} Hz")
+        self.sr = sr
+        self.hop_frames = hop_frames(hop_seconds, sr)
+        self.hop_samples = self.hop_frames * HOP
+        self._chunk = self.hop_samples
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: the next sample pushed is sample 0."""
+        self._y = np.zeros(0, dtype=np.float32)
+        self._y0 = 0  # stream index of self._y[0]
+        self._n = 0  # samples received
+        self._next_frame = _EDGE  # stream frames 0 and 1 are never shared by a window
+        self._next_td = _EDGE + _H
+        self._next_window = 0  # start frame of the next window
+        self._store = _FrameStore(_WIN_FRAMES + self._chunk // HOP + 2 * _H + 8)
+
+    @property
+    def samples_received(self) -> int:
+        return self._n
+
+    def push(self, block: np.ndarray) -> list[Window]:
+        """Add samples; returns the windows completed by them, oldest first."""
+        y = np.asarray(block, dtype=np.float32).reshape(-1)
+        if y.size and not np.all(np.isfinite(y)):
+            y = np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=-1.0)
+        out: list[Window] = []
+        for i in range(0, y.size, self._chunk):
+            out += self._ingest(y[i : i + self._chunk])
+        return out
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _samples(self, a: int, b: int) -> np.ndarray:
+        return self._y[a - self._y0 : b - self._y0]
+
+    def _ingest(self, y: np.ndarray) -> list[Window]:
+        self._y = np.concatenate([self._y, y]) if self._y.size else y.copy()
+        self._n += y.size
+        out = []
+        while True:
+            s0 = self._next_window * HOP
+            if s0 + ft.WINDOW_SAMPLES > self._n:
+                break
+            self._analyse_frames(min(self._next_window + _TAIL0 - 1, self._last_full_frame()))
+            self._split_hpss()
+            out.append(self._emit(self._next_window))
+            self._next_window += self.hop_frames
+            self._trim()
+        self._analyse_frames(self._last_full_frame())
+        self._trim()
+        return out
+
+    def _last_full_frame(self) -> int:
+        return (self._n - N_FFT // 2) // HOP
+
+    def _analyse_frames(self, last: int) -> None:
+        """Analyse stream frames up to ``last`` (inclusive) that are still needed by a future window."""
+        st = self._store
+        first = max(self._next_frame, self._next_window + _EDGE)
+        if st.count and first > st.end:  # frames skipped by a hop longer than a window
+            st.drop_before(first)
+        if st.count == 0:
+            st.base = first
+        limit = st.base + st.cap
+        last = min(last, limit - 1)
+        if last >= first:
+            a, b = first * HOP - N_FFT // 2, last * HOP + N_FFT // 2
+            seg = self._samples(a, b)
+            frames = np.lib.stride_tricks.sliding_window_view(seg, N_FFT)[::HOP]
+            st.append(fr.analyze(frames))
+            self._next_frame = last + 1
+            self._onsets(first, last + 1)
+
+    def _onsets(self, first: int, last: int) -> None:
+        st = self._store
+        lo = max(first, st.base + 1)
+        if lo >= last:
+            return
+        r = st.rows(lo, last)
+        p = st.rows(lo - 1, last - 1)
+        st.a["onset"][r] = ft.onset_diffs(st.a["db"][r], st.a["db"][p])
+        st.a["has_onset"][r] = True
+
+    def _split_hpss(self) -> None:
+        """Harmonic/percussive frames for every stored frame with 15 stored neighbours on each side."""
+        st = self._store
+        first = max(self._next_td, st.base + _H)
+        last = st.end - _H  # exclusive
+        if last <= first:
+            return
+        rows = st.rows(first - _H, last + _H)
+        mag = st.a["mag"][rows]
+        harm = fr.time_median(mag, _H, _H + (last - first))
+        r = st.rows(first, last)
+        fd = fr.FrameData(
+            D=st.a["D"][r], mag=st.a["mag"][r], power=st.a["power"][r], perc=st.a["perc"][r],
+            **{k: None for k in ("rms", "zcr", "centroid", "bandwidth", "rolloff", "db", "db_min",
+                                 "db_max", "mfcc", "pitch_mag", "pitch_res")},
+        )
+        st.a["td_h"][r], st.a["td_p"][r] = ft.hpss_frames(fd, harm)
+        st.a["has_td"][r] = True
+        self._next_td = last
+
+    def _trim(self) -> None:
+        keep_frame = self._next_window + _EDGE - 1  # one frame before the window for onset differences
+        self._store.drop_before(keep_frame)
+        keep_sample = min(self._next_window * HOP, self._next_frame * HOP - N_FFT // 2)
+        k = keep_sample - self._y0
+        if k > 0:
+            self._y = self._y[k:]
+            self._y0 = keep_sample
+
+    def _emit(self, s: int) -> Window:
+        """Features of the window whose first frame is stream frame s."""
+        st = self._store
+        start = s * HOP
+        w = self._samples(start, start + ft.WINDOW_SAMPLES)
+        n = _WIN_FRAMES
+        head = fr.analyze(*ft.centred_frames(w, 0, _EDGE))
+        tail = fr.analyze(*ft.centred_frames(w, _TAIL0, n))
+        mid = st.rows(s + _EDGE, s + _TAIL0)
+        pmid = st.index(s + _EDGE, s + _TAIL0)
+        a = st.a
+
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(head, name), a[name][mid], getattr(tail, name)])
+
+        light = fr.FrameData(
+            D=None, mag=None, power=None, perc=None,
+            rms=cat("rms"), zcr=cat("zcr"), centroid=cat("centroid"), bandwidth=cat("bandwidth"),
+            rolloff=cat("rolloff"), db=cat("db"), db_min=cat("db_min"), db_max=cat("db_max"),
+            mfcc=cat("mfcc"),
+            pitch_mag=head.pitch_mag + st.pitch_mag[pmid] + tail.pitch_mag,
+            pitch_res=head.pitch_res + st.pitch_res[pmid] + tail.pitch_res,
+        )
+        tuning = ft.estimate_tuning(light)
+        chroma = np.empty((n, fr.N_CHROMA), dtype=np.float32)
+        chroma[:_EDGE] = ft.chroma_frames(head.power, tuning)
+        chroma[_TAIL0:] = ft.chroma_frames(tail.power, tuning)
+        stale = np.flatnonzero(a["chroma_tuning"][mid] != tuning) + mid.start
+        if stale.size:
+            a["chroma"][stale] = ft.chroma_frames(a["power"][stale], tuning)
+            a["chroma_tuning"][stale] = tuning
+        chroma[_EDGE:_TAIL0] = a["chroma"][mid]
+
+        floor = ft.db_floor(light)
+        mfcc = ft.mfcc_frames(light, floor)
+        diffs = np.zeros(n, dtype=np.float32)
+        reuse = np.zeros(n, dtype=bool)
+        diffs[_EDGE:_TAIL0] = a["onset"][mid]
+        reuse[_EDGE + 1 : _TAIL0] = a["has_onset"][mid][1:]
+        bpm = ft.tempo(ft.onset_envelope(light, floor, diffs, reuse))
+
+        td_h = np.empty((n, N_FFT))
+        td_p = np.empty((n, N_FFT))
+        lo, hi = _SHARED
+        shared = st.rows(s + lo, s + hi)
+        assert a["has_td"][shared].all()
+        td_h[lo:hi], td_p[lo:hi] = a["td_h"][shared], a["td_p"][shared]
+        for part, rows, edge in ((head, slice(0, lo), "head"), (tail, slice(hi, n), "tail")):
+            span = lo + _H  # frames the border medians look at
+            if edge == "head":
+                mags = np.concatenate([part.mag, a["mag"][st.rows(s + _EDGE, s + span)]])
+                harm = fr.time_median(mags, 0, lo)
+                src = st.rows(s + _EDGE, s + lo)
+                D = np.concatenate([part.D, a["D"][src]])
+                perc = np.concatenate([part.perc, a["perc"][src]])
+            else:
+                mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], part.mag])
+                harm = fr.time_median(mags, _H, _H + (n - hi))
+                src = st.rows(s + hi, s + _TAIL0)
+                D = np.concatenate([a["D"][src], part.D])
+                perc = np.concatenate([a["perc"][src], part.perc])
+            fd = fr.FrameData(D=D, mag=None, power=None, perc=perc, rms=None, zcr=None, centroid=None,
+                              bandwidth=None, rolloff=None, db=None, db_min=None, db_max=None,
+                              mfcc=None, pitch_mag=None, pitch_res=None)
+            td_h[rows], td_p[rows] = ft.hpss_frames(fd, harm)
+        y_h = fr.overlap_add(td_h, ft.WINDOW_SAMPLES)
+        y_p = fr.overlap_add(td_p, ft.WINDOW_SAMPLES)
+        feats = ft.assemble(ft.WINDOW_SAMPLES, light, chroma, mfcc, bpm, y_h, y_p)
+        return Window(start, start / self.sr, (start + ft.WINDOW_SAMPLES) / self.sr, feats)

@@ -1,0 +1,278 @@
+"""Model bundle loading, validation and the blended prediction (needs only numpy + onnxruntime)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gtzan.bundle import (
+    BundleError,
+    Prediction,
+    default_bundle_dir,
+    feature_code_sha256,
+    load_bundle,
+    sha256_file,
+)
+from gtzan.features import FEATURE_NAMES, GENRES
+
+N_F, N_K = len(FEATURE_NAMES), len(GENRES)
+
+
+@pytest.fixture()
+def shipped(tmp_path: Path) -> Path:
+    """A private copy of the shipped default bundle, free to corrupt."""
+    src = default_bundle_dir()
+    if not (src / "manifest.json").is_file():
+        pytest.skip("no shipped bundle in gtzan/models/default")
+    dst = tmp_path / "bundle"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _manifest(p: Path) -> dict:
+    return json.loads((p / "manifest.json").read_text())
+
+
+def _write_manifest(p: Path, man: dict) -> None:
+    (p / "manifest.json").write_text(json.dumps(man))
+
+
+def _rehash(p: Path, name: str) -> None:
+    """Update the manifest checksums of one file after editing it on purpose."""
+    man = _manifest(p)
+    digest = sha256_file(p / name)
+    man["files"][name] = digest
+    for m in man["members"]:
+        if m["file"] == name:
+            m["sha256"] = digest
+    _write_manifest(p, man)
+
+
+def _first_member_file(p: Path) -> str:
+    return _manifest(p)["members"][0]["file"]
+
+
+# --------------------------------------------------------------------------- the shipped bundle
+
+def test_shipped_bundle_loads_and_predicts():
+    b = load_bundle()
+    assert b.genres == GENRES
+    assert len(b.members) >= 1 and len(b.blend_weights) == len(b.members)
+    assert all(isinstance(w, int) and w >= 0 for w in b.blend_weights) and sum(b.blend_weights) > 0
+    x = np.random.default_rng(0).normal(size=(7, N_F)) * 0.1 + 1.0
+    pred = b.predict(x)
+    assert isinstance(pred, Prediction)
+    assert pred.scores.shape == (7, N_K) and pred.labels.shape == (7,)
+    assert pred.weighted_probs.shape == (7, N_K)
+    np.testing.assert_allclose(pred.scores.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(pred.weighted_probs.sum(axis=1), 1.0, atol=1e-5)
+    for m in b.members:
+        p = pred.member_probs[m.name]
+        assert p.shape == (7, N_K) and p.dtype == np.float32
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-4)
+        np.testing.assert_array_equal(pred.member_votes[m.name], p.argmax(axis=1))
+    one = b.predict(x[0])
+    assert one.labels.shape == (1,) and one.labels[0] == pred.labels[0]
+
+
+def test_shipped_manifest_records_provenance():
+    man = load_bundle().manifest
+    assert man["features"]["names"] == list(FEATURE_NAMES)
+    assert len(man["features"]["code_sha256"]) == 64
+    for m in man["members"]:
+        assert m["input"]["name"] == "features" and m["output"]["name"] == "probabilities"
+        assert m["parity"]["label_agreement"] >= 0.999 and m["parity"]["max_abs_prob_diff"] <= 1e-4
+    total = sum(f.stat().st_size for f in default_bundle_dir().iterdir() if f.is_file())
+    assert total <= 25 * 2**20
+
+
+def test_predict_rejects_wrong_width():
+    with pytest.raises(ValueError, match="58"):
+        load_bundle().predict(np.zeros((2, N_F - 1)))
+
+
+# --------------------------------------------------------------------------- corruption cases
+
+def test_missing_folder(tmp_path: Path):
+    with pytest.raises(BundleError, match="not found"):
+        load_bundle(tmp_path / "nope")
+
+
+def test_missing_manifest(shipped: Path):
+    (shipped / "manifest.json").unlink()
+    with pytest.raises(BundleError, match="no manifest.json"):
+        load_bundle(shipped)
+
+
+def test_bad_json(shipped: Path):
+    (shipped / "manifest.json").write_text('{"format_version": 1, "members": [')
+    with pytest.raises(BundleError, match="not valid JSON"):
+        load_bundle(shipped)
+
+
+def test_wrong_format_version(shipped: Path):
+    man = _manifest(shipped)
+    man["format_version"] = 999
+    _write_manifest(shipped, man)
+    with pytest.raises(BundleError, match="format_version 999"):
+        load_bundle(shipped)
+
+
+def test_wrong_feature_names(shipped: Path):
+    man = _manifest(shipped)
+    man["features"]["names"] = man["features"]["names"][::-1]
+    _write_manifest(shipped, man)
+    with pytest.raises(BundleError, match="feature names"):
+        load_bundle(shipped)
+
+
+def test_wrong_genres(shipped: Path):
+    man = _manifest(shipped)
+    man["genres"] = sorted(man["genres"], reverse=True)
+    _write_manifest(shipped, man)
+    with pytest.raises(BundleError, match="genres"):
+        load_bundle(shipped)
+
+
+def test_missing_member_file(shipped: Path):
+    name = _first_member_file(shipped)
+    (shipped / name).unlink()
+    with pytest.raises(BundleError, match=f"{name} is missing"):
+        load_bundle(shipped)
+
+
+def test_sha_mismatch(shipped: Path):
+    name = _first_member_file(shipped)
+    data = bytearray((shipped / name).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (shipped / name).write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="sha256 mismatch"):
+        load_bundle(shipped)
+
+
+def test_truncated_onnx_with_matching_checksum(shipped: Path):
+    name = _first_member_file(shipped)
+    data = (shipped / name).read_bytes()
+    (shipped / name).write_bytes(data[: len(data) // 3])
+    _rehash(shipped, name)
+    with pytest.raises(BundleError, match="onnxruntime cannot load"):
+        load_bundle(shipped)
+
+
+def test_negative_weight_and_all_zero(shipped: Path):
+    man = _manifest(shipped)
+    man["members"][0]["weight"] = -1
+    _write_manifest(shipped, man)
+    with pytest.raises(BundleError, match="non-negative integer"):
+        load_bundle(shipped)
+    for m in man["members"]:
+        m["weight"] = 0
+    _write_manifest(shipped, man)
+    with pytest.raises(BundleError, match="all blend weights are zero"):
+        load_bundle(shipped)
+
+
+def test_member_path_outside_bundle(shipped: Path):
+    man = _manifest(shipped)
+    man["members"][0]["file"] = "../evil.onnx"
+    _write_manifest(shipped, man)
+    with pytest.raises(BundleError, match="plain file name"):
+        load_bundle(shipped)
+
+
+def test_errors_are_one_line(shipped: Path):
+    (shipped / "manifest.json").write_text("not json\n\n")
+    with pytest.raises(BundleError) as ei:
+        load_bundle(shipped)
+    assert "\n" not in str(ei.value)
+
+
+# --------------------------------------------------------------------------- hand-built graphs
+
+def _const_probs_model(p: np.ndarray, n_in: int = N_F, n_out: int = N_K, out_name: str = "probabilities"):
+    """A graph that ignores its input and returns the fixed distribution p for every row."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.zeros((n_in, n_out), dtype=np.float32)
+    b = np.log(np.asarray(p, dtype=np.float32))
+    g = helper.make_graph(
+        [helper.make_node("Gemm", ["features", "W", "b"], ["z"]),
+         helper.make_node("Softmax", ["z"], [out_name], axis=1)],
+        "const",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", n_in])],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["N", n_out])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m.SerializeToString()
+
+
+def _onehotish(k: int, hi: float = 0.6) -> np.ndarray:
+    p = np.full(N_K, (1 - hi) / (N_K - 1))
+    p[k] = hi
+    return p
+
+
+def _hand_bundle(path: Path, probs: list[np.ndarray], weights: list[int], **model_kw) -> Path:
+    path.mkdir()
+    members, files = [], {}
+    for i, (p, w) in enumerate(zip(probs, weights)):
+        f = f"m{i}.onnx"
+        (path / f).write_bytes(_const_probs_model(p, **model_kw))
+        files[f] = sha256_file(path / f)
+        members.append({"name": f"m{i}", "kind": "const", "file": f, "sha256": files[f], "weight": w,
+                        "quantized": False})
+    man = {"format_version": 1, "features": {"names": list(FEATURE_NAMES), "code_sha256": feature_code_sha256()},
+           "genres": list(GENRES), "members": members, "files": files}
+    _write_manifest(path, man)
+    return path
+
+
+def test_blend_rule_votes_then_weighted_probs(tmp_path: Path):
+    # votes: genre 2 gets 3 (weights 1 + 2), genre 5 gets 3: tie -> weighted probabilities decide
+    probs = [_onehotish(2, 0.5), _onehotish(2, 0.5), _onehotish(5, 0.9)]
+    b = load_bundle(_hand_bundle(tmp_path / "b", probs, [1, 2, 3]))
+    assert b.blend_weights == (1, 2, 3)
+    pred = b.predict(np.zeros((4, N_F)))
+    np.testing.assert_allclose(pred.scores[0, [2, 5]], [0.5, 0.5])
+    assert set(pred.labels) == {5}  # 3*0.9 beats 1*0.5 + 2*0.5
+    expect = (1 * probs[0] + 2 * probs[1] + 3 * probs[2]) / 6
+    np.testing.assert_allclose(pred.weighted_probs[0], expect, atol=1e-6)
+
+
+def test_blend_rule_majority_beats_confidence(tmp_path: Path):
+    probs = [_onehotish(1, 0.3), _onehotish(1, 0.3), _onehotish(7, 0.99)]
+    b = load_bundle(_hand_bundle(tmp_path / "b", probs, [1, 1, 1]))
+    assert b.predict(np.zeros(N_F)).labels.tolist() == [1]
+
+
+def test_zero_weight_member_is_ignored(tmp_path: Path):
+    probs = [_onehotish(3), _onehotish(4)]
+    b = load_bundle(_hand_bundle(tmp_path / "b", probs, [0, 1]))
+    pred = b.predict(np.zeros((2, N_F)))
+    assert pred.labels.tolist() == [4, 4]
+    assert pred.member_votes["m0"].tolist() == [3, 3]
+
+
+def test_wrong_input_width_rejected(tmp_path: Path):
+    with pytest.raises(BundleError, match="input must be features"):
+        load_bundle(_hand_bundle(tmp_path / "b", [_onehotish(0, 0.5)], [1], n_in=N_F - 1))
+
+
+def test_wrong_output_rejected(tmp_path: Path):
+    p = np.full(N_K - 1, 1 / (N_K - 1))
+    with pytest.raises(BundleError, match="output must be probabilities"):
+        load_bundle(_hand_bundle(tmp_path / "b", [p], [1], n_out=N_K - 1))
+    with pytest.raises(BundleError, match="output must be probabilities"):
+        load_bundle(_hand_bundle(tmp_path / "c", [_onehotish(0)], [1], out_name="scores"))
+
+
+def test_feature_code_hash_recorded(tmp_path: Path):
+    b = load_bundle(_hand_bundle(tmp_path / "b", [_onehotish(0)], [1]))
+    assert b.feature_code_matches

@@ -1,0 +1,107 @@
+"""Unit tests of gtzan-listen's parts: smoothing, level, summary, demo audio, device argument parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gtzan.daemon.demo import PATTERNS, demo_clip
+from gtzan.daemon.devices import parse_device
+from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, WindowResult, level_dbfs
+from gtzan.daemon.smoothing import Smoother, smoothing_params
+from gtzan.daemon.summary import SummaryBuilder
+from gtzan.features import FEATURE_NAMES, GENRES, clip_features
+
+
+def onehot(k: int, n: int = 10) -> np.ndarray:
+    v = np.zeros(n)
+    v[k] = 1.0
+    return v
+
+
+@pytest.mark.parametrize("smooth,hop,expect", [(3.0, 0.5, (6, 3)), (0.0, 0.5, (1, 1)), (1.0, 0.5108, (2, 1)),
+                                               (0.2, 0.5, (1, 1)), (10.0, 1.0, (10, 5))])
+def test_smoothing_params(smooth: float, hop: float, expect: tuple[int, int]) -> None:
+    assert smoothing_params(smooth, hop) == expect
+
+
+def test_smoother_n1_is_the_raw_blend_including_ties() -> None:
+    s = Smoother(1, 1)
+    tie = np.zeros(10)
+    tie[[2, 5]] = 0.5
+    wp = np.zeros(10)
+    wp[5] = 0.6
+    wp[2] = 0.4
+    assert s.update(tie, wp)[0] == 5  # tie on votes -> weighted probabilities decide
+    assert s.update(onehot(1), onehot(1))[0] == 1  # and it follows every window at once
+
+
+def test_smoother_hysteresis_waits_k_windows() -> None:
+    n, k = smoothing_params(3.0, 0.5)
+    s = Smoother(n, k)
+    shown = [s.update(onehot(0), onehot(0))[0] for _ in range(6)]
+    assert shown == [0] * 6
+    # genre 3 takes over the raw stream: the average's leader changes after 4 windows (4 vs 2 of 6),
+    # then it must lead K = 3 windows before it is shown
+    shown = [s.update(onehot(3), onehot(3))[0] for _ in range(8)]
+    first = shown.index(3)
+    assert shown[:first] == [0] * first and all(g == 3 for g in shown[first:])
+    assert first == 3 + k - 1  # leads from the 4th window (index 3), shown K-1 windows later
+
+
+def test_smoother_ignores_a_one_window_blip() -> None:
+    s = Smoother(*smoothing_params(3.0, 0.5))
+    for _ in range(6):
+        s.update(onehot(0), onehot(0))
+    assert s.update(onehot(7), onehot(7))[0] == 0
+    assert s.update(onehot(0), onehot(0))[0] == 0
+
+
+def test_level_dbfs_matches_the_samples_rms() -> None:
+    t = np.arange(66149) / 22050
+    for amp in (0.5, 0.05):
+        y = (amp * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        want = 20 * np.log10(amp / np.sqrt(2))
+        assert level_dbfs(clip_features(y)) == pytest.approx(want, abs=0.3)
+    f = np.zeros(len(FEATURE_NAMES))
+    assert level_dbfs(f) == LEVEL_FLOOR_DB
+
+
+def _result(i: int, label: int | None, scores: np.ndarray | None) -> WindowResult:
+    return WindowResult(index=i, start_sample=0, start=0.0, end=3.0, level_dbfs=-20.0, silent=label is None,
+                        label=label, scores=scores, smoothed=label)
+
+
+def test_summary_verdict_is_the_most_frequent_window_genre() -> None:
+    b = SummaryBuilder(GENRES)
+    for i, lab in enumerate([9, 9, 2, 9, None, 2]):
+        b.add(_result(i, lab, None if lab is None else onehot(lab)))
+    d = b.as_dict("end", {"kind": "file"}, 10.0, 0, 0)
+    assert d["verdict"] == "rock" and d["windows"] == 6 and d["silent"] == 1 and d["classified"] == 5
+    assert d["shares"]["rock"] == pytest.approx(0.6) and d["shares"]["country"] == pytest.approx(0.4)
+
+
+def test_summary_tie_goes_to_the_larger_score_sum() -> None:
+    b = SummaryBuilder(GENRES)
+    b.add(_result(0, 4, 0.4 * onehot(4) + 0.3 * onehot(6)))
+    b.add(_result(1, 6, 0.9 * onehot(6)))
+    assert GENRES[b.verdict()] == "metal"
+
+
+def test_summary_of_silence_has_no_verdict() -> None:
+    b = SummaryBuilder(GENRES)
+    b.add(_result(0, None, None))
+    assert b.verdict() is None and b.as_dict("end", {}, 3.0, 0, 0)["verdict"] is None
+
+
+def test_demo_clip_is_deterministic_and_labelled() -> None:
+    y1, seg1 = demo_clip()
+    y2, _ = demo_clip()
+    assert np.array_equal(y1, y2) and y1.dtype == np.float32
+    assert len(seg1) == len(PATTERNS) and np.abs(y1).max() <= 0.9 + 1e-6
+    assert len(y1) >= 4 * 66149  # several windows per pattern
+
+
+@pytest.mark.parametrize("arg,want", [(None, None), ("", None), ("3", 3), (" 12", 12), ("pulse", "pulse"), ("hw:1,0", "hw:1,0")])
+def test_parse_device(arg: str | None, want: int | str | None) -> None:
+    assert parse_device(arg) == want

@@ -1,0 +1,259 @@
+"""ONNX export parity, verification failures, atomic bundle writes and the gtzan-export command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.train
+
+pytest.importorskip("onnx")
+pytest.importorskip("sklearn")
+pytest.importorskip("skl2onnx")
+
+from gtzan.bundle import BundleError, load_bundle  # noqa: E402
+from gtzan.features import FEATURE_NAMES, GENRES  # noqa: E402
+
+N_F, N_K = len(FEATURE_NAMES), len(GENRES)
+
+
+# --------------------------------------------------------------------------- a small synthetic table
+
+@pytest.fixture(scope="module")
+def table():
+    """300 rows in 10 overlapping clusters, with feature scales like the real table (1 .. 1e6)."""
+    rng = np.random.default_rng(0)
+    n = 300
+    y = np.arange(n) % N_K
+    centres = rng.normal(size=(N_K, N_F))
+    X = centres[y] * 0.8 + rng.normal(size=(n, N_F))
+    scales = 10.0 ** rng.integers(-3, 6, size=N_F)
+    X = X * scales + scales * 3
+    X[:, 0] = 66149
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def scaler(table):
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit(table[0][:200])
+
+
+def _member(name, kind, model, scaler, pp):
+    return SimpleNamespace(name=name, kind=kind, model=model, scaler=scaler, predict_proba=pp)
+
+
+def _check_parity(member, X):
+    from gtzan.export.members import export_member
+    from gtzan.export.verify import run_onnx
+
+    em = export_member(member, 1, X[200:])
+    assert em.parity["label_agreement"] >= 0.999 and em.parity["max_abs_prob_diff"] <= 1e-4
+    # checked independently of the exporter's own verification
+    p = run_onnx(em.onnx_bytes, X[200:])
+    ref = member.predict_proba(X[200:])
+    assert p.shape == (100, N_K) and p.dtype == np.float32
+    assert np.mean(p.argmax(1) == ref.argmax(1)) >= 0.999
+    assert np.max(np.abs(p - ref)) <= 1e-4
+    return em
+
+
+# --------------------------------------------------------------------------- parity per member kind
+
+def test_parity_knn_with_scaler(table, scaler):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = table
+    knn = KNeighborsClassifier(5).fit(scaler.transform(X[:200]), y[:200])
+    em = _check_parity(_member("knn", "knn", knn, scaler, lambda x: knn.predict_proba(scaler.transform(x))), X)
+    assert em.scaler_in_graph
+
+
+def test_parity_random_forest_raw_features(table):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = table
+    rf = RandomForestClassifier(30, max_depth=8, random_state=0, n_jobs=1).fit(X[:200], y[:200])
+    em = _check_parity(_member("rf", "rf", rf, None, rf.predict_proba), X)
+    assert not em.scaler_in_graph
+
+
+def test_parity_xgboost(table):
+    xgboost = pytest.importorskip("xgboost")
+    pytest.importorskip("onnxmltools")
+    X, y = table
+    xg = xgboost.XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1).fit(X[:200], y[:200])
+    _check_parity(_member("xgb", "xgb", xg, None, xg.predict_proba), X)
+
+
+def test_parity_numpy_style_mlp(table, scaler):
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = table
+    mlp = MLPClassifier((32,), max_iter=50, random_state=0).fit(scaler.transform(X[:200]), y[:200])
+    net = SimpleNamespace(weights=mlp.coefs_, biases=mlp.intercepts_, activations=["relu", "softmax"])
+    _check_parity(_member("numpy_net", "numpy_net", net, scaler, lambda x: mlp.predict_proba(scaler.transform(x))), X)
+
+
+def test_parity_keras_and_int8(table, scaler):
+    pytest.importorskip("tf2onnx")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    keras = pytest.importorskip("keras")
+    from gtzan.export.members import export_member
+
+    X, y = table
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((N_F,)), keras.layers.Dense(64, activation="relu"),
+                          keras.layers.Dropout(0.5), keras.layers.Dense(N_K, activation="softmax")])
+    m.compile("adam", "sparse_categorical_crossentropy")
+    m.fit(scaler.transform(X[:200]).astype("float32"), y[:200], epochs=3, verbose=0)
+
+    def pp(x):
+        return m.predict(scaler.transform(x).astype("float32"), verbose=0)
+
+    _check_parity(_member("keras1", "keras", m, scaler, pp), X)
+    em = export_member(_member("keras1", "keras", m, scaler, pp), 2, X[200:], quantize=True)
+    if em.quantized:
+        q = em.extra["quantization"]
+        assert q["vs_float32"]["label_agreement"] >= 0.995
+        assert q["int8_bytes"] < em.extra["float32_bytes"]
+    else:  # the int8 graph was rejected and the float32 graph kept, with the reason
+        assert "agrees with float32" in em.extra["quantization_rejected"]
+
+
+# --------------------------------------------------------------------------- failures write nothing
+
+def test_verification_failure_raises(table):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from gtzan.export.errors import ExportError
+    from gtzan.export.members import export_members
+
+    X, y = table
+    rf = RandomForestClassifier(10, max_depth=4, random_state=0).fit(X[:200], y[:200])
+    wrong = _member("rf", "rf", rf, None, lambda x: rf.predict_proba(x)[:, ::-1])  # not what the model computes
+    with pytest.raises(ExportError, match="failed verification") as ei:
+        export_members([wrong], {"rf": 1}, X[200:])
+    assert "\n" not in str(ei.value)
+
+
+def _tiny_members(table, weight=1):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from gtzan.export.members import export_member
+
+    X, y = table
+    rf = RandomForestClassifier(5, max_depth=3, random_state=0).fit(X[:200], y[:200])
+    return [export_member(_member("rf", "rf", rf, None, rf.predict_proba), weight, X[200:])]
+
+
+def test_write_bundle_roundtrip_and_atomic_replace(table, tmp_path: Path):
+    from gtzan.export.bundle_writer import write_bundle
+
+    out = tmp_path / "bundle"
+    members = _tiny_members(table)
+    write_bundle(out, members, {"note": "first"}, {"REPORT.md": b"# r\n", "report/a.png": b"\x89PNG"})
+    b1 = load_bundle(out)
+    assert b1.manifest["note"] == "first" and (out / "report" / "a.png").is_file()
+    assert set(b1.manifest["files"]) == {"rf.onnx", "REPORT.md", "report/a.png"}
+    write_bundle(out, members, {"note": "second"})
+    assert load_bundle(out).manifest["note"] == "second"
+    assert not (out / "REPORT.md").exists()  # the old folder was replaced, not merged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no temp or old folders left
+
+
+def test_failed_write_keeps_old_bundle(table, tmp_path: Path):
+    from gtzan.export.bundle_writer import write_bundle
+    from gtzan.export.errors import ExportError
+
+    out = tmp_path / "bundle"
+    members = _tiny_members(table)
+    write_bundle(out, members, {"note": "good"})
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = _tiny_members(table)
+    broken[0].onnx_bytes = broken[0].onnx_bytes[:100]  # cannot be loaded by onnxruntime
+    with pytest.raises(ExportError, match="does not load"):
+        write_bundle(out, broken, {"note": "bad"})
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    with pytest.raises(ExportError, match="nothing would vote|all blend weights"):
+        write_bundle(tmp_path / "zero", _tiny_members(table, weight=0), {})
+    assert not (tmp_path / "zero").exists()
+
+
+def test_refuses_to_replace_a_non_bundle_folder(table, tmp_path: Path):
+    from gtzan.export.bundle_writer import write_bundle
+    from gtzan.export.errors import ExportError
+
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(ExportError, match="refusing to replace"):
+        write_bundle(tmp_path, _tiny_members(table), {})
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_loader_rejects_tampered_written_bundle(table, tmp_path: Path):
+    from gtzan.export.bundle_writer import write_bundle
+
+    out = write_bundle(tmp_path / "b", _tiny_members(table), {}, {"REPORT.md": b"# r\n"})
+    (out / "REPORT.md").write_text("# changed\n")
+    with pytest.raises(BundleError, match="REPORT.md is corrupt"):
+        load_bundle(out)
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["members"][0]["input"]["shape"] == [None, N_F]
+    shutil.rmtree(out)
+
+
+# --------------------------------------------------------------------------- the command line
+
+def _run_cli(args: list[str]):
+    from click.testing import CliRunner
+
+    from gtzan.export.cli import main
+
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def _assert_one_line_error(res, pattern: str) -> None:
+    assert res.exit_code != 0
+    err = res.stderr.strip()
+    assert "Traceback" not in res.output and "Traceback" not in err
+    lines = err.splitlines()
+    assert sum("error" in ln for ln in lines) == 1, err
+    assert lines[-1].startswith("gtzan-export: error:") and pattern in lines[-1], err
+
+
+def test_cli_bad_audio_dir(tmp_path: Path):
+    res = _run_cli(["--audio-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "b")])
+    _assert_one_line_error(res, "audio folder not found")
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_bad_csv(tmp_path: Path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("filename,a,b\nx.wav,1,2\n")
+    res = _run_cli(["--features", str(bad), "--out", str(tmp_path / "b")])
+    _assert_one_line_error(res, "bad.csv")
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_empty_csv(tmp_path: Path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text(",".join(["filename", *FEATURE_NAMES, "label"]) + "\n")
+    res = _run_cli(["--features", str(empty), "--out", str(tmp_path / "b")])
+    _assert_one_line_error(res, "empty")
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_missing_csv_and_both_inputs(tmp_path: Path):
+    res = _run_cli(["--features", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "b")])
+    _assert_one_line_error(res, "not found")
+    res = _run_cli(["--features", str(tmp_path / "nope.csv"), "--audio-dir", str(tmp_path), "--out",
+                    str(tmp_path / "b")])
+    _assert_one_line_error(res, "either --audio-dir or --features")

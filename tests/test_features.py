@@ -1,0 +1,118 @@
+"""The 58-feature definition: names, robustness, agreement with librosa and with the Kaggle table."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from gtzan import _reference
+from gtzan.features import FEATURE_NAMES, GENRES, WINDOW_SAMPLES, clip_features, window_starts
+from tests import wavgen as wg
+
+TEMPO = FEATURE_NAMES.index("tempo")
+
+
+def test_names_follow_the_kaggle_table_order():
+    assert len(FEATURE_NAMES) == 58 and len(set(FEATURE_NAMES)) == 58
+    assert FEATURE_NAMES[:3] == ("length", "chroma_stft_mean", "chroma_stft_var")
+    assert FEATURE_NAMES[17] == "tempo" and FEATURE_NAMES[-1] == "mfcc20_var"
+    assert GENRES == ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
+
+
+def test_window_starts_give_the_reports_ten_windows():
+    assert window_starts(661794) == [i * WINDOW_SAMPLES for i in range(10)]
+    assert len(window_starts(661504)) == 10
+    assert window_starts(WINDOW_SAMPLES - 1) == []
+    assert len(window_starts(30 * 22050, hop=11025)) == 55
+
+
+@pytest.mark.parametrize(
+    "name,signal",
+    [
+        ("music", wg.music_like(4)),
+        ("noise", wg.noise(3.5)),
+        ("chirp", wg.chirp(seconds=3.1)),
+        ("clicks", wg.clicks(120, 4)),
+        ("tone", wg.tone(seconds=3)),
+        ("clipped", np.clip(wg.music_like(4) * 10, -1, 1)),
+        ("quiet", wg.music_like(4) * 1e-5),
+        ("short", wg.noise(0.01)),
+    ],
+)
+def test_agrees_with_plain_librosa(name, signal):
+    ours = clip_features(signal)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = _reference.clip_features(signal)
+    assert ours[TEMPO] == ref[TEMPO]
+    np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [
+        np.zeros(WINDOW_SAMPLES, np.float32),
+        np.full(WINDOW_SAMPLES, 0.5, np.float32),
+        np.full(WINDOW_SAMPLES, -1.0, np.float32),
+        wg.music_like(3.1) * 1e-9,
+        np.sign(wg.music_like(3.1)).astype(np.float32),
+        np.array([0.25], np.float32),
+        np.zeros(10, np.float32),
+    ],
+    ids=["silence", "dc", "negative-full-scale", "very-quiet", "square-clipped", "one-sample", "tiny-silence"],
+)
+def test_degenerate_input_gives_finite_features(signal):
+    f = clip_features(signal)
+    assert f.shape == (58,) and np.all(np.isfinite(f))
+    assert f[0] == len(signal)
+
+
+def test_clicks_at_known_tempo():
+    for bpm in (90, 120, 150):
+        f = clip_features(wg.clicks(bpm, 3.0)[:WINDOW_SAMPLES])
+        assert abs(f[TEMPO] - bpm) / bpm < 0.05, (bpm, f[TEMPO])
+
+
+def test_rejects_what_it_cannot_define():
+    with pytest.raises(ValueError, match="22050"):
+        clip_features(wg.tone(), sr=44100)
+    with pytest.raises(ValueError, match="mono"):
+        clip_features(np.zeros((100, 2), np.float32))
+    with pytest.raises(ValueError, match="non-empty"):
+        clip_features(np.zeros(0, np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        clip_features(np.array([0.0, np.nan] * 2000, np.float32))
+
+
+def _table(gtzan_dir: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    rows = {}
+    with open(gtzan_dir / "features_30_sec.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            rows[r["filename"].rsplit(".", 1)[0]] = np.array([float(r[n]) for n in FEATURE_NAMES])
+    return rows, np.std(np.stack(list(rows.values())), axis=0)
+
+
+@pytest.mark.gtzan
+@pytest.mark.slow
+def test_whole_tracks_match_the_kaggle_table(gtzan_dir, gtzan_audio):
+    """Every track against its features_30_sec.csv row: 0.05 std per feature, tempo equal on >= 95%."""
+    rows, std = _table(gtzan_dir)
+    tracks = sorted(gtzan_audio.glob("*/*.flac"))
+    assert len(tracks) >= 80
+    worst = np.zeros(58)
+    tempo_equal = 0
+    for path in tracks:
+        y, sr = sf.read(path, dtype="float32")
+        f = clip_features(y, sr)
+        ref = rows[path.stem]
+        d = np.abs(f - ref) / std
+        tempo_equal += f[TEMPO] == ref[TEMPO]
+        d[TEMPO] = 0
+        worst = np.maximum(worst, d)
+    assert worst.max() < 0.05, dict(zip(FEATURE_NAMES, worst.round(4)))
+    assert tempo_equal >= 0.95 * len(tracks), f"tempo equal on {tempo_equal}/{len(tracks)}"

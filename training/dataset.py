@@ -1,0 +1,364 @@
+"""The 3-second feature table: built from GTZAN-layout audio (cached) or read from a Kaggle CSV.
+
+A table row is one window of a track (the report's ten 66,149-sample windows of a 30 s track by
+default), named like the Kaggle ``features_3_sec.csv`` rows: ``blues.00000.3.wav``. Feature vectors
+come from :func:`gtzan.features.clip_features`, the one definition the daemon also uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import re
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import gtzan
+from gtzan.features import FEATURE_NAMES, GENRES, WINDOW_SAMPLES, clip_features, window_starts
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "DatasetError",
+    "FeatureTable",
+    "Track",
+    "audio_fingerprint",
+    "build_feature_table",
+    "default_cache_dir",
+    "find_tracks",
+    "read_features_csv",
+    "track_features",
+]
+
+AUDIO_EXTENSIONS = (".wav", ".au", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+_TRACK_RE = re.compile(r"^(?P<genre>[a-z]+)\.(?P<num>\d{5})$")
+_ROW_RE = re.compile(r"^(?P<track>(?P<genre>[a-z]+)\.\d{5})(\.(?P<win>\d+))?\.(wav|au)$")
+N_FEATURES = len(FEATURE_NAMES)
+
+
+class DatasetError(Exception):
+    """A feature table or audio folder that cannot be used; str() is a one-line message."""
+
+
+@dataclass
+class FeatureTable:
+    """Rows of 58 features with labels; ``tracks`` groups the windows of one recording."""
+
+    X: np.ndarray  # (n, 58) float64
+    y: np.ndarray  # (n,) int64, index into GENRES
+    filenames: np.ndarray  # (n,) str, e.g. 'blues.00000.3.wav'
+    tracks: np.ndarray  # (n,) str, e.g. 'blues.00000'
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) left out
+
+    def __post_init__(self) -> None:
+        self.X = np.asarray(self.X, dtype=np.float64).reshape(-1, N_FEATURES)
+        self.y = np.asarray(self.y, dtype=np.int64).ravel()
+        self.filenames = np.asarray(self.filenames, dtype=str).ravel()
+        self.tracks = np.asarray(self.tracks, dtype=str).ravel()
+        n = self.X.shape[0]
+        if not (self.y.size == self.filenames.size == self.tracks.size == n):
+            raise DatasetError(f"feature table parts disagree in length: {n} rows of features, "
+                               f"{self.y.size} labels, {self.filenames.size} filenames, {self.tracks.size} tracks")
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def labels(self) -> list[str]:
+        return [GENRES[i] for i in self.y]
+
+    def subset(self, idx: np.ndarray) -> FeatureTable:
+        idx = np.asarray(idx)
+        return FeatureTable(self.X[idx], self.y[idx], self.filenames[idx], self.tracks[idx])
+
+    def counts(self) -> dict[str, int]:
+        """Rows per genre."""
+        c = np.bincount(self.y, minlength=len(GENRES))
+        return {g: int(c[i]) for i, g in enumerate(GENRES)}
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Write in the Kaggle layout (filename, 58 features, label); written to a temp file, then renamed."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["filename", *FEATURE_NAMES, "label"])
+            for fn, row, lab in zip(self.filenames, self.X, self.y):
+                vals = [repr(float(v)) for v in row]
+                if float(row[0]).is_integer():
+                    vals[0] = str(int(row[0]))
+                w.writerow([fn, *vals, GENRES[lab]])
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike) -> FeatureTable:
+        return read_features_csv(path)
+
+
+# ------------------------------------------------------------------------------------ Kaggle CSV
+
+
+def read_features_csv(path: str | os.PathLike) -> FeatureTable:
+    """Read and validate a Kaggle-format table (``features_3_sec.csv`` or ``features_30_sec.csv``)."""
+    path = Path(path)
+    try:
+        f = open(path, newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot open ({e.strerror or e})") from e
+    expected = ["filename", *FEATURE_NAMES, "label"]
+    X: list[list[float]] = []
+    y: list[int] = []
+    names: list[str] = []
+    tracks: list[str] = []
+    with f:
+        try:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise DatasetError(f"{path}: empty file")
+            header = [h.strip() for h in header]
+            if header != expected:
+                missing = [c for c in expected if c not in header]
+                extra = [c for c in header if c not in expected]
+                detail = (f"missing {missing[:4]}" if missing else "") + (f" unexpected {extra[:4]}" if extra else "")
+                raise DatasetError(f"{path}: not a Kaggle GTZAN features table "
+                                   f"({detail.strip() or 'columns out of order'}; expected filename, 58 features, label)")
+            for line_no, row in enumerate(reader, start=2):
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != len(expected):
+                    raise DatasetError(f"{path}:{line_no}: {len(row)} fields, expected {len(expected)}")
+                fn, label = row[0].strip(), row[-1].strip()
+                if label not in GENRES:
+                    raise DatasetError(f"{path}:{line_no}: unknown label {label!r}")
+                m = _ROW_RE.match(fn)
+                if m is None or m["genre"] != label:
+                    raise DatasetError(f"{path}:{line_no}: filename {fn!r} does not match label {label!r}")
+                try:
+                    vals = [float(v) for v in row[1:-1]]
+                except ValueError as e:
+                    raise DatasetError(f"{path}:{line_no}: non-numeric feature ({e})") from e
+                if not all(math.isfinite(v) for v in vals):
+                    bad = FEATURE_NAMES[next(i for i, v in enumerate(vals) if not math.isfinite(v))]
+                    raise DatasetError(f"{path}:{line_no}: {bad} is not finite")
+                X.append(vals)
+                y.append(GENRES.index(label))
+                names.append(fn)
+                tracks.append(m["track"])
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise DatasetError(f"{path}: not a readable CSV ({e})") from e
+    if not X:
+        raise DatasetError(f"{path}: no data rows")
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise DatasetError(f"{path}: filename {dup!r} appears more than once")
+    table = FeatureTable(np.array(X), np.array(y), np.array(names), np.array(tracks))
+    absent = [g for g, c in table.counts().items() if c == 0]
+    if absent:
+        raise DatasetError(f"{path}: no rows for genre(s) {', '.join(absent)}; all 10 genres are needed")
+    return table
+
+
+# -------------------------------------------------------------------------------------- audio
+
+
+@dataclass(frozen=True)
+class Track:
+    name: str  # 'blues.00000'
+    genre: int
+    path: Path
+
+
+def find_tracks(audio_dir: str | os.PathLike) -> tuple[list[Track], list[tuple[str, str]]]:
+    """Audio files in ``<genre>/<genre>.NNNNN.ext`` layout, plus (file, reason) for files that are not."""
+    root = Path(audio_dir)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    tracks: list[Track] = []
+    ignored: list[tuple[str, str]] = []
+    seen: dict[str, Path] = {}
+    for gi, genre in enumerate(GENRES):
+        gdir = root / genre
+        if not gdir.is_dir():
+            continue
+        for p in sorted(gdir.iterdir()):
+            if not p.is_file() or p.name.startswith("."):
+                continue
+            if p.suffix.lower() not in AUDIO_EXTENSIONS:
+                ignored.append((str(p), f"not an audio file extension ({', '.join(AUDIO_EXTENSIONS)})"))
+                continue
+            m = _TRACK_RE.match(p.stem)
+            if m is None or m["genre"] != genre:
+                ignored.append((str(p), f"name is not {genre}.NNNNN{p.suffix}"))
+                continue
+            if p.stem in seen:
+                ignored.append((str(p), f"same track as {seen[p.stem].name}"))
+                continue
+            seen[p.stem] = p
+            tracks.append(Track(p.stem, gi, p))
+    if not tracks:
+        raise DatasetError(f"{root}: no audio in <genre>/<genre>.NNNNN.<ext> layout "
+                           f"(genres: {', '.join(GENRES)})")
+    return tracks, ignored
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def audio_fingerprint(audio_dir: str | os.PathLike) -> str:
+    """sha256 over the sorted relative paths and contents of the tracks: names the training audio."""
+    root = Path(audio_dir)
+    tracks, _ = find_tracks(root)
+    h = hashlib.sha256()
+    for t in sorted(tracks, key=lambda t: t.path.relative_to(root).as_posix()):
+        h.update(t.path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(_file_sha256(t.path).encode() + b"\n")
+    return h.hexdigest()
+
+
+def feature_code_hash() -> str:
+    """Hash of the feature definition's source: a change to it invalidates the cache."""
+    h = hashlib.sha256(gtzan.__version__.encode())
+    pkg = Path(gtzan.__file__).resolve().parent
+    for name in ("features.py", "_reference.py"):
+        p = pkg / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("GTZAN_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "gtzan-listen"
+
+
+def track_features(path: str | os.PathLike, hop: int = WINDOW_SAMPLES) -> np.ndarray:
+    """Features (w, 58) of the whole windows of one track; raises on unreadable audio."""
+    from gtzan.audio import load_audio
+
+    y = load_audio(path)
+    if not np.all(np.isfinite(y)):
+        raise DatasetError(f"{path}: audio contains NaN or infinite samples")
+    starts = window_starts(y.size, hop=hop)
+    if not starts:
+        raise DatasetError(f"{path}: shorter than one {WINDOW_SAMPLES}-sample window ({y.size} samples)")
+    out = np.stack([clip_features(y[s : s + WINDOW_SAMPLES]) for s in starts])
+    if not np.all(np.isfinite(out)):
+        raise DatasetError(f"{path}: features are not finite (silent or broken audio)")
+    return out
+
+
+def _worker(path: str, hop: int) -> tuple[str, np.ndarray | None, str]:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        return path, track_features(path, hop), ""
+    except Exception as e:  # noqa: BLE001 - any decoding failure means: report and skip this track
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return path, None, msg
+
+
+def build_feature_table(
+    audio_dir: str | os.PathLike,
+    *,
+    hop: int = WINDOW_SAMPLES,
+    n_jobs: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> FeatureTable:
+    """Features of every window of every track under ``audio_dir``, in parallel and cached.
+
+    The cache key of a track is its content hash, the package version, the feature code hash and
+    ``hop``, so a rerun on the same audio does no feature work. Unreadable or too-short tracks are
+    reported on stderr and left out (listed in ``table.skipped``).
+    """
+    if hop < 1:
+        raise DatasetError(f"hop must be a positive number of samples, got {hop}")
+    tracks, ignored = find_tracks(audio_dir)
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache = cache / "features"
+    code = feature_code_hash()
+    keys = {}
+    results: dict[str, np.ndarray] = {}
+    todo: list[Track] = []
+    for t in tracks:
+        key = hashlib.sha256(f"{_file_sha256(t.path)}|{code}|hop={hop}".encode()).hexdigest()
+        keys[t.name] = key
+        f = cache / f"{key}.npy"
+        if use_cache and f.is_file():
+            try:
+                arr = np.load(f, allow_pickle=False)
+                if arr.ndim == 2 and arr.shape[1] == N_FEATURES and np.all(np.isfinite(arr)):
+                    results[t.name] = arr
+                    continue
+            except (OSError, ValueError):
+                pass
+        todo.append(t)
+    skipped = list(ignored)
+    by_path = {str(t.path): t for t in todo}
+    for path, arr, err in _run(list(by_path), hop, n_jobs, progress):
+        t = by_path[path]
+        if arr is None:
+            skipped.append((path, err))
+            continue
+        results[t.name] = arr
+        if use_cache:
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = cache / f"{keys[t.name]}.{os.getpid()}.tmp.npy"
+            np.save(tmp, arr)
+            os.replace(tmp, cache / f"{keys[t.name]}.npy")
+    if skipped:
+        _report_skipped(skipped)
+    if not results:
+        raise DatasetError(f"{audio_dir}: no usable track ({len(skipped)} skipped)")
+    X, y, names, trk = [], [], [], []
+    for t in tracks:
+        if t.name not in results:
+            continue
+        arr = results[t.name]
+        X.append(arr)
+        y += [t.genre] * len(arr)
+        names += [f"{t.name}.{i}.wav" for i in range(len(arr))]
+        trk += [t.name] * len(arr)
+    return FeatureTable(np.concatenate(X), np.array(y), np.array(names), np.array(trk), skipped=skipped)
+
+
+def _run(paths: list[str], hop: int, n_jobs: int | None, progress: bool) -> Iterable[tuple[str, np.ndarray | None, str]]:
+    if not paths:
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(paths)))
+    bar = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), disable=not progress, transient=False)
+    with bar:
+        task = bar.add_task("tracks", total=len(paths))
+        if n_jobs == 1:
+            for p in paths:
+                yield _worker(p, hop)
+                bar.advance(task)
+            return
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            futures = [pool.submit(_worker, p, hop) for p in paths]
+            for fut in as_completed(futures):
+                yield fut.result()
+                bar.advance(task)
+
+
+def _report_skipped(skipped: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+
+    con = Console(stderr=True)
+    con.print(f"[yellow]skipped {len(skipped)} file(s):[/yellow]")
+    for path, why in skipped:
+        con.print(f"  {path}: {why}", markup=False, highlight=False)

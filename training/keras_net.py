@@ -1,0 +1,83 @@
+"""The report's Keras network: 58 -> 2048 -> 1024 -> 512 -> 256 -> 128 -> 64 -> 10.
+
+ReLU hidden layers each followed by Dropout(0.5), softmax output, Adam, sparse categorical
+cross-entropy, early stopping on the validation loss (best weights restored). TensorFlow is
+imported only inside these functions, so the rest of the package never pays for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["HIDDEN", "build_model", "configure_tensorflow", "train_keras"]
+
+HIDDEN = (2048, 1024, 512, 256, 128, 64)
+_configured = False
+
+
+def configure_tensorflow(threads: int | None = None) -> None:
+    """Quiet logs and pin TF's thread pools (default: $GTZAN_TF_THREADS, else 1) before first use."""
+    global _configured
+    if _configured:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    n = int(threads or os.environ.get("GTZAN_TF_THREADS", "1"))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:  # already initialised by someone else: keep their setting
+        pass
+    _configured = True
+
+
+def build_model(n_features: int = 58, n_classes: int = 10, *, hidden: tuple[int, ...] = HIDDEN,
+                dropout: float = 0.5, learning_rate: float = 1e-3, seed: int = 0) -> Any:
+    """A compiled keras.Sequential with the report's topology."""
+    configure_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    layers: list[Any] = [keras.Input(shape=(n_features,), name="features")]
+    for i, units in enumerate(hidden):
+        layers += [keras.layers.Dense(units, activation="relu", name=f"dense{i}"),
+                   keras.layers.Dropout(dropout, name=f"dropout{i}")]
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", name="probabilities"))
+    model = keras.Sequential(layers, name="gtzan_keras")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def train_keras(
+    X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
+    seed: int = 0, epochs: int = 100, batch_size: int = 32, patience: int = 10,
+    n_classes: int = 10, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[Any, dict[str, list[float]]]:
+    """Fit one network (scaled features in); returns (model, history with loss/accuracy/val_*)."""
+    configure_tensorflow()
+    import keras
+
+    model = build_model(X.shape[1], n_classes, seed=seed)
+    callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                                          restore_best_weights=True)]
+    if on_epoch is not None:
+        callbacks.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})))
+    hist = model.fit(np.asarray(X, np.float32), np.asarray(y, np.int64),
+                     validation_data=(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64)),
+                     epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()
+               if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    return model, history
+
+
+def keras_predict_proba(model: Any, X: np.ndarray) -> np.ndarray:
+    """Probabilities (n, classes) float64 in inference mode (dropout off)."""
+    out = model.predict(np.asarray(X, np.float32), batch_size=1024, verbose=0)
+    return np.asarray(out, dtype=np.float64)

@@ -1,0 +1,229 @@
+"""Train the report's members and tune the blend weights.
+
+Members: three Keras networks (seeds differ: ``keras1..3``), XGBoost (``xgb``), k-nearest neighbours
+(``knn``) and a random forest (``rf``) form the six-member blend; the NumPy network (``numpy_net``)
+is trained beside them as the report's first model. Networks and KNN see StandardScaler output
+fitted on the training rows only; trees see the raw features. Blend weights are tuned on the
+validation part (``weights``); the report's own procedure, tuning on the test part, is kept
+separately as ``weights_test_tuned`` and is optimistic by construction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gtzan.blend import blend_predict, search_weights
+from gtzan.features import GENRES
+
+from .dataset import FeatureTable
+from .splits import Split, SplitError
+
+__all__ = ["BLEND_MEMBERS", "MEMBER_NAMES", "TrainedMember", "TrainedModels", "train_members"]
+
+BLEND_MEMBERS = ("keras1", "keras2", "keras3", "xgb", "knn", "rf")
+MEMBER_NAMES = (*BLEND_MEMBERS, "numpy_net")
+N_CLASSES = len(GENRES)
+
+# Full-run settings, and the quick ones (CI: whole pipeline well under a minute on one core).
+SETTINGS: dict[str, dict[str, Any]] = {
+    "full": dict(keras_epochs=150, keras_patience=15, keras_batch=32, numpy_epochs=100,
+                 xgb_estimators=500, xgb_early_stop=50, rf_estimators=100, rf_max_depth=12,
+                 knn_neighbours=(1, 3, 5, 9, 15, 19), blend_stop_max=10),
+    "quick": dict(keras_epochs=2, keras_patience=2, keras_batch=64, numpy_epochs=3,
+                  xgb_estimators=15, xgb_early_stop=None, rf_estimators=8, rf_max_depth=8,
+                  knn_neighbours=(5,), blend_stop_max=5),
+}
+
+
+@dataclass
+class TrainedMember:
+    """One fitted model with what it needs to predict from raw features."""
+
+    name: str  # keras1..3, xgb, knn, rf, numpy_net
+    kind: str  # keras, xgboost, sklearn, numpy
+    model: Any
+    scaler: Any = None  # fitted StandardScaler, or None for trees
+    history: dict[str, list[float]] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def predict_proba(self, X_raw: np.ndarray) -> np.ndarray:
+        """Probabilities (n, 10) float64 from unscaled features (n, 58)."""
+        X = np.atleast_2d(np.asarray(X_raw, dtype=np.float64))
+        if self.scaler is not None:
+            X = self.scaler.transform(X)
+        if self.kind == "keras":
+            from .keras_net import keras_predict_proba
+
+            return keras_predict_proba(self.model, X)
+        p = np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        classes = getattr(self.model, "classes_", np.arange(p.shape[1]))
+        if p.shape[1] == N_CLASSES and np.array_equal(classes, np.arange(N_CLASSES)):
+            return p
+        full = np.zeros((p.shape[0], N_CLASSES))
+        full[:, np.asarray(classes, dtype=int)] = p
+        return full
+
+
+@dataclass
+class TrainedModels:
+    members: list[TrainedMember]
+    weights: dict[str, int]  # blend weights tuned on the validation part
+    weights_test_tuned: dict[str, int]  # the report's procedure: tuned on the test part itself
+    blend_val_accuracy: float
+    blend_test_tuned_accuracy: float
+    search: dict[str, Any]  # search histories and timings
+    split: Split
+    seed: int
+    quick: bool
+
+    def member(self, name: str) -> TrainedMember:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def blend_members(self) -> list[TrainedMember]:
+        return [self.member(n) for n in BLEND_MEMBERS]
+
+    def member_probs(self, X_raw: np.ndarray) -> dict[str, np.ndarray]:
+        return {m.name: m.predict_proba(X_raw) for m in self.members}
+
+    def blend_predict(self, X_raw: np.ndarray, weights: dict[str, int] | None = None) -> np.ndarray:
+        w = weights or self.weights
+        probs = np.stack([self.member(n).predict_proba(X_raw) for n in BLEND_MEMBERS])
+        return blend_predict(probs, [w[n] for n in BLEND_MEMBERS])
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not enabled)
+
+
+def train_members(
+    table: FeatureTable,
+    split: Split,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    include_numpy: bool = True,
+    numpy_config: str = "256-256-relu",
+) -> TrainedModels:
+    """Fit every member on the training part, then tune blend weights on validation (and test)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    from .numpy_net import NumpyNet
+
+    cfg = SETTINGS["quick" if quick else "full"]
+    X, y = table.X, table.y
+    Xtr, ytr, Xva, yva = X[split.train], y[split.train], X[split.val], y[split.val]
+    absent = [GENRES[k] for k in range(N_CLASSES) if not np.any(ytr == k)]
+    if absent:
+        raise SplitError(f"the training part has no rows of {', '.join(absent)}; every genre is needed")
+    scaler = StandardScaler().fit(Xtr)
+    Ztr, Zva = scaler.transform(Xtr), scaler.transform(Xva)
+    members: list[TrainedMember] = []
+
+    with _progress(progress) as bar:
+        def task(name: str, total: int):
+            return bar.add_task(name, total=total, info="")
+
+        def epoch_cb(tid, key="val_accuracy"):
+            def cb(epoch: int, logs: dict[str, float]) -> None:
+                bar.update(tid, completed=epoch, info=f"val acc {logs.get(key, float('nan')):.3f}")
+            return cb
+
+        for i in range(3):
+            name = f"keras{i + 1}"
+            tid = task(name, cfg["keras_epochs"])
+            t0 = time.perf_counter()
+            from .keras_net import train_keras
+
+            model, hist = train_keras(Ztr, ytr, Zva, yva, seed=seed * 1000 + i + 1, epochs=cfg["keras_epochs"],
+                                      batch_size=cfg["keras_batch"], patience=cfg["keras_patience"],
+                                      on_epoch=epoch_cb(tid))
+            bar.update(tid, completed=cfg["keras_epochs"])
+            members.append(TrainedMember(name, "keras", model, scaler, hist,
+                                         {"seed": seed * 1000 + i + 1, "epochs_run": len(hist["loss"])},
+                                         time.perf_counter() - t0))
+
+        tid = task("xgb", 1)
+        t0 = time.perf_counter()
+        from xgboost import XGBClassifier
+
+        xgb = XGBClassifier(n_estimators=cfg["xgb_estimators"], learning_rate=0.05 if not quick else 0.3,
+                            max_depth=6, subsample=0.8, colsample_bytree=0.8, n_jobs=1, random_state=seed,
+                            tree_method="hist", eval_metric="mlogloss",
+                            early_stopping_rounds=cfg["xgb_early_stop"])
+        xgb.fit(Xtr, ytr, eval_set=[(Xva, yva)], verbose=False)
+        best_it = getattr(xgb, "best_iteration", None) if cfg["xgb_early_stop"] else None
+        if best_it is not None and best_it + 1 < cfg["xgb_estimators"]:
+            # Refit with exactly the kept rounds so the stored booster (and its ONNX export) holds
+            # no trees beyond the early-stopping point; same seed, so the same first trees.
+            evals = xgb.evals_result()
+            xgb = XGBClassifier(**{**xgb.get_params(), "n_estimators": best_it + 1, "early_stopping_rounds": None})
+            xgb.fit(Xtr, ytr, eval_set=[(Xva, yva)], verbose=False)
+        bar.update(tid, completed=1)
+        ev = (evals if best_it is not None and best_it + 1 < cfg["xgb_estimators"] else xgb.evals_result())
+        ev = ev.get("validation_0", {}).get("mlogloss", [])
+        members.append(TrainedMember("xgb", "xgboost", xgb, None, {"val_loss": [float(v) for v in ev]},
+                                     {"n_estimators": int(xgb.n_estimators), "rounds_tried": len(ev)},
+                                     time.perf_counter() - t0))
+
+        tid = task("knn", 1)
+        t0 = time.perf_counter()
+        best_k, best_acc = None, -1.0
+        for k in cfg["knn_neighbours"]:
+            if k > len(ytr):
+                continue
+            acc = float(np.mean(KNeighborsClassifier(n_neighbors=k).fit(Ztr, ytr).predict(Zva) == yva))
+            if acc > best_acc:
+                best_k, best_acc = k, acc
+        knn = KNeighborsClassifier(n_neighbors=best_k or 1).fit(Ztr, ytr)
+        bar.update(tid, completed=1)
+        members.append(TrainedMember("knn", "sklearn", knn, scaler, None,
+                                     {"n_neighbors": best_k, "val_accuracy_by_k": best_acc},
+                                     time.perf_counter() - t0))
+
+        tid = task("rf", 1)
+        t0 = time.perf_counter()
+        rf = RandomForestClassifier(n_estimators=cfg["rf_estimators"], max_depth=cfg["rf_max_depth"],
+                                    n_jobs=1, random_state=seed).fit(Xtr, ytr)
+        bar.update(tid, completed=1)
+        members.append(TrainedMember("rf", "sklearn", rf, None, None,
+                                     {"n_estimators": cfg["rf_estimators"], "max_depth": cfg["rf_max_depth"]},
+                                     time.perf_counter() - t0))
+
+        if include_numpy:
+            t0 = time.perf_counter()
+            tid = task("numpy_net", cfg["numpy_epochs"])
+            net = NumpyNet.from_config(numpy_config, epochs=cfg["numpy_epochs"], seed=seed,
+                                       n_classes=N_CLASSES, progress=epoch_cb(tid))
+            net.fit(Ztr, ytr, Zva, yva)
+            bar.update(tid, completed=cfg["numpy_epochs"])
+            members.append(TrainedMember("numpy_net", "numpy", net, scaler, dict(net.history_),
+                                         {"config": numpy_config, "epochs_run": net.n_epochs_,
+                                          "best_epoch": net.best_epoch_}, time.perf_counter() - t0))
+
+    by_name = {m.name: m for m in members}
+
+    def tune(idx: np.ndarray) -> tuple[dict[str, int], float, dict[str, Any]]:
+        probs = np.stack([by_name[n].predict_proba(X[idx]) for n in BLEND_MEMBERS])
+        t0 = time.perf_counter()
+        w, acc, hist = search_weights(probs, y[idx], start_max=5, step=1, stop_max=cfg["blend_stop_max"])
+        return dict(zip(BLEND_MEMBERS, w)), acc, {"history": hist, "seconds": time.perf_counter() - t0}
+
+    w_val, acc_val, s_val = tune(split.val)
+    w_test, acc_test, s_test = tune(split.test)
+    return TrainedModels(members, w_val, w_test, acc_val, acc_test,
+                         {"val": s_val, "test": s_test}, split, seed, quick)

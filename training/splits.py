@@ -1,0 +1,200 @@
+"""Train / validation / test splits of a feature table under three protocols.
+
+``paper``    random 80/20 of the 3-second rows, as in the report. Windows of one track land on both
+             sides, so test accuracy is optimistic (the model has heard the rest of the song).
+``track``    stratified by track: every window of a track on one side, every genre in every part.
+``filtered`` Kereliuk et al. (2015) artist-filtered track lists, restricted to the tracks present.
+
+Every protocol carves a validation part out of the training side (early stopping, blend tuning)
+and keeps each exact-duplicate pair of tracks on one side.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gtzan.features import GENRES
+
+from .dataset import DatasetError, FeatureTable
+
+__all__ = ["PROTOCOLS", "Split", "SplitError", "duplicate_pairs", "make_split"]
+
+PROTOCOLS = ("paper", "track", "filtered")
+DUPLICATES_CSV = Path("metadata") / "exact_duplicate_pairs_from_features_30_sec.csv"
+FILTERED_DIR = Path("splits") / "kereliuk2015_filtered"
+
+
+class SplitError(DatasetError):
+    """A split that cannot be made; str() is a one-line message."""
+
+
+@dataclass
+class Split:
+    train: np.ndarray  # int row indices into the table
+    val: np.ndarray
+    test: np.ndarray
+    protocol: str
+    note: str
+    seed: int = 0
+
+    def parts(self) -> dict[str, np.ndarray]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+    def summary(self, table: FeatureTable) -> dict[str, dict[str, int]]:
+        """Rows and tracks per part."""
+        return {
+            name: {"rows": int(idx.size), "tracks": int(np.unique(table.tracks[idx]).size)}
+            for name, idx in self.parts().items()
+        }
+
+
+def _window_index(filename: str) -> int:
+    m = re.match(r"^[a-z]+\.\d{5}\.(\d+)\.", filename)
+    return int(m.group(1)) if m else 0
+
+
+def duplicate_pairs(data_dir: str | Path | None) -> list[tuple[str, str]]:
+    """Pairs of track names that hold the same audio (empty when the metadata file is absent)."""
+    if data_dir is None:
+        return []
+    p = Path(data_dir) / DUPLICATES_CSV
+    if not p.is_file():
+        return []
+    with open(p, newline="") as f:
+        return [(r["track_a"].strip(), r["track_b"].strip()) for r in csv.DictReader(f)]
+
+
+def _canonical_tracks(tracks: np.ndarray, pairs: list[tuple[str, str]]) -> np.ndarray:
+    """Map every track to one representative of its duplicate group (union-find over the pairs)."""
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.get(a, a) != a:
+            a = parent[a]
+        return a
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(t) for t in tracks], dtype=str)
+
+
+def _stratified_groups(
+    group_of_row: np.ndarray, genre_of_row: np.ndarray, fracs: tuple[float, float], rng: np.random.Generator,
+    *, min_each: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Assign whole groups to train/val/test per genre; (val, test) fractions of each genre's groups."""
+    groups, first = np.unique(group_of_row, return_index=True)
+    g_genre = genre_of_row[first]
+    side = np.zeros(groups.size, dtype=np.int8)  # 0 train, 1 val, 2 test
+    for k in range(len(GENRES)):
+        ids = np.flatnonzero(g_genre == k)
+        if ids.size == 0:
+            continue
+        ids = ids[rng.permutation(ids.size)]
+        n = ids.size
+        n_test = int(round(fracs[1] * n))
+        n_val = int(round(fracs[0] * n))
+        if min_each:
+            if n < 3:
+                raise SplitError(f"genre {GENRES[k]} has {n} track(s); the track protocol needs at least 3 "
+                                 "(one each for train, validation and test)")
+            n_test, n_val = max(1, n_test), max(1, n_val)
+            while n_test + n_val > n - 1:
+                if n_val >= n_test and n_val > 1:
+                    n_val -= 1
+                else:
+                    n_test -= 1
+        side[ids[:n_test]] = 2
+        side[ids[n_test : n_test + n_val]] = 1
+    row_side = side[np.searchsorted(groups, group_of_row)]
+    return tuple(np.flatnonzero(row_side == s) for s in (0, 1, 2))  # type: ignore[return-value]
+
+
+def _read_list(p: Path) -> set[str]:
+    if not p.is_file():
+        raise SplitError(f"{p}: split list not found (the filtered protocol needs the data folder's splits/)")
+    out = set()
+    for line in p.read_text().splitlines():
+        line = line.strip()
+        if line:
+            out.add(Path(line).stem)
+    return out
+
+
+def make_split(
+    table: FeatureTable,
+    protocol: str,
+    *,
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    test_size: float = 0.2,
+    val_size: float | None = None,
+) -> Split:
+    """Split ``table`` under ``protocol`` (paper, track or filtered); see the module docstring.
+
+    ``data_dir`` (default: :func:`gtzan.datadir.data_dir`) supplies the duplicate pairs and the
+    filtered lists. ``val_size`` is the validation share of all rows (paper: 0.1, track: 0.2).
+    """
+    if protocol not in PROTOCOLS:
+        raise SplitError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if data_dir is None:
+        from gtzan.datadir import data_dir as _dd
+
+        data_dir = _dd()
+    rng = np.random.default_rng(seed)
+    pairs = duplicate_pairs(data_dir)
+    canon = _canonical_tracks(table.tracks, pairs)
+    n_merged = int(np.unique(table.tracks).size - np.unique(canon).size)
+    dup_note = (f"{n_merged} exact-duplicate track pair(s) kept on one side" if pairs
+                else "no duplicate-pair list found; duplicates not checked")
+
+    if protocol == "paper":
+        vs = 0.1 if val_size is None else val_size
+        windows = np.array([_window_index(f) for f in table.filenames])
+        group = np.char.add(np.char.add(canon, "."), windows.astype(str))
+        # stratified by genre at the row level, like a seeded random 80/20 split
+        tr, va, te = _stratified_groups(group, table.y, (vs, test_size), rng, min_each=False)
+        note = ("random split of 3-second rows as in the report: windows of one track appear in both "
+                f"training and test, so test accuracy is optimistic; {dup_note}")
+    elif protocol == "track":
+        vs = 0.2 if val_size is None else val_size
+        tr, va, te = _stratified_groups(canon, table.y, (vs, test_size), rng, min_each=True)
+        note = f"stratified by track: all windows of a track on one side, every genre in every part; {dup_note}"
+    else:
+        if data_dir is None:
+            raise SplitError("the filtered protocol needs the GTZAN data folder (set GTZAN_DATA)")
+        d = Path(data_dir) / FILTERED_DIR
+        lists = [_read_list(d / f"{n}_filtered.txt") for n in ("train", "valid", "test")]
+        side = np.full(len(table), -1)
+        for s, names in enumerate(lists):
+            side[np.isin(table.tracks, list(names))] = s
+        tr, va, te = (np.flatnonzero(side == s) for s in range(3))
+        dropped = int(np.unique(table.tracks[side < 0]).size)
+        missing = [f"{name}:{GENRES[k]}" for name, idx in (("train", tr), ("valid", va), ("test", te))
+                   for k in range(len(GENRES)) if not np.any(table.y[idx] == k)]
+        note = (f"Kereliuk et al. (2015) artist-filtered lists restricted to the tracks present; their valid "
+                f"list is the validation part; {dropped} track(s) in none of the lists left out")
+        if missing:
+            note += f"; genres absent from a part: {', '.join(missing)}"
+    for name, idx in (("train", tr), ("validation", va), ("test", te)):
+        if idx.size == 0:
+            raise SplitError(f"{protocol} split left the {name} part empty ({len(table)} rows)")
+    _check_pairs(table, canon, (tr, va, te), by_window=protocol == "paper")
+    return Split(np.sort(tr), np.sort(va), np.sort(te), protocol, note, seed)
+
+
+def _check_pairs(table: FeatureTable, canon: np.ndarray, parts: tuple[np.ndarray, ...], by_window: bool) -> None:
+    """A duplicate group (or, for the paper protocol, one window of it) must not straddle parts."""
+    side: dict[tuple[str, int], int] = {}
+    for s, idx in enumerate(parts):
+        wins = [_window_index(f) for f in table.filenames[idx]] if by_window else [0] * idx.size
+        for key in set(zip(canon[idx].tolist(), wins)):
+            if side.setdefault(key, s) != s:
+                raise SplitError(f"duplicate tracks of {key[0]} ended on two sides of the split")
