@@ -19,17 +19,36 @@ from gtzan.features import SR, WINDOW_SAMPLES
 WINDOW_SECONDS = WINDOW_SAMPLES / SR
 
 
+class _Stderr:
+    """rich's stderr console, created on first use: importing rich is not on the path to the first sample."""
+
+    _console = None
+
+    def print(self, *args, **kwargs) -> None:
+        if _Stderr._console is None:
+            from rich.console import Console
+
+            _Stderr._console = Console(stderr=True)
+        _Stderr._console.print(*args, **kwargs)
+
+
 def _err(console, message: str) -> None:
     console.print(f"[bold red]gtzan-listen: error:[/] {message}", highlight=False, soft_wrap=True)
 
 
-def _load_bundle(models: Path | None):
+def _load_bundle(models: Path | None, errc) -> object:
     from gtzan.bundle import BundleError, load_bundle
 
     try:
-        return load_bundle(models)
+        bundle = load_bundle(models)
     except BundleError as e:
         raise BadInput(str(e)) from None
+    if getattr(bundle, "provisional", False):
+        errc.print(f"note: the model bundle {bundle.path} is marked provisional", highlight=False)
+    if getattr(bundle, "feature_code_matches", True) is False:
+        errc.print(f"warning: the model bundle {bundle.path} was trained with a different version of the "
+                   "feature code; its verdicts may be off", highlight=False)
+    return bundle
 
 
 def _members(bundle) -> list[tuple[str, str, int]]:
@@ -71,9 +90,7 @@ def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, 
     With --json, or when stdout is not a terminal, stdout carries one JSON object per window and a
     final {"summary": ...} object; all messages go to stderr.
     """
-    from rich.console import Console
-
-    errc = Console(stderr=True)
+    errc = _Stderr()
     if file_ is not None and demo:
         raise click.UsageError("use either --file or --demo, not both")
     if device is not None and (file_ is not None or demo):
@@ -124,19 +141,21 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float
                    "the genres shown for it are only illustrative.", highlight=False)
     else:
         source = MicSource(device, block_frames=block_frames, stall_seconds=stall_timeout)
-    bundle = _load_bundle(models)
-    members = _members(bundle)
-    if as_json:
-        from gtzan.daemon.output_json import JsonOutput
+        source.prepare()
 
-        output = JsonOutput(tuple(bundle.genres), {n: w for n, _, w in members})
-    else:
+    def make_output(bundle):
+        if as_json:
+            from gtzan.daemon.output_json import JsonOutput
+
+            return JsonOutput(tuple(bundle.genres), {n: w for n, _, w in _members(bundle)})
         from gtzan.daemon.display import LiveDisplay
 
-        output = LiveDisplay(tuple(bundle.genres), members)
+        return LiveDisplay(tuple(bundle.genres), _members(bundle))
+
     live = file_ is None and not demo
-    result = run(source, bundle, output, hop=hop, smooth=smooth, silence_db=silence_db, duration=duration,
-                 warm=live or realtime)
+    result = run(source, lambda: _load_bundle(models, errc), make_output, hop=hop, smooth=smooth, silence_db=silence_db,
+                 duration=duration, warm=live or realtime)
+    output = result.output
     s = result.summary
     if as_json:
         output.summary(s)

@@ -62,6 +62,7 @@ class RunResult:
     exit_code: int
     ended: str  # "end", "duration", "interrupted", "terminated", "error"
     summary: dict[str, Any]
+    output: Any = None
     error: ListenError | None = None
     latencies_ms: list[float] = field(default_factory=list)
 
@@ -77,26 +78,31 @@ def warm_up(bundle: Any, hop_seconds: float) -> None:
         bundle.predict(np.stack([w.features for w in windows]))
 
 
-def run(source: Any, bundle: Any, output: Any, *, hop: float = 0.5, smooth: float = 3.0, silence_db: float = -60.0,
-        duration: float | None = None, warm: bool = True) -> RunResult:
-    """Stream until the source ends, --duration is reached, a signal arrives or an error occurs."""
+def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any], Any], *, hop: float = 0.5,
+        smooth: float = 3.0, silence_db: float = -60.0, duration: float | None = None, warm: bool = True) -> RunResult:
+    """Stream until the source ends, --duration is reached, a signal arrives or an error occurs.
+
+    A live input starts capturing before the models load: what it delivers meanwhile waits in its
+    queue, so loading overlaps the first 3 s window instead of delaying it.
+    """
     stop = StopFlag()
     stop.install()
-    genres = tuple(bundle.genres)
-    summary = SummaryBuilder(genres)
     latencies: list[float] = []
     ended, error = "end", None
     limit = None if duration is None else int(round(duration * SR))
     try:
         with source:
+            if hasattr(source, "start"):
+                source.start()
+            bundle = load_models()
+            output = make_output(bundle)
+            summary = SummaryBuilder(tuple(bundle.genres))
             pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
             state = RunState(source=source, source_text=source.describe(), synthetic=source.synthetic,
                              hop_seconds=pipeline.hop_seconds, smooth_n=pipeline.smooth_n, smooth_k=pipeline.smooth_k,
                              silence_db=silence_db, audio_seconds=lambda: pipeline.samples_in / SR)
             output.start(state)
             try:
-                if hasattr(source, "start"):
-                    source.start()
                 if warm:
                     warm_up(bundle, hop)
                 for block, arrival in source.blocks(stop):
@@ -129,4 +135,5 @@ def run(source: Any, bundle: Any, output: Any, *, hop: float = 0.5, smooth: floa
     if error is not None:
         code = error.exit_code
     result = summary.as_dict(ended, source.as_json(), audio_seconds, int(source.overflows), int(source.dropped))
-    return RunResult(exit_code=int(code), ended=ended, summary=result, error=error, latencies_ms=latencies)
+    return RunResult(exit_code=int(code), ended=ended, summary=result, output=output, error=error,
+                     latencies_ms=latencies)

@@ -168,8 +168,9 @@ class DemoSource:
 class MicSource:
     """Captures from a PortAudio input through a never-blocking callback and a bounded queue.
 
-    The device is opened at 22,050 Hz mono when it accepts that, else at its own rate and channel
-    count, and the stream is then downmixed and resampled (gtzan.audio.StreamResampler). A watchdog
+    The device is opened at 22,050 Hz mono when it accepts that, else at its own rate (mono, else
+    stereo, else all its channels), and the stream is then downmixed and resampled as it arrives
+    (gtzan.audio.StreamResampler). A watchdog
     on the time since the last callback turns a vanished or starved device into SourceStalled.
     """
 
@@ -189,6 +190,7 @@ class MicSource:
         self._last_callback = 0.0
         self._finished = False
         self._stream: Any = None
+        self._sd: Any = None
         self.resampler: Any = None
 
     # -- callback: runs on PortAudio's thread; must not block, raise or allocate much ------------
@@ -209,16 +211,27 @@ class MicSource:
         self._finished = True
 
     def __enter__(self) -> "MicSource":
+        if self._sd is None:
+            self.prepare()
+        return self
+
+    def prepare(self) -> None:
+        """Find the device and the format to open it with; cheap, so a missing device is reported before models load."""
         from gtzan.daemon.devices import resolve_input
 
         sd, info = resolve_input(self.device)
         self.device_info = info
         index = info["index"]
-        try:
-            sd.check_input_settings(device=index, channels=1, samplerate=SR, dtype="float32")
-            rate, channels = SR, 1
-        except Exception:  # noqa: BLE001 - PortAudioError or ValueError: fall back to the native format
-            rate, channels = int(round(info["default_samplerate"])), int(info["max_input_channels"])
+        native, most = int(round(info["default_samplerate"])), int(info["max_input_channels"])
+        for rate, channels in dict.fromkeys([(SR, 1), (native, 1), (native, min(2, most)), (native, most)]):
+            try:
+                sd.check_input_settings(device=index, channels=channels, samplerate=rate, dtype="float32")
+                break
+            except Exception:  # noqa: BLE001 - PortAudioError or ValueError: try the device's own format
+                continue
+        else:
+            raise NoInputDevice(f"input device {info['name']!r} accepts none of {SR} Hz mono, {native} Hz mono or "
+                                f"{native} Hz with {min(2, most)} or {most} channels")
         self.samplerate, self.channels = rate, channels
         if rate != SR or channels != 1:
             from gtzan.audio import StreamResampler
@@ -227,7 +240,6 @@ class MicSource:
         self._sd = sd
         self.blocksize = self.block_frames or max(64, int(round(MIC_BLOCK_SECONDS * rate)))
         self._queue: queue.Queue = queue.Queue(maxsize=max(8, math.ceil(self.queue_seconds * rate / self.blocksize)))
-        return self
 
     def start(self) -> None:
         """Open and start the stream back to back: audio delivered between the two would be lost."""

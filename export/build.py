@@ -15,7 +15,7 @@ import numpy as np
 
 from gtzan.bundle import sha256_file
 
-from .bundle_writer import ExportedMember, bundle_size, write_bundle
+from .bundle_writer import ExportedMember, bundle_size, check_target, write_bundle
 from .errors import ExportError
 from .members import export_member
 
@@ -109,17 +109,16 @@ def load_table(cfg: ExportConfig, progress: bool = True):
 
 # ------------------------------------------------------------------------------------ evaluation
 
-def _evaluate(trained, table, split, cfg: ExportConfig) -> dict[str, Any]:
-    from gtzan.training import evaluate as ev
+def _evaluate(trained, table) -> dict[str, Any]:
+    from gtzan.training.evaluate import evaluate
 
-    fn = getattr(ev, "evaluate", None) or getattr(ev, "evaluate_models")
-    return fn(trained, table, split)
+    return evaluate(trained, table, ("val", "test"))
 
 
-def _write_report(results: dict[str, Any], report_dir: Path) -> None:
-    from gtzan.training import report as rp
+def _write_report(results: dict[str, Any], report_dir: Path, dataset: dict[str, Any]) -> None:
+    from gtzan.training.report import write_report
 
-    rp.write_report(results, report_dir)
+    write_report(results, report_dir, dataset=dataset)
 
 
 def _report_files(report_dir: Path) -> dict[str, Path]:
@@ -142,9 +141,13 @@ def _main_markdown(files: dict[str, Path]) -> Path | None:
 
 def run_export(cfg: ExportConfig, console=None) -> ExportResult:
     """Run the whole export; raises ExportError (one line) and leaves cfg.out untouched on any failure."""
+    from gtzan.bundle import feature_code_sha256
+
+    code_hash = feature_code_sha256()  # the code this process imported, even if the files change meanwhile
     DatasetError = _dataset_error()
     stages = _Stages(console)
     out = Path(cfg.out).expanduser().absolute()
+    check_target(out)  # before hours of work, not after
     try:
         table, source = stages.run("features", load_table, cfg)
         from gtzan.datadir import data_dir
@@ -155,12 +158,15 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
         if len(split.test) == 0:
             raise ExportError(f"the {cfg.protocol} split has no test rows; need more tracks")
         trained = stages.run("train", train_members, table, split, quick=cfg.quick, seed=cfg.seed)
-        results = stages.run("evaluate", _evaluate, trained, table, split, cfg)
+        results = stages.run("evaluate", _evaluate, trained, table)
     except DatasetError as e:
         raise ExportError(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
 
     weights = {k: int(v) for k, v in dict(trained.weights).items()}
     x_test = table.X[split.test]
+    label = "audio folder" if source["kind"] == "audio" else "features CSV"
+    dataset = {"source": f"{label} {source.get('path', '?')}", "rows": int(len(table)),
+               "tracks": int(len(set(map(str, table.tracks))))}
     exported: list[ExportedMember] = []
 
     def export_all():
@@ -176,7 +182,7 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
                 prog.advance(task)
                 if console is not None:
                     p = em.parity
-                    q = " int8" if em.quantized else ""
+                    q = f" {em.extra['weights_dtype']}" if em.quantized else ""
                     console.print(f"  {em.name:<10} {len(em.onnx_bytes) / 2**20:6.2f} MB{q}  agreement "
                                   f"{p['label_agreement']:.4f}  max|dp| {p['max_abs_prob_diff']:.1e}  weight {em.weight}")
         if sum(e.weight for e in exported) <= 0:
@@ -186,20 +192,25 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
 
     staging = Path(tempfile.mkdtemp(prefix=".gtzan-report-", dir=out.parent if out.parent.is_dir() else None))
     try:
-        report_dir = Path(cfg.report_dir).expanduser() if cfg.report_dir is not None else staging
+        report_dir = Path(cfg.report_dir).expanduser().absolute() if cfg.report_dir is not None else None
+        if report_dir is not None and (report_dir == out / "report" or out in report_dir.parents):
+            report_dir = None  # inside the bundle: goes in with it (the folder is replaced as a whole)
+        external = report_dir is not None
+        report_dir = report_dir or staging
         report_dir.mkdir(parents=True, exist_ok=True)
-        stages.run("report", _write_report, results, report_dir)
+        stages.run("report", _write_report, results, report_dir, dataset)
         files = _report_files(report_dir)
         extra: dict[str, Path | bytes] = {}
-        if cfg.report_dir is None:
+        if not external:
             extra.update({f"report/{k}": v for k, v in files.items()})
         md = _main_markdown(files)
         if md is not None:
             text = md.read_text(encoding="utf-8")
-            if cfg.report_dir is None:  # images sit in report/ inside the bundle
+            if not external:  # images sit in report/ inside the bundle
                 text = _relink_images(text, [k for k in files if "/" not in k and not k.endswith(".md")])
             extra[REPORT_MD] = text.encode("utf-8")
         info = manifest_info(cfg, source, split, trained, results, table)
+        info["feature_code_sha256"] = code_hash
         stages.run("write", write_bundle, out, exported, info, extra)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -214,32 +225,60 @@ def _relink_images(text: str, names: list[str]) -> str:
 
 # ------------------------------------------------------------------------------------- manifest
 
+def _member_metrics(results: dict[str, Any]) -> dict[str, Any]:
+    """Per-model and blend scores per part (accuracy, track accuracy, log-loss, rows)."""
+    keep = ("accuracy", "track_accuracy", "log_loss", "rows", "tracks", "recall")
+    return {part: {name: {k: v for k, v in sc.items() if k in keep} for name, sc in by_name.items()}
+            for part, by_name in results.get("scores", {}).items()}
+
+
 def manifest_info(cfg: ExportConfig, source: dict, split, trained, results: dict, table) -> dict[str, Any]:
     """Everything the manifest records beyond the members: blend, metrics, data and training settings."""
-    weights = {k: int(v) for k, v in dict(trained.weights).items()}
+    scores = results.get("scores", {})
+
+    def acc(part: str, name: str) -> float | None:
+        return scores.get(part, {}).get(name, {}).get("accuracy")
+
     blend = {
         "rule": BLEND_RULE,
-        "weights": weights,
-        "weights_source": getattr(trained, "weights_source", "validation"),
+        "weights": {k: int(v) for k, v in dict(trained.weights).items()},
+        "weights_source": "validation",
+        "validation_tuned": {
+            "weights": dict(trained.weights),
+            "val_accuracy": trained.blend_val_accuracy,
+            "test_accuracy": acc("test", "blend"),
+        },
+        "test_tuned": {
+            "weights": dict(trained.weights_test_tuned),
+            "test_accuracy": trained.blend_test_tuned_accuracy,
+            "note": "the report's procedure (weights tuned on the test rows): optimistic, for comparison only",
+        },
+        "search_seconds": results.get("blend_search_seconds"),
     }
-    for key in ("validation_tuned", "test_tuned", "search"):
-        if isinstance(results, dict) and key in results:
-            blend[key] = results[key]
     tracks = sorted(set(map(str, table.tracks)))
+    full = {k: v for k, v in results.items() if k not in ("histories",)}
     return {
         "provisional": cfg.provisional or cfg.quick,
         "quick": cfg.quick,
         "blend": blend,
-        "metrics": {"protocol": split.protocol, "split_note": split.note, "results": results},
+        "metrics": {
+            "protocol": split.protocol,
+            "note": split.note,
+            "held_out": "test",
+            "scores": _member_metrics(results),
+            "evaluation": full,
+        },
         "data": {
             **source,
             "n_rows": int(len(table)),
             "n_tracks": len(tracks),
             "tracks": tracks,
             "tracks_sha256": hashlib.sha256("\n".join(tracks).encode()).hexdigest(),
-            "split_sizes": {"train": int(len(split.train)), "val": int(len(split.val)), "test": int(len(split.test))},
+            "split_sizes": split.summary(table),
             "test_tracks": sorted(set(map(str, table.tracks[split.test]))),
+            "skipped": [list(map(str, s)) for s in getattr(table, "skipped", [])],
         },
         "training": {"protocol": split.protocol, "seed": cfg.seed, "quick": cfg.quick, "quantize": cfg.quantize,
-                     "threads": os.environ.get("OMP_NUM_THREADS")},
+                     "members": {m.name: {"kind": m.kind, "params": m.params, "seconds": m.seconds}
+                                 for m in trained.members}},
     }

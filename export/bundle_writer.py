@@ -98,7 +98,7 @@ def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: d
             "count": len(FEATURE_NAMES),
             "dtype": "float32",
             "raw": True,
-            "code_sha256": feature_code_sha256(),
+            "code_sha256": info.get("feature_code_sha256") or feature_code_sha256(),
         },
         "genres": list(GENRES),
         "members": [
@@ -121,6 +121,8 @@ def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: d
         "packages": package_versions(),
     }
     for k, v in info.items():
+        if k == "feature_code_sha256":
+            continue
         if k not in man or k == "provisional":
             man[k] = jsonable(v)
     man["members"] = jsonable(man["members"])
@@ -128,7 +130,8 @@ def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: d
     return man
 
 
-def _check_target(out: Path) -> None:
+def check_target(out: Path) -> None:
+    """Fail early when out cannot take a bundle (not a folder, or a non-bundle folder with files in it)."""
     if out.exists() and not out.is_dir():
         raise ExportError(f"cannot write the bundle: {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
@@ -145,7 +148,7 @@ def write_bundle(out: str | Path, members: list[ExportedMember], info: dict[str,
     before the swap, so ``out`` always holds either the previous bundle or the complete new one.
     """
     out = Path(out).expanduser().absolute()
-    _check_target(out)
+    check_target(out)
     if not members:
         raise ExportError("no members to write")
     if len({m.name for m in members}) != len(members):

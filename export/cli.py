@@ -49,6 +49,10 @@ def _one_line(e: BaseException) -> str:
 def main(audio_dir, features_csv, out, protocol, quick, seed, quantize, report_dir, cache_dir, jobs,
          provisional) -> None:
     """Train the blend and write a verified ONNX model bundle to OUT."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from rich.console import Console
 
     console = Console(stderr=True)

@@ -77,29 +77,15 @@ def verify_export(name: str, model_bytes: bytes, predict_proba, x: np.ndarray, *
 
 
 def verify_quantized(name: str, float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, *,
-                     min_agreement: float | None = None) -> Parity:
-    """Int8 graph against its float32 graph: labels must agree on >= min_agreement of the rows."""
+                     min_agreement: float | None = None, method: str = "int8") -> Parity:
+    """Compressed graph against its float32 graph: labels must agree on >= min_agreement of the rows."""
     min_agreement = MIN_AGREEMENT_QUANTIZED if min_agreement is None else min_agreement
     par = compare(run_onnx(float_bytes, x), run_onnx(quant_bytes, x), "float32 onnx")
     if par.label_agreement < min_agreement:
         raise ExportError(
-            f"int8 quantisation of {name} agrees with float32 on only {par.label_agreement:.4f} of "
+            f"{method} weights of {name} agree with float32 on only {par.label_agreement:.4f} of "
             f"{par.n_rows} rows (need >= {min_agreement})")
     return par
-
-
-def quantize_int8(model_bytes: bytes) -> bytes:
-    """Dynamic int8 quantisation of the MatMul/Gemm weights (onnxruntime.quantization)."""
-    import tempfile
-    from pathlib import Path
-
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with tempfile.TemporaryDirectory() as td:
-        src, dst = Path(td, "f32.onnx"), Path(td, "int8.onnx")
-        src.write_bytes(model_bytes)
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
-        return dst.read_bytes()
 
 
 def compress_weights(model_bytes: bytes, method: str = "int8", min_elements: int = 1024) -> bytes:

@@ -21,7 +21,6 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
-_FEATURE_SOURCES = ("features.py", "_reference.py")
 
 
 class BundleError(Exception):
@@ -41,14 +40,39 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _gtzan_imports(source: str) -> set[str]:
+    """Module names inside the gtzan package that a source file imports (anywhere in it)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "gtzan":
+                found.update(a.name for a in node.names)
+            elif node.module.startswith("gtzan."):
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("gtzan."))
+    return found
+
+
 def feature_code_sha256() -> str:
-    """Hash of the feature-extraction source, so a bundle records which feature code it was trained on."""
-    h = hashlib.sha256()
+    """Hash of the feature-extraction source (gtzan/features.py and the gtzan modules it imports, recursively).
+
+    A bundle records it, so a change to the feature code can be noticed before a stale model is used.
+    """
     pkg = Path(__file__).resolve().parent
-    for name in _FEATURE_SOURCES:
-        p = pkg / name
-        if p.is_file():
-            h.update(name.encode() + b"\0" + p.read_bytes() + b"\0")
+    seen: set[str] = set()
+    todo = ["features"]
+    while todo:
+        name = todo.pop()
+        if name in seen or not (pkg / f"{name}.py").is_file():
+            continue
+        seen.add(name)
+        todo.extend(_gtzan_imports((pkg / f"{name}.py").read_text(encoding="utf-8")))
+    h = hashlib.sha256()
+    for name in sorted(seen):
+        h.update(f"{name}.py".encode() + b"\0" + (pkg / f"{name}.py").read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -103,6 +127,8 @@ class Bundle:
             x = x[None, :]
         if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"expected features of shape (n, {len(FEATURE_NAMES)}), got {np.shape(features)}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("features contain NaN or infinite values")
         x = np.ascontiguousarray(x)
         member_probs = {m.name: m.predict_proba(x).astype(np.float32, copy=False) for m in self.members}
         probs = np.stack([member_probs[m.name] for m in self.members])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gtzan import filters
 from gtzan import frames as fr
 from gtzan.frames import HOP, N_FFT, SR, FrameData
 
@@ -84,7 +85,7 @@ def estimate_tuning(fd: FrameData) -> float:
 
 def chroma_frames(power: np.ndarray, tuning: float) -> np.ndarray:
     """Chroma of each frame, normalised to a maximum of 1 (librosa.feature.chroma_stft)."""
-    raw = fr.f32_matmul(power, fr.chroma_basis(round(tuning, 2)).T)
+    raw = fr.f32_matmul(power, fr.chroma_basis(round(float(tuning), 2)).T)
     peak = raw.max(axis=1, keepdims=True)
     return raw / np.where(peak < np.finfo(np.float32).tiny, 1.0, peak).astype(np.float32)
 
@@ -140,33 +141,34 @@ def tempo(env: np.ndarray) -> float:
     """beat_track's tempo estimate (BPM) from an onset envelope; 0 for an envelope with no onsets."""
     if not env.any():
         return 0.0
-    import librosa.feature
-
-    return float(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP)[0])
+    return filters.tempo(env, SR, HOP)
 
 
-def hpss_frames(fd: FrameData, harm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Windowed inverse FFTs of the harmonic and percussive parts of each frame (soft masks, margin 1)."""
-    mask_h = fr.softmask(harm, fd.perc)
-    mask_p = fr.softmask(fd.perc, harm)
-    return fr.masked_frames(fd.D, mask_h), fr.masked_frames(fd.D, mask_p)
+def harmonic_frames(fd: FrameData, harm: np.ndarray) -> np.ndarray:
+    """Windowed inverse FFTs of the harmonic part of each frame (HPSS soft mask, power 2, margin 1).
 
-
-def _mv(x: np.ndarray) -> list[float]:
-    x = np.asarray(x, dtype=np.float64)
-    return [float(x.mean()), float(x.var())]
+    The percussive mask is one minus the harmonic one, so the percussive waveform is the signal
+    minus the harmonic waveform and needs no second inverse transform.
+    """
+    return fr.masked_frames(fd.D, fr.softmask(harm, fd.perc))
 
 
 def assemble(n_samples: int, fd: FrameData, chroma: np.ndarray, mfcc: np.ndarray, bpm: float,
              y_harm: np.ndarray, y_perc: np.ndarray) -> np.ndarray:
     """The 58-vector in FEATURE_NAMES order from a window's frame-level pieces."""
-    out = [float(n_samples)]
-    for x in (chroma, fd.rms, fd.centroid, fd.bandwidth, fd.rolloff, fd.zcr, y_harm, y_perc):
-        out += _mv(x)
-    out.append(bpm)
-    for k in range(mfcc.shape[1]):
-        out += _mv(mfcc[:, k])
-    return np.asarray(out, dtype=np.float64)
+    per_frame = np.stack([fd.rms, fd.centroid, fd.bandwidth, fd.rolloff, fd.zcr], axis=1).astype(np.float64)
+    m, v = per_frame.mean(axis=0), per_frame.var(axis=0)
+    c = chroma.astype(np.float64)
+    yh, yp = np.asarray(y_harm, dtype=np.float64), np.asarray(y_perc, dtype=np.float64)
+    mf = mfcc.astype(np.float64)
+    out = np.empty(58)
+    out[0] = n_samples
+    out[1:3] = c.mean(), c.var()
+    out[3:13] = np.stack([m, v], axis=1).ravel()
+    out[13:17] = yh.mean(), yh.var(), yp.mean(), yp.var()
+    out[17] = bpm
+    out[18:] = np.stack([mf.mean(axis=0), mf.var(axis=0)], axis=1).ravel()
+    return out
 
 
 def clip_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
@@ -183,7 +185,5 @@ def clip_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
     chroma = chroma_frames(fd.power, estimate_tuning(fd))
     mfcc = mfcc_frames(fd, floor)
     bpm = tempo(onset_envelope(fd, floor))
-    td_h, td_p = hpss_frames(fd, fr.time_median(fd.mag))
-    y_h = fr.overlap_add(td_h, len(y))
-    y_p = fr.overlap_add(td_p, len(y))
-    return assemble(len(y), fd, chroma, mfcc, bpm, y_h, y_p)
+    y_h = fr.overlap_add(harmonic_frames(fd, fr.time_median(fd.mag)), len(y))
+    return assemble(len(y), fd, chroma, mfcc, bpm, y_h, y - y_h)

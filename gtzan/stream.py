@@ -51,7 +51,7 @@ class _FrameStore:
         "mfcc": ((fr.N_MFCC,), np.float32),
         "onset": ((), np.float32), "has_onset": ((), bool),
         "chroma": ((fr.N_CHROMA,), np.float32), "chroma_tuning": ((), np.float64),
-        "td_h": ((N_FFT,), np.float64), "td_p": ((N_FFT,), np.float64), "has_td": ((), bool),
+        "td_h": ((N_FFT,), np.float64), "has_td": ((), bool),
     }
 
     def __init__(self, capacity: int) -> None:
@@ -213,7 +213,7 @@ class StreamingExtractor:
             **{k: None for k in ("rms", "zcr", "centroid", "bandwidth", "rolloff", "db", "db_min",
                                  "db_max", "mfcc", "pitch_mag", "pitch_res")},
         )
-        st.a["td_h"][r], st.a["td_p"][r] = ft.hpss_frames(fd, harm)
+        st.a["td_h"][r] = ft.harmonic_frames(fd, harm)
         st.a["has_td"][r] = True
         self._next_td = last
 
@@ -232,8 +232,10 @@ class StreamingExtractor:
         start = s * HOP
         w = self._samples(start, start + ft.WINDOW_SAMPLES)
         n = _WIN_FRAMES
-        head = fr.analyze(*ft.centred_frames(w, 0, _EDGE))
-        tail = fr.analyze(*ft.centred_frames(w, _TAIL0, n))
+        hz, he = ft.centred_frames(w, 0, _EDGE)
+        tz, te = ft.centred_frames(w, _TAIL0, n)
+        edges = fr.analyze(np.concatenate([hz, tz]), np.concatenate([he, te]))
+        head, tail = fr.take(edges, slice(0, _EDGE)), fr.take(edges, slice(_EDGE, None))
         mid = st.rows(s + _EDGE, s + _TAIL0)
         pmid = st.index(s + _EDGE, s + _TAIL0)
         a = st.a
@@ -268,11 +270,10 @@ class StreamingExtractor:
         bpm = ft.tempo(ft.onset_envelope(light, floor, diffs, reuse))
 
         td_h = np.empty((n, N_FFT))
-        td_p = np.empty((n, N_FFT))
         lo, hi = _SHARED
         shared = st.rows(s + lo, s + hi)
         assert a["has_td"][shared].all()
-        td_h[lo:hi], td_p[lo:hi] = a["td_h"][shared], a["td_p"][shared]
+        td_h[lo:hi] = a["td_h"][shared]
         for part, rows, edge in ((head, slice(0, lo), "head"), (tail, slice(hi, n), "tail")):
             span = lo + _H  # frames the border medians look at
             if edge == "head":
@@ -290,8 +291,7 @@ class StreamingExtractor:
             fd = fr.FrameData(D=D, mag=None, power=None, perc=perc, rms=None, zcr=None, centroid=None,
                               bandwidth=None, rolloff=None, db=None, db_min=None, db_max=None,
                               mfcc=None, pitch_mag=None, pitch_res=None)
-            td_h[rows], td_p[rows] = ft.hpss_frames(fd, harm)
+            td_h[rows] = ft.harmonic_frames(fd, harm)
         y_h = fr.overlap_add(td_h, ft.WINDOW_SAMPLES)
-        y_p = fr.overlap_add(td_p, ft.WINDOW_SAMPLES)
-        feats = ft.assemble(ft.WINDOW_SAMPLES, light, chroma, mfcc, bpm, y_h, y_p)
+        feats = ft.assemble(ft.WINDOW_SAMPLES, light, chroma, mfcc, bpm, y_h, w - y_h)
         return Window(start, start / self.sr, (start + ft.WINDOW_SAMPLES) / self.sr, feats)

@@ -90,9 +90,14 @@ def test_shipped_manifest_records_provenance():
     assert total <= 25 * 2**20
 
 
-def test_predict_rejects_wrong_width():
+def test_predict_rejects_wrong_width_and_nan():
+    b = load_bundle()
     with pytest.raises(ValueError, match="58"):
-        load_bundle().predict(np.zeros((2, N_F - 1)))
+        b.predict(np.zeros((2, N_F - 1)))
+    x = np.ones((2, N_F))
+    x[1, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        b.predict(x)
 
 
 # --------------------------------------------------------------------------- corruption cases

@@ -105,3 +105,84 @@ def test_demo_clip_is_deterministic_and_labelled() -> None:
 @pytest.mark.parametrize("arg,want", [(None, None), ("", None), ("3", 3), (" 12", 12), ("pulse", "pulse"), ("hw:1,0", "hw:1,0")])
 def test_parse_device(arg: str | None, want: int | str | None) -> None:
     assert parse_device(arg) == want
+
+
+# -- the microphone source against a stand-in PortAudio (the real device is tested in test_daemon_mic) --
+
+class _Status:
+    def __init__(self, overflow: bool):
+        self.input_overflow = overflow
+
+
+def _fake_sounddevice(rate: int, channels: int, blocks: list[np.ndarray], flags: list[bool]):
+    """A sounddevice-like module whose device only takes its native format and replays `blocks`."""
+    import threading
+    import types
+
+    sd = types.ModuleType("sounddevice")
+
+    class PortAudioError(Exception):
+        pass
+
+    dev = {"name": "fake mic", "index": 0, "hostapi": 0, "max_input_channels": channels,
+           "default_samplerate": float(rate)}
+
+    def query_devices(device=None, kind=None):
+        return dev if kind else [dev]
+
+    def check_input_settings(device=None, channels=None, samplerate=None, dtype=None):
+        if (samplerate, channels) != (rate, dev["max_input_channels"]):
+            raise PortAudioError("Invalid sample rate")
+
+    class InputStream:
+        def __init__(self, device, samplerate, channels, dtype, blocksize, callback, finished_callback):
+            self.cb, self.opened = callback, (samplerate, channels)
+            self._t = threading.Thread(target=self._play, daemon=True)
+
+        def _play(self):
+            for b, f in zip(blocks, flags):
+                self.cb(b, len(b), None, _Status(f))
+
+        def start(self):
+            self._t.start()
+
+        def abort(self):
+            pass
+
+        def close(self):
+            pass
+
+    sd.PortAudioError, sd.query_devices, sd.check_input_settings, sd.InputStream = (
+        PortAudioError, query_devices, check_input_settings, InputStream)
+    return sd
+
+
+def test_mic_source_resamples_a_native_format_device_and_counts_problems(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from gtzan.daemon.errors import SourceStalled
+    from gtzan.daemon.sources import MicSource
+
+    rate, block = 44100, 441
+    t = np.arange(200 * block) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    stereo = np.stack([tone, tone], axis=1)
+    blocks = [stereo[i : i + block] for i in range(0, len(stereo), block)]
+    flags = [i == 5 for i in range(len(blocks))]  # one overflow flag
+    monkeypatch.setitem(sys.modules, "sounddevice", _fake_sounddevice(rate, 2, blocks, flags))
+    src = MicSource(block_frames=block, stall_seconds=0.5, queue_seconds=150 * block / rate)  # room for 150 blocks
+    got = []
+    with src:
+        assert (src.samplerate, src.channels, src.resampled) == (44100, 2, True)
+        src.start()
+        import time
+
+        time.sleep(0.5)  # let the fake device fill the queue before anyone reads
+        with pytest.raises(SourceStalled, match="no audio from input device"):
+            for y, _ in src.blocks(lambda: False):
+                got.append(y)
+    assert src.overflows == 1 and src.dropped == 50
+    y = np.concatenate(got)
+    assert 0 < 150 * block / 2 - len(y) < 1500  # 44.1 kHz -> 22.05 kHz mono, less the resampler delay
+    spec = np.abs(np.fft.rfft(y[2000:-2000]))
+    assert abs(np.argmax(spec) * 22050 / len(y[2000:-2000]) - 1000) < 5

@@ -93,6 +93,7 @@ def test_parity_xgboost(table):
     _check_parity(_member("xgb", "xgb", xg, None, xg.predict_proba), X)
 
 
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
 def test_parity_numpy_style_mlp(table, scaler):
     from sklearn.neural_network import MLPClassifier
 
@@ -123,9 +124,29 @@ def test_parity_keras_and_int8(table, scaler):
     if em.quantized:
         q = em.extra["quantization"]
         assert q["vs_float32"]["label_agreement"] >= 0.995
-        assert q["int8_bytes"] < em.extra["float32_bytes"]
-    else:  # the int8 graph was rejected and the float32 graph kept, with the reason
-        assert "agrees with float32" in em.extra["quantization_rejected"]
+        assert q["bytes"] == len(em.onnx_bytes) < em.extra["float32_bytes"] / 1.9
+        assert em.extra["weights_dtype"] in ("int8", "float16")
+    else:  # both compressions were rejected and the float32 graph kept, with the reasons
+        assert len(em.extra["quantization_rejected"]) == 2
+
+
+def test_compressed_weights_follow_float32(table):
+    from gtzan.export.onnx_members import mlp_to_onnx
+    from gtzan.export.verify import compare, compress_weights, run_onnx
+
+    X, _ = table
+    rng = np.random.default_rng(1)
+    ws = [rng.normal(0, 0.1, (N_F, 256)), rng.normal(0, 0.1, (256, N_K))]
+    bs = [rng.normal(0, 0.1, 256), np.zeros(N_K)]
+    f32 = mlp_to_onnx(ws, bs, ["relu"]).SerializeToString()
+    sd = X.std(0)
+    x = (X - X.mean(0)) / np.where(sd > 0, sd, 1.0)
+    ref = run_onnx(f32, x)
+    for method, ratio in (("int8", 3.0), ("float16", 1.8)):
+        q = compress_weights(f32, method)
+        assert len(q) < len(f32) / ratio
+        par = compare(ref, run_onnx(q, x), "f32")
+        assert par.label_agreement >= 0.99 and par.max_abs_prob_diff < 0.02
 
 
 # --------------------------------------------------------------------------- failures write nothing
@@ -257,3 +278,72 @@ def test_cli_missing_csv_and_both_inputs(tmp_path: Path):
     res = _run_cli(["--features", str(tmp_path / "nope.csv"), "--audio-dir", str(tmp_path), "--out",
                     str(tmp_path / "b")])
     _assert_one_line_error(res, "either --audio-dir or --features")
+
+
+@pytest.mark.gtzan
+def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, tmp_path: Path, monkeypatch):
+    """gtzan-export --quick on two real tracks per genre; then a rerun that fails verification changes nothing."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("xgboost")
+    audio = tmp_path / "audio"
+    for g in GENRES:
+        tracks = sorted((gtzan_audio / g).glob(f"{g}.*"))[:2]
+        if len(tracks) < 2:
+            pytest.skip(f"fewer than two {g} tracks in {gtzan_audio}")
+        (audio / g).mkdir(parents=True)
+        for t in tracks:
+            (audio / g / t.name).symlink_to(t)
+    from gtzan.training import pipeline
+
+    trained = []
+    real_train = pipeline.train_members
+
+    def train_once(*a, **kw):  # the rerun below reuses the models: only the export step is under test there
+        if not trained:
+            trained.append(real_train(*a, **kw))
+        return trained[0]
+
+    monkeypatch.setattr(pipeline, "train_members", train_once)
+    out = tmp_path / "bundle"
+    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--seed", "1"])
+    assert res.exit_code == 0, res.stderr[-2000:]
+    b = load_bundle(out)
+    man = b.manifest
+    assert man["provisional"] and man["quick"] and man["data"]["n_tracks"] == 20
+    assert man["data"]["audio_fingerprint"] and man["metrics"]["protocol"] == "paper"
+    assert {m.name for m in b.members} >= {"keras1", "keras2", "keras3", "xgb", "knn", "rf"}
+    for m in man["members"]:
+        assert m["parity"]["label_agreement"] >= 0.999 and m["parity"]["max_abs_prob_diff"] <= 1e-4
+    assert (out / "REPORT.md").is_file() and "report/report.md" in man["files"]
+    assert set(man["blend"]) >= {"weights", "validation_tuned", "test_tuned", "rule"}
+    pred = b.predict(np.ones((3, N_F)))
+    assert pred.labels.shape == (3,)
+
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    from gtzan.export import verify
+
+    monkeypatch.setattr(verify, "MAX_PROB_DIFF", -1.0)  # no export can pass: verification must fail
+    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--seed", "1"])
+    _assert_one_line_error(res, "failed verification")
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audio", "bundle"]
+
+
+def test_cli_refuses_non_bundle_out_before_any_work(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("mine")
+    res = _run_cli(["--audio-dir", str(tmp_path / "missing"), "--out", str(tmp_path)])
+    _assert_one_line_error(res, "refusing to replace")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_compare_excuses_only_numerical_ties():
+    from gtzan.export.verify import compare
+
+    ref = np.array([[0.50004, 0.49996] + [0.0] * 8, [0.9, 0.1] + [0.0] * 8])
+    new = np.array([[0.49999, 0.50001] + [0.0] * 8, [0.9, 0.1] + [0.0] * 8])  # tie row flips
+    par = compare(ref, new, "t")
+    assert par.raw_label_agreement == 0.5 and par.near_tie_flips == 1 and par.label_agreement == 1.0
+    new2 = np.array([[0.5, 0.5] + [0.0] * 8, [0.1, 0.9] + [0.0] * 8])  # a real flip
+    par2 = compare(ref, new2, "t")
+    assert par2.label_agreement == 0.5 and par2.max_abs_prob_diff == pytest.approx(0.8)

@@ -158,16 +158,28 @@ class VirtualMic:
         with wave.open(str(wav)) as w:
             if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (self.rate, self.channels, 2):
                 raise ValueError(f"{wav}: need 16-bit {self.rate} Hz {self.channels} ch")
+        self.stamp = self.work / "feed.stamp"
+        self.stamp.unlink(missing_ok=True)
         self.feeder = subprocess.Popen([sys.executable, __file__, "feed", str(self.fifo), str(wav),
-                                        str(lead_in_frames), then], stdin=subprocess.DEVNULL)
+                                        str(lead_in_frames), then, str(self.stamp)], stdin=subprocess.DEVNULL)
         return self.feeder
+
+    def feed_started(self, timeout: float = 10.0) -> float:
+        """time.monotonic() (system-wide clock) at which the feeder wrote its first sample."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                return float(self.stamp.read_text())
+            except (OSError, ValueError):
+                time.sleep(0.01)
+        raise TimeoutError("the feeder did not start")
 
     def stop_feeding(self) -> None:
         _stop(self.feeder)
         self.feeder = None
 
 
-def _feed_main(fifo: str, wav: str, lead_in: str, then: str) -> None:
+def _feed_main(fifo: str, wav: str, lead_in: str, then: str, stamp: str) -> None:
     """The feeder process: lead-in zeros, the WAV, then zeros (or nothing) at real-time pace."""
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     with wave.open(wav) as w:
@@ -186,6 +198,10 @@ def _feed_main(fifo: str, wav: str, lead_in: str, then: str) -> None:
             time.sleep(d)
 
     data = bytes(int(lead_in) * fb) + pcm
+    tmp = stamp + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(repr(t0))
+    os.replace(tmp, stamp)
     for i in range(0, len(data), chunk * fb):
         put(data[i : i + chunk * fb])
     if then == "silence":
@@ -195,5 +211,5 @@ def _feed_main(fifo: str, wav: str, lead_in: str, then: str) -> None:
         time.sleep(3600)
 
 
-if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "feed":
+if __name__ == "__main__" and len(sys.argv) == 7 and sys.argv[1] == "feed":
     _feed_main(*sys.argv[2:])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -85,14 +84,19 @@ def main(audio_dir, features, protocols, out, quick, seed, hop, n_jobs, cache_di
     if audio_dir is not None:
         table.to_csv(out / "features.csv")
     runs, sweep_res = [], None
+    skipped: list[str] = []
     for proto in protocols:
-        split = make_split_or_fail(table, proto, seed, data_dir)
-        con.print(f"[bold]{proto}[/bold]: " + ", ".join(f"{k} {v['rows']} rows / {v['tracks']} tracks"
-                                                         for k, v in split.summary(table).items()))
         try:
+            split = make_split(table, proto, seed=seed, data_dir=data_dir)
+            con.print(f"[bold]{proto}[/bold]: " + ", ".join(f"{k} {v['rows']} rows / {v['tracks']} tracks"
+                                                             for k, v in split.summary(table).items()))
             models = train_members(table, split, quick=quick, seed=seed, include_numpy=not no_numpy)
         except DatasetError as e:
-            raise click.ClickException(str(e)) from e
+            if len(protocols) == 1:
+                raise click.ClickException(str(e)) from e
+            con.print(f"[yellow]{proto} protocol skipped:[/yellow] {e}", highlight=False)
+            skipped.append(f"{proto}: {e}")
+            continue
         res = evaluate(models, table)
         runs.append(res)
         t = res["scores"]["test"]
@@ -102,7 +106,10 @@ def main(audio_dir, features, protocols, out, quick, seed, hop, n_jobs, cache_di
 
             sweep_res = run_sweep(table, split, epochs=3 if quick else None, seed=seed)
             print_sweep(sweep_res)
+    if not runs:
+        raise click.ClickException("no protocol could be trained: " + "; ".join(skipped))
     info["seconds"] = time.perf_counter() - t0
+    info["protocols_skipped"] = skipped
     md = write_report(runs, out, dataset=info, sweep=sweep_res)
     con.print(f"wrote {md} ({info['seconds']:.0f} s)")
 

@@ -226,14 +226,28 @@ def audio_fingerprint(audio_dir: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def _feature_sources(pkg: Path) -> list[Path]:
+    """features.py and every gtzan module it imports, transitively (the whole feature definition)."""
+    pat = re.compile(r"^\s*(?:from\s+gtzan\s+import\s+([\w, ]+)|from\s+gtzan\.(\w+)\s+import|import\s+gtzan\.(\w+))",
+                     re.M)
+    todo, seen = ["features", "_reference"], []
+    while todo:
+        name = todo.pop()
+        p = pkg / f"{name}.py"
+        if name in seen or not p.is_file():
+            continue
+        seen.append(name)
+        for m in pat.finditer(p.read_text()):
+            names = m.group(1).split(",") if m.group(1) else [m.group(2) or m.group(3)]
+            todo += [n.strip().split(" as ")[0] for n in names if n.strip()]
+    return [pkg / f"{n}.py" for n in sorted(seen)]
+
+
 def feature_code_hash() -> str:
     """Hash of the feature definition's source: a change to it invalidates the cache."""
     h = hashlib.sha256(gtzan.__version__.encode())
-    pkg = Path(gtzan.__file__).resolve().parent
-    for name in ("features.py", "_reference.py"):
-        p = pkg / name
-        if p.is_file():
-            h.update(name.encode() + b"\0" + p.read_bytes())
+    for p in _feature_sources(Path(gtzan.__file__).resolve().parent):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
 
@@ -259,7 +273,6 @@ def track_features(path: str | os.PathLike, hop: int = WINDOW_SAMPLES) -> np.nda
 
 
 def _worker(path: str, hop: int) -> tuple[str, np.ndarray | None, str]:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         return path, track_features(path, hop), ""
     except Exception as e:  # noqa: BLE001 - any decoding failure means: report and skip this track
@@ -361,4 +374,4 @@ def _report_skipped(skipped: list[tuple[str, str]]) -> None:
     con = Console(stderr=True)
     con.print(f"[yellow]skipped {len(skipped)} file(s):[/yellow]")
     for path, why in skipped:
-        con.print(f"  {path}: {why}", markup=False, highlight=False)
+        con.print(f"  {path}: {why}", markup=False, highlight=False, soft_wrap=True)

@@ -33,7 +33,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "full": dict(keras_epochs=150, keras_patience=15, keras_batch=32, numpy_epochs=100,
                  xgb_estimators=500, xgb_early_stop=50, rf_estimators=100, rf_max_depth=12,
                  knn_neighbours=(1, 3, 5, 9, 15, 19), blend_stop_max=10),
-    "quick": dict(keras_epochs=2, keras_patience=2, keras_batch=64, numpy_epochs=3,
+    "quick": dict(keras_epochs=3, keras_patience=2, keras_batch=32, numpy_epochs=3,
                   xgb_estimators=15, xgb_early_stop=None, rf_estimators=8, rf_max_depth=8,
                   knn_neighbours=(5,), blend_stop_max=5),
 }

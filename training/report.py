@@ -142,6 +142,8 @@ def write_report(results: dict[str, Any] | list[dict[str, Any]], out_dir: str | 
     ]
     for res in runs:
         lines += _protocol_section(res, out)
+    for why in (dataset or {}).get("protocols_skipped", []):
+        lines += [f"Protocol skipped: {why}.", ""]
     if sweep:
         from .sweep import sweep_markdown
 

@@ -175,12 +175,23 @@ def make_split(
         side = np.full(len(table), -1)
         for s, names in enumerate(lists):
             side[np.isin(table.tracks, list(names))] = s
-        tr, va, te = (np.flatnonzero(side == s) for s in range(3))
         dropped = int(np.unique(table.tracks[side < 0]).size)
+        # a duplicate pair across lists would leak: keep the copy on the earliest side, drop the other
+        leaked = 0
+        for c in np.unique(canon[side >= 0]):
+            rows = np.flatnonzero((canon == c) & (side >= 0))
+            first = side[rows].min()
+            later = rows[side[rows] > first]
+            if later.size:
+                leaked += int(np.unique(table.tracks[later]).size)
+                side[later] = -1
+        tr, va, te = (np.flatnonzero(side == s) for s in range(3))
         missing = [f"{name}:{GENRES[k]}" for name, idx in (("train", tr), ("valid", va), ("test", te))
                    for k in range(len(GENRES)) if not np.any(table.y[idx] == k)]
         note = (f"Kereliuk et al. (2015) artist-filtered lists restricted to the tracks present; their valid "
                 f"list is the validation part; {dropped} track(s) in none of the lists left out")
+        if leaked:
+            note += f"; {leaked} duplicate copy(ies) listed on a later side than their twin left out"
         if missing:
             note += f"; genres absent from a part: {', '.join(missing)}"
     for name, idx in (("train", tr), ("validation", va), ("test", te)):

@@ -66,10 +66,10 @@ def print_sweep(sweep: dict[str, Any]) -> None:
     from rich.table import Table
 
     t = Table(title=f"NumPy network sweep (report Table 1), {sweep['protocol']} protocol, test part")
-    for col in ("topology", "activation", "accuracy", "loss", "epochs", "report acc.", "report loss"):
-        t.add_column(col, justify="left" if col in ("topology", "activation") else "right")
+    for col in ("topology", "act.", "acc", "loss", "ep", "report acc", "report loss"):
+        t.add_column(col, justify="left" if col in ("topology", "act.") else "right", no_wrap=True)
     for r in sweep["rows"]:
-        t.add_row(str(r["layer_specs"]), r["activation"], f"{r['accuracy']:.4f}", f"{r['loss']:.4f}",
+        t.add_row("-".join(map(str, r["layer_specs"])), r["activation"], f"{r['accuracy']:.4f}", f"{r['loss']:.4f}",
                   str(r["epochs"]), "-" if r["report_accuracy"] is None else f"{r['report_accuracy']:.4f}",
                   "-" if r["report_loss"] is None else f"{r['report_loss']:.4f}")
     Console().print(t)

@@ -1,0 +1,86 @@
+"""Per-hop cost of the incremental extractor against recomputing every window with librosa.
+
+    python benchmarks/bench_stream.py [--track PATH] [--hop 0.5]
+
+Both run in this process on the same 30 s of audio at the same hop, so the ratio is what counts.
+Also measures, in a fresh interpreter, the CPU time from start to the first window's features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from gtzan import _reference  # noqa: E402
+from gtzan.datadir import audio_dir  # noqa: E402
+from gtzan.features import WINDOW_SAMPLES  # noqa: E402
+from gtzan.stream import StreamingExtractor  # noqa: E402
+
+FIRST_WINDOW = """
+import resource, numpy as np
+from gtzan.stream import StreamingExtractor
+y = (np.random.default_rng(0).standard_normal(66149) * 0.1).astype(np.float32)
+w = StreamingExtractor().push(y)
+assert len(w) == 1
+r = resource.getrusage(resource.RUSAGE_SELF)
+print(r.ru_utime + r.ru_stime)
+"""
+
+
+def load_track(path: str | None) -> tuple[np.ndarray, str]:
+    from gtzan.audio import load_audio
+
+    if path is None:
+        d = audio_dir()
+        if d is not None:
+            path = str(sorted(d.glob("*/*.flac"))[0])
+    if path is not None:
+        return load_audio(path)[: 30 * 22050], os.path.basename(path)
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+    from tests.wavgen import music_like
+
+    return music_like(30.0), "synthetic music_like(30 s)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--track")
+    ap.add_argument("--hop", type=float, default=0.5)
+    ap.add_argument("--naive-windows", type=int, default=12, help="windows timed for the naive baseline")
+    args = ap.parse_args()
+    y, name = load_track(args.track)
+
+    ex = StreamingExtractor(args.hop)
+    ex.push(y[:WINDOW_SAMPLES])  # first window: the whole 3 s is new work, not a hop
+    t = time.process_time()
+    wins = ex.push(y[WINDOW_SAMPLES:])
+    inc = (time.process_time() - t) / len(wins)
+
+    starts = [w.start_sample for w in wins][: args.naive_windows]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _reference.clip_features(y[:WINDOW_SAMPLES])  # numba compilation out of the timing
+        t = time.process_time()
+        for s in starts:
+            _reference.clip_features(y[s : s + WINDOW_SAMPLES])
+        naive = (time.process_time() - t) / len(starts)
+
+    first = float(subprocess.run([sys.executable, "-c", FIRST_WINDOW], capture_output=True, text=True,
+                                 check=True).stdout.strip())
+    print(f"track: {name}, hop {ex.hop_samples} samples ({ex.hop_samples / 22050:.4f} s), {len(wins)} hops")
+    print(f"naive librosa recompute : {naive * 1000:8.2f} ms CPU per hop")
+    print(f"incremental extractor   : {inc * 1000:8.2f} ms CPU per hop")
+    print(f"ratio                   : {naive / inc:8.1f}x  (target >= 20x)")
+    print(f"first window, new process: {first:.3f} s CPU including interpreter start and imports (target < 1 s)")
+
+
+if __name__ == "__main__":
+    main()

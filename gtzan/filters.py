@@ -1,0 +1,126 @@
+"""librosa's filter banks and tempo estimator at the settings the features use, in plain NumPy.
+
+Importing ``librosa.filters`` pulls in scipy.signal, numba and joblib (about 1 s of CPU), which the
+live path cannot afford before its first window. These functions reproduce
+``librosa.filters.mel``, ``librosa.filters.chroma`` and ``librosa.feature.tempo`` (librosa 0.11
+defaults) and are checked against them in the tests.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+_F_SP = 200.0 / 3
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0
+
+
+def periodic_hann(n: int) -> np.ndarray:
+    """``scipy.signal.get_window('hann', n, fftbins=True)``."""
+    fac = np.linspace(-np.pi, np.pi, n + 1)[:-1]
+    w = np.zeros(n)
+    w += 0.5
+    w += 0.5 * np.cos(fac)
+    return w
+
+
+def hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney mel scale (librosa's default, htk=False)."""
+    f = np.asanyarray(f, dtype=np.float64)
+    mels = f / _F_SP
+    log_t = f >= _MIN_LOG_HZ
+    mels[log_t] = _MIN_LOG_MEL + np.log(f[log_t] / _MIN_LOG_HZ) / _LOGSTEP
+    return mels
+
+
+def mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    mels = np.asanyarray(mels, dtype=np.float64)
+    freqs = _F_SP * mels
+    log_t = mels >= _MIN_LOG_MEL
+    freqs[log_t] = _MIN_LOG_HZ * np.exp(_LOGSTEP * (mels[log_t] - _MIN_LOG_MEL))
+    return freqs
+
+
+@lru_cache(maxsize=4)
+def mel(sr: int, n_fft: int, n_mels: int = 128) -> np.ndarray:
+    """``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)``: Slaney-normalised, float32."""
+    fftfreqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(np.array([0.0]))[0], hz_to_mel(np.array([sr / 2.0]))[0], n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
+    for i in range(n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights
+
+
+@lru_cache(maxsize=128)
+def chroma(sr: int, n_fft: int, tuning: float = 0.0, n_chroma: int = 12) -> np.ndarray:
+    """``librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning, n_chroma=n_chroma)``, float32."""
+    frequencies = np.linspace(0, sr, n_fft, endpoint=False)[1:]
+    a440 = 440.0 * 2.0 ** (tuning / n_chroma)
+    frqbins = n_chroma * np.log2(frequencies / (float(a440) / 16))
+    frqbins = np.concatenate(([frqbins[0] - 1.5 * n_chroma], frqbins))
+    binwidthbins = np.concatenate((np.maximum(frqbins[1:] - frqbins[:-1], 1.0), [1]))
+    D = np.subtract.outer(frqbins, np.arange(0, n_chroma, dtype="d")).T
+    half = np.round(float(n_chroma) / 2)
+    D = np.remainder(D + half + 10 * n_chroma, n_chroma) - half
+    wts = np.exp(-0.5 * (2 * D / np.tile(binwidthbins, (n_chroma, 1))) ** 2)
+    length = np.sqrt(np.sum(np.abs(wts) ** 2, axis=0, keepdims=True))
+    length[length < np.finfo(wts.dtype).tiny] = 1.0
+    wts = wts / length
+    wts *= np.tile(np.exp(-0.5 * (((frqbins / n_chroma - 5.0) / 2.0) ** 2)), (n_chroma, 1))
+    wts = np.roll(wts, -3 * (n_chroma // 12), axis=0)
+    return np.ascontiguousarray(wts[:, : int(1 + n_fft / 2)], dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def _tempo_setup(sr: int, hop: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, int]:
+    win = int(int(8.0 * sr) // hop)  # ac_size 8 s
+    bpms = np.zeros(win)
+    bpms[0] = np.inf
+    bpms[1:] = 60.0 * sr / (hop * np.arange(1.0, win))
+    with np.errstate(divide="ignore"):
+        logprior = -0.5 * ((np.log2(bpms) - np.log2(120.0)) / 1.0) ** 2
+    logprior[: int(np.argmax(bpms < 320.0))] = -np.inf
+    n_pad = _next_fast_len_real(2 * win - 1)
+    return win, bpms, logprior, periodic_hann(win), n_pad
+
+
+def _next_fast_len_real(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (scipy.fft.next_fast_len for real input)."""
+    best = 2 * n
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
+    """``librosa.feature.tempo(onset_envelope=..., sr=sr, hop_length=hop_length)[0]``."""
+    win, bpms, logprior, window, n_pad = _tempo_setup(sr, hop_length)
+    env = np.asarray(onset_envelope)
+    n = env.shape[-1]
+    padded = np.pad(env, (win // 2, win // 2), mode="linear_ramp", end_values=[0, 0])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[:n].T  # (win, n)
+    x = frames * window[:, None]
+    spec = np.fft.rfft(x, n=n_pad, axis=0)
+    ac = np.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=0)[:win]
+    peak = np.max(np.abs(ac).astype(float), axis=0, keepdims=True)
+    peak[peak < np.finfo(ac.dtype).tiny] = 1.0
+    tg = (ac / peak).mean(axis=-1, keepdims=True)
+    best = np.argmax(np.log1p(1e6 * tg) + logprior[:, None], axis=0)
+    return float(bpms[best[0]])

@@ -1,0 +1,133 @@
+"""gtzan-listen on a real capture device: PulseAudio's pipe source through ALSA and PortAudio (tests/vmic.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests import wavgen
+from tests.test_daemon_file import CLI, lines, listen, n_windows, without_timings
+from tests.vmic import VirtualMic
+
+pytestmark = pytest.mark.mic
+
+
+@pytest.fixture
+def vmic():
+    reason = VirtualMic.unavailable()
+    if reason:
+        pytest.skip(f"no virtual microphone: {reason}")
+    with VirtualMic() as m:
+        yield m
+
+
+@pytest.fixture(scope="module")
+def music_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return wavgen.write(tmp_path_factory.mktemp("mic") / "music.wav", wavgen.music_like(10.0, seed=3), subtype="PCM_16")
+
+
+def start_listening(vmic: VirtualMic, wav: Path, *args: str, then: str = "silence") -> subprocess.Popen:
+    """Start gtzan-listen on the default input; feed the WAV once its capture stream is connected."""
+    p = subprocess.Popen([*CLI, "--json", *args], env=vmic.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert vmic.wait_for_capture(p, timeout=60), p.communicate(timeout=10)
+    vmic.feed(wav, then=then)
+    return p
+
+
+def same_windows(mic: list[dict], file: list[dict]) -> None:
+    """The capture is sample-exact, so the windows are the file's windows (member probabilities to 1e-5)."""
+    assert len(mic) == len(file)
+    for a, b in zip(mic, file):
+        assert (a["window"], a["start"], a["genre"], a["smoothed"]["genre"]) == (b["window"], b["start"], b["genre"], b["smoothed"]["genre"])
+        for m in b["members"]:
+            assert np.allclose(list(a["members"][m]["probs"].values()), list(b["members"][m]["probs"].values()), atol=1e-5)
+
+
+def test_microphone_windows_equal_file_windows(vmic: VirtualMic, music_wav: Path) -> None:
+    p = start_listening(vmic, music_wav, "--duration", "8")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    mic, summary = lines(out)
+    assert summary["source"]["kind"] == "microphone" and summary["ended"] == "duration"
+    assert summary["source"]["samplerate"] == 22050 and summary["source"]["resampled"] is False
+    assert summary["overflows"] == 0 and summary["dropped"] == 0
+    assert len(mic) == n_windows(8 * 22050)
+    file, _ = lines(listen("--file", str(music_wav), "--fast", "--json", "--duration", "8").stdout)
+    same_windows(mic, file)
+    lat = [w["timings"]["latency_ms"] for w in mic]
+    assert all(0 <= x < 2000 for x in lat)  # sanity only; the benchmark measures it properly
+
+
+@pytest.mark.gtzan
+def test_gtzan_track_same_verdict_both_ways(vmic: VirtualMic, gtzan_audio: Path, tmp_path: Path) -> None:
+    track = sorted((gtzan_audio / "metal").glob("metal.*"))[0]
+    y, sr = sf.read(str(track), dtype="int16")
+    assert sr == 22050 and y.ndim == 1
+    wav = tmp_path / "track.wav"
+    sf.write(str(wav), y, sr, subtype="PCM_16")
+    p = start_listening(vmic, wav, "--duration", "12")
+    out, err = p.communicate(timeout=90)
+    assert p.returncode == 0, err
+    mic, ms = lines(out)
+    file, fs = lines(listen("--file", str(track), "--fast", "--json", "--duration", "12").stdout)
+    same_windows(mic, file)
+    assert ms["verdict"] == fs["verdict"] is not None and ms["shares"] == fs["shares"]
+
+
+def test_source_that_stops_delivering_is_detected(vmic: VirtualMic, music_wav: Path) -> None:
+    p = start_listening(vmic, music_wav, "--stall-timeout", "2")
+    first = p.stdout.readline()
+    assert json.loads(first)["window"] == 0
+    vmic.stop_feeding()  # the pipe gets no more data: the device starves
+    t0 = time.monotonic()
+    out, err = p.communicate(timeout=30)
+    took = time.monotonic() - t0
+    assert p.returncode == 1, err
+    assert "no audio from input device" in err and "Traceback" not in err
+    assert took < 2 + 4, took  # detected within a few seconds of the stall, no hang on the way out
+    ws, summary = lines(first + out)
+    assert summary["ended"] == "error" and len(ws) >= 1
+
+
+def test_sigterm_on_a_live_device(vmic: VirtualMic, music_wav: Path) -> None:
+    p = start_listening(vmic, music_wav)
+    first = p.stdout.readline()
+    assert json.loads(first)["window"] == 0
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 143, err
+    assert lines(first + out)[1]["ended"] == "terminated"
+
+
+def test_unknown_device_lists_what_exists(vmic: VirtualMic) -> None:
+    r = listen("--device", "no-such-microphone", "--json", env=vmic.env, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "not found" in r.stderr and "default" in r.stderr and "--file" in r.stderr
+    d = listen("--list-devices", env=vmic.env, timeout=60)
+    assert d.returncode == 0 and "default" in d.stdout
+
+
+def test_no_input_device(tmp_path: Path) -> None:
+    try:
+        import sounddevice  # noqa: F401
+    except OSError:
+        pytest.skip("PortAudio not installed")
+    # ALSA whose only device is a sound card that is not there, as on a headless server. (A completely
+    # empty ALSA config is not usable for this: alsa-lib itself aborts while PortAudio initialises.)
+    empty = tmp_path / "asound.conf"
+    empty.write_text("pcm.!default { type hw card 0 }\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE", "JACK"))}
+    env["ALSA_CONFIG_PATH"] = str(empty)
+    r = listen("--json", env=env, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert "no audio input device found" in r.stderr and "--file" in r.stderr and "--demo" in r.stderr

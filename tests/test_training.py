@@ -1,0 +1,149 @@
+"""The training pipeline in quick mode on a small synthetic table, evaluation, report and CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gtzan.features import GENRES
+from gtzan.training.dataset import FeatureTable
+
+pytest.importorskip("sklearn")
+pytest.importorskip("xgboost")
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.train
+
+
+def _table(tracks: int = 5, windows: int = 4, seed: int = 0) -> FeatureTable:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1.5, (10, 58)) * np.linspace(1, 1000, 58)  # features on very different scales
+    X, y, names, trk = [], [], [], []
+    for g in range(10):
+        for t in range(tracks):
+            track_shift = rng.normal(0, 0.3, 58) * np.linspace(1, 1000, 58)
+            for w in range(windows):
+                X.append(centres[g] + track_shift + rng.normal(0, 0.5, 58) * np.linspace(1, 1000, 58))
+                y.append(g)
+                names.append(f"{GENRES[g]}.{t:05d}.{w}.wav")
+                trk.append(f"{GENRES[g]}.{t:05d}")
+    return FeatureTable(np.array(X), np.array(y), np.array(names), np.array(trk))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from gtzan.training.pipeline import train_members
+    from gtzan.training.splits import make_split
+
+    table = _table()
+    split = make_split(table, "track", seed=0, data_dir=None)
+    return table, train_members(table, split, quick=True, seed=0, progress=False)
+
+
+def test_all_members_predict_ten_probabilities_from_raw_features(trained):
+    table, tm = trained
+    from gtzan.training.pipeline import MEMBER_NAMES
+
+    assert [m.name for m in tm.members] == list(MEMBER_NAMES)
+    kinds = {m.name: m.kind for m in tm.members}
+    assert kinds == {"keras1": "keras", "keras2": "keras", "keras3": "keras", "xgb": "xgboost",
+                     "knn": "sklearn", "rf": "sklearn", "numpy_net": "numpy"}
+    for m in tm.members:
+        p = m.predict_proba(table.X[:7])
+        assert p.shape == (7, 10) and p.dtype == np.float64
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+        # trees take raw features, networks and KNN a scaler fitted on the training rows only
+        assert (m.scaler is None) == (m.name in ("xgb", "rf"))
+    sc = tm.member("knn").scaler
+    np.testing.assert_allclose(sc.mean_, table.X[tm.split.train].mean(axis=0))
+    for name in ("keras1", "numpy_net"):
+        h = tm.member(name).history
+        assert len(h["loss"]) == len(h["val_accuracy"]) >= 1
+    # the easy synthetic genres are learnt even in quick mode
+    for name in ("xgb", "knn", "rf", "numpy_net"):
+        acc = np.mean(tm.member(name).predict_proba(table.X[tm.split.test]).argmax(1) == table.y[tm.split.test])
+        assert acc > 0.6, name
+
+
+def test_blend_weights_are_tuned_on_validation(trained):
+    table, tm = trained
+    from gtzan.blend import blend_predict
+    from gtzan.training.pipeline import BLEND_MEMBERS
+
+    assert set(tm.weights) == set(BLEND_MEMBERS) == set(tm.weights_test_tuned)
+    assert all(isinstance(v, int) and 0 <= v for v in tm.weights.values()) and any(tm.weights.values())
+    val = tm.split.val
+    probs = np.stack([tm.member(n).predict_proba(table.X[val]) for n in BLEND_MEMBERS])
+    acc = np.mean(blend_predict(probs, [tm.weights[n] for n in BLEND_MEMBERS]) == table.y[val])
+    assert acc == pytest.approx(tm.blend_val_accuracy)
+    assert tm.blend_test_tuned_accuracy >= np.mean(tm.blend_predict(table.X[tm.split.test]) == table.y[tm.split.test])
+
+
+def test_evaluate_and_report(trained, tmp_path):
+    table, tm = trained
+    from gtzan.training.evaluate import evaluate
+    from gtzan.training.report import write_report
+
+    res = evaluate(tm, table)
+    t = res["scores"]["test"]
+    assert set(t) >= {"keras1", "xgb", "knn", "rf", "numpy_net", "blend", "blend_test_tuned"}
+    b = t["blend"]
+    cm = np.array(b["confusion"])
+    assert cm.sum() == tm.split.test.size and np.trace(cm) / cm.sum() == pytest.approx(b["accuracy"])
+    assert b["tracks"] == len(set(table.tracks[tm.split.test])) and 0 <= b["track_accuracy"] <= 1
+    md = write_report(res, tmp_path, dataset={"source": "synthetic", "rows": len(table), "tracks": 50})
+    text = md.read_text()
+    assert "87.74%" in text and "Protocol `track`" in text
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["runs"][0]["weights"] == tm.weights
+    assert (tmp_path / "curves_track.png").stat().st_size > 1000
+    assert (tmp_path / "confusion_track_blend.png").is_file()
+
+
+def test_track_vote_breaks_ties_by_probability():
+    from gtzan.training.evaluate import track_votes
+
+    tracks = np.array(["a", "a", "b", "b", "b"])
+    pred = np.array([1, 2, 0, 0, 3])
+    probs = np.zeros((5, 4))
+    probs[0, 1], probs[1, 2] = 0.5, 0.9
+    names, tp, _ = track_votes(tracks, pred, probs)
+    assert names.tolist() == ["a", "b"] and tp.tolist() == [2, 0]
+
+
+def test_cli_quick_run_reproduces_the_pipeline(trained, tmp_path):
+    """Same table and seed through CSV and the command line: the seeded members give the same scores."""
+    from click.testing import CliRunner
+
+    from gtzan.training.cli import main
+    from gtzan.training.evaluate import evaluate
+
+    table, tm = trained
+    csv = tmp_path / "features.csv"
+    table.to_csv(csv)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["--features", str(csv), "--protocol", "track", "--out", str(out), "--quick"])
+    assert r.exit_code == 0, r.output
+    assert "Protocol `track`" in (out / "report.md").read_text()
+    cli = json.loads((out / "report.json").read_text())["runs"][0]["scores"]["test"]
+    ref = evaluate(tm, table, parts=("test",))["scores"]["test"]
+    for name in ("xgb", "knn", "rf", "numpy_net"):
+        assert cli[name]["log_loss"] == ref[name]["log_loss"], name
+        assert cli[name]["confusion"] == ref[name]["confusion"], name
+
+
+def test_cli_bad_input(tmp_path):
+    from click.testing import CliRunner
+
+    from gtzan.training.cli import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("filename,label\nblues.00000.wav,blues\n")
+    r = CliRunner().invoke(main, ["--features", str(bad), "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 1 and "not a Kaggle GTZAN features table" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "o2").exists()
+    r = CliRunner().invoke(main, ["--out", str(tmp_path / "o3")])
+    assert r.exit_code == 2 and "exactly one of" in r.output
+    r = CliRunner().invoke(main, ["--features", str(bad), "--out", str(tmp_path / "o4"), "--hop", "0"])
+    assert r.exit_code == 2
