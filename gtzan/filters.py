@@ -115,12 +115,11 @@ def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
     env = np.asarray(onset_envelope)
     n = env.shape[-1]
     padded = np.pad(env, (win // 2, win // 2), mode="linear_ramp", end_values=[0, 0])
-    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[:n].T  # (win, n)
-    x = frames * window[:, None]
-    spec = np.fft.rfft(x, n=n_pad, axis=0)
-    ac = np.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=0)[:win]
-    peak = np.max(np.abs(ac).astype(float), axis=0, keepdims=True)
+    x = np.lib.stride_tricks.sliding_window_view(padded, win)[:n] * window  # (n, win): one frame a row
+    spec = np.fft.rfft(x, n=n_pad, axis=1)
+    ac = np.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, :win]
+    peak = np.max(np.abs(ac), axis=1, keepdims=True)
     peak[peak < np.finfo(ac.dtype).tiny] = 1.0
-    tg = (ac / peak).mean(axis=-1, keepdims=True)
+    tg = np.ascontiguousarray((ac / peak).T).mean(axis=-1, keepdims=True)  # librosa sums along frames
     best = np.argmax(np.log1p(1e6 * tg) + logprior[:, None], axis=0)
     return float(bpms[best[0]])

@@ -213,8 +213,11 @@ def softmask(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def masked_frames(D: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Windowed inverse FFT of masked STFT frames, ready for overlap-add (n, 2048) float64."""
-    return np.fft.irfft(D.astype(np.complex128) * mask, n=N_FFT, axis=1) * hann()
+    """Windowed inverse FFT of masked STFT frames, ready for overlap-add (n, 2048) float64.
+
+    Single precision, like librosa's istft of a complex64 STFT.
+    """
+    return np.fft.irfft(D * mask.astype(np.float32), n=N_FFT, axis=1) * hann()
 
 
 @lru_cache(maxsize=8)
