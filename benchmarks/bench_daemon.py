@@ -101,7 +101,7 @@ def _hwm_mb(pid: int) -> float:
     return float("nan")
 
 
-def bench_live(track: Path, tmp: Path, seconds: float) -> dict:
+def bench_live(track: Path, tmp: Path, seconds: float, extra: tuple[str, ...] = ()) -> dict:
     from tests.vmic import VirtualMic
 
     reason = VirtualMic.unavailable()
@@ -110,7 +110,7 @@ def bench_live(track: Path, tmp: Path, seconds: float) -> dict:
     wav = as_wav16(track, tmp)
     with VirtualMic() as mic:
         t_launch = time.monotonic()
-        p = subprocess.Popen([*CLI, "--json", "--hop", "0.5", "--duration", str(seconds)], env=mic.env,
+        p = subprocess.Popen([*CLI, "--json", "--hop", "0.5", "--duration", str(seconds), *extra], env=mic.env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert mic.wait_for_capture(p, timeout=60), p.communicate()
         t_connected = time.monotonic()

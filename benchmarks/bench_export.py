@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _export(out: Path, cache: Path, quick: bool, jobs: int | None, extra: list[str]) -> float:
+def _export(out: Path, cache: Path, quick: bool, jobs: int | None, extra: list[str]) -> tuple[float, str]:
     env = dict(os.environ, GTZAN_CACHE=str(cache), OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
     cmd = [sys.executable, "-m", "gtzan.export.cli", "--out", str(out), *(["--quick"] if quick else []), *extra]
     if jobs:
@@ -33,7 +33,8 @@ def _export(out: Path, cache: Path, quick: bool, jobs: int | None, extra: list[s
     dt = time.perf_counter() - t
     if r.returncode != 0:
         sys.exit(f"export failed ({r.returncode}): {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ''}")
-    return dt
+    stages = [ln.split()[1:3] for ln in r.stderr.splitlines() if ln.startswith("done ")]
+    return dt, ", ".join(f"{name} {sec} s" for name, sec in stages)
 
 
 def bench_export(quick: bool, jobs: int | None, extra: list[str]) -> Path:
@@ -41,10 +42,10 @@ def bench_export(quick: bool, jobs: int | None, extra: list[str]) -> Path:
     cache = work / "cache"
     out = work / "bundle"
     mode = "quick" if quick else "full"
-    cold = _export(out, cache, quick, jobs, extra)
-    print(f"gtzan-export {mode}, cold feature cache: {cold:7.1f} s")
-    warm = _export(out, cache, quick, jobs, extra)
-    print(f"gtzan-export {mode}, warm feature cache: {warm:7.1f} s")
+    cold, stages = _export(out, cache, quick, jobs, extra)
+    print(f"gtzan-export {mode}, cold feature cache: {cold:7.1f} s  ({stages})")
+    warm, stages = _export(out, cache, quick, jobs, extra)
+    print(f"gtzan-export {mode}, warm feature cache: {warm:7.1f} s  ({stages})")
     man = json.loads((out / "manifest.json").read_text())
     total = 0
     for f, _ in sorted(man["files"].items()):
@@ -52,7 +53,8 @@ def bench_export(quick: bool, jobs: int | None, extra: list[str]) -> Path:
         total += size
         if f.endswith(".onnx"):
             print(f"  {f:<18} {size / 2**20:7.2f} MB")
-    print(f"  total bundle      {total / 2**20:7.2f} MB ({man['data']['n_rows']} rows, {man['data']['n_tracks']} tracks)")
+    data = man["data"]
+    print(f"  total bundle      {total / 2**20:7.2f} MB ({data['n_rows']} rows, {data['n_tracks']} tracks)")
     return out
 
 

@@ -52,10 +52,18 @@ def _load_bundle(models: Path | None, errc) -> object:
 
 
 def _members(bundle) -> list[tuple[str, str, int]]:
-    return [(m.name, str(m.kind), int(w)) for m, w in zip(bundle.members, bundle.blend_weights)]
+    return [(m.name, str(m.kind), int(w)) for m, w in zip(bundle.members, bundle.blend_weights, strict=False)]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+EPILOG = """\b
+Exit codes: 0 the file ended or --duration was reached; 1 runtime error (no input device,
+device lost or silent for --stall-timeout, PortAudio missing); 2 bad usage or bad input
+(unreadable audio, bad model bundle, audio shorter than one 3 s window); 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM).
+"""
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Stream this audio file (any format gtzan.audio decodes) instead of the microphone.")
 @click.option("--demo", is_flag=True, help="Stream a synthetic clip made by the program itself (no microphone or file needed).")
@@ -78,14 +86,14 @@ def _members(bundle) -> list[tuple[str, str, int]]:
               help="Windows quieter than this (dBFS) are reported as silence, not given a genre.")
 @click.option("--block-frames", type=click.IntRange(1), default=None, hidden=True,
               help="Frames per read/callback (testing: results must not depend on it).")
-@click.option("--stall-timeout", type=click.FloatRange(0.1), default=3.0, hidden=True,
-              help="Seconds without audio from the device before giving up.")
+@click.option("--stall-timeout", type=click.FloatRange(0.1), default=3.0, show_default=True,
+              help="Seconds without audio from the input device before reporting it lost.")
 @click.pass_context
 def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, device: str | None, hop: float,
         models: Path | None, as_json: bool, realtime: bool, duration: float | None, smooth: float,
         silence_db: float, block_frames: int | None, stall_timeout: float) -> None:
     """Listen to the microphone (default), a file (--file) or a synthetic demo (--demo) and show the
-    music genre of every 3 s window as it plays, from a blend of six models.
+    music genre of every 3 s window as it plays, from a weighted vote of the bundle's models.
 
     With --json, or when stdout is not a terminal, stdout carries one JSON object per window and a
     final {"summary": ...} object; all messages go to stderr.
@@ -118,7 +126,7 @@ def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, 
         code = EXIT_OK
     except (click.exceptions.Exit, click.UsageError):
         raise
-    except Exception as e:  # noqa: BLE001 - never a traceback for the user; GTZAN_LISTEN_DEBUG=1 shows it
+    except Exception as e:
         if os.environ.get("GTZAN_LISTEN_DEBUG"):
             raise
         _err(errc, f"unexpected {type(e).__name__}: {e}")
@@ -172,6 +180,13 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float
     elif result.ended in ("interrupted", "terminated"):
         errc.print(f"gtzan-listen: {result.ended}" + ("" if s["windows"] else
                    " before the first complete 3 s window"), highlight=False)
+    if getattr(source, "close_hung", False):
+        # PortAudio did not let go of the device within its timeout; waiting for it at interpreter exit
+        # could hang forever, so leave now with everything written flushed.
+        errc.print("gtzan-listen: the input device did not close; exiting without waiting for it", highlight=False)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(result.exit_code)
     return result.exit_code
 
 

@@ -7,7 +7,8 @@ the JSON label every demo window as synthetic.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 

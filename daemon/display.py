@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, WindowResult
+from gtzan.daemon.pipeline import WindowResult
 
 GENRE_STYLES = {
     "blues": "blue", "classical": "bright_white", "country": "yellow", "disco": "magenta",
@@ -49,8 +49,7 @@ class LiveDisplay:
     # -- output protocol -------------------------------------------------------------------------
     def start(self, state: Any) -> None:
         self._state = state
-        self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False,
-                          vertical_overflow="visible")
+        self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
         self._live.start()
 
     def window(self, r: WindowResult, state: Any) -> float:
@@ -95,13 +94,20 @@ class LiveDisplay:
         title = "genre" + ("  [yellow]SYNTHETIC DEMO[/]" if s.synthetic else "")
         return Panel(body, title=title, padding=(0, 2), border_style=genre_style(shown))
 
-    def _scores(self) -> Table:
+    def _scores(self, top: int | None = None) -> Table:
         r = self.last
-        t = Table(show_header=True, header_style="bold", box=None, padding=(0, 1), title="blended scores (vote share)")
+        title = "blended scores (vote share)" + ("" if top is None else f", top {top}")
+        t = Table(show_header=True, header_style="bold", box=None, padding=(0, 1), title=title)
         t.add_column("genre", no_wrap=True)
         t.add_column("this window", no_wrap=True)
         t.add_column("smoothed", no_wrap=True)
-        for k, g in enumerate(self.genres):
+        order = list(range(len(self.genres)))
+        if top is not None and r is not None and r.smoothed_scores is not None:
+            order = sorted(order, key=lambda k: -float(r.smoothed_scores[k]))[:top]
+        elif top is not None:
+            order = order[:top]
+        for k in order:
+            g = self.genres[k]
             raw = 0.0 if r is None or r.scores is None else float(r.scores[k])
             sm = 0.0 if r is None or r.smoothed_scores is None else float(r.smoothed_scores[k])
             st = genre_style(g)
@@ -138,28 +144,46 @@ class LiveDisplay:
 
     def _status(self) -> Text:
         s, r = self._state, self.last
-        lvl = LEVEL_FLOOR_DB if r is None else r.level_dbfs
+        lvl = s.input_dbfs
         frac = max(0.0, min(1.0, (lvl + METER_DB) / METER_DB))
         style = "red" if lvl > -3 else ("yellow" if lvl > -12 else "green")
         t = Text()
-        t.append("level  ", style="bold")
+        t.append("input  ", style="bold")
         t.append_text(_bar(frac, 24, style))
-        t.append(f" {lvl:6.1f} dBFS\n")
+        t.append(f" {lvl:6.1f} dBFS")
+        if r is not None:
+            t.append(f"   last window {r.level_dbfs:6.1f} dBFS" + (" (silence)" if r.silent else ""))
+        t.append("\n")
         t.append("source ", style="bold")
         t.append(s.source_text + "\n")
         el = time.monotonic() - s.started
         t.append(f"elapsed {int(el // 60):02d}:{el % 60:04.1f}   audio {s.audio_seconds():.1f} s   "
                  f"hop {s.hop_seconds:.3f} s   windows {0 if r is None else r.index + 1}\n")
         if r is not None:
-            t.append(f"features {r.features_ms:.0f} ms   inference {r.inference_ms:.1f} ms   "
-                     f"latency {self.latency_ms:.0f} ms   ")
+            t.append(f"features {r.features_ms:.0f} ms  inference {r.inference_ms:.1f} ms  "
+                     f"latency {self.latency_ms:.0f} ms  ")
         ov, dr = s.source.overflows, s.source.dropped
-        t.append(f"overflows {ov}   dropped blocks {dr}", style="bold red" if ov or dr else "")
+        t.append(f"overflows {ov}  dropped {dr}", style="bold red" if ov or dr else "")
+        return t
+
+    def _members_line(self) -> Text:
+        """The members' votes on one (wrapping) line, for short terminals."""
+        r = self.last
+        t = Text()
+        t.append("votes ", style="bold")
+        for name, _, w in self.members:
+            g = self.genres[r.member_votes[name]] if r is not None and name in r.member_votes else None
+            t.append(f"{name}(w{w})→")
+            t.append(f"{g or '-'}  ", style=genre_style(g))
         return t
 
     def _render(self) -> Group:
-        if self.console.width >= 100:
+        """Side by side on wide terminals, stacked on narrow ones, compact where the height is short."""
+        wide, height = self.console.width >= 100, self.console.height
+        if wide and height >= 26:
             tables = Table.grid(padding=(0, 4))
             tables.add_row(self._scores(), self._members())
             return Group(self._verdict(), tables, self._timeline(), self._status())
-        return Group(self._verdict(), self._scores(), self._members(), self._timeline(), self._status())
+        if not wide and height >= 36:
+            return Group(self._verdict(), self._scores(), self._members(), self._timeline(), self._status())
+        return Group(self._verdict(), self._scores(top=5), self._members_line(), self._timeline(), self._status())

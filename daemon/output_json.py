@@ -25,7 +25,7 @@ from gtzan.daemon.pipeline import WindowResult
 
 
 def _scores(genres: tuple[str, ...], v: np.ndarray | None) -> dict[str, float] | None:
-    return None if v is None else {g: round(float(x), 6) for g, x in zip(genres, v)}
+    return None if v is None else {g: round(float(x), 6) for g, x in zip(genres, v, strict=False)}
 
 
 def window_record(r: WindowResult, genres: tuple[str, ...], weights: dict[str, int]) -> dict[str, Any]:

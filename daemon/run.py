@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from gtzan.daemon.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, ListenError, TooShort
-from gtzan.daemon.pipeline import Pipeline
+from gtzan.daemon.errors import (
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    ListenError,
+    TooShort,
+)
+from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, Pipeline
 from gtzan.daemon.summary import SummaryBuilder
 from gtzan.features import SR, WINDOW_SAMPLES
 
@@ -55,6 +63,7 @@ class RunState:
     silence_db: float
     audio_seconds: Callable[[], float]
     started: float = field(default_factory=time.monotonic)
+    input_dbfs: float = LEVEL_FLOOR_DB  # level of the latest block, for the live meter
 
 
 @dataclass
@@ -65,6 +74,14 @@ class RunResult:
     output: Any = None
     error: ListenError | None = None
     latencies_ms: list[float] = field(default_factory=list)
+
+
+def block_dbfs(block: np.ndarray) -> float:
+    """RMS level of a block in dBFS (floored), for the input meter."""
+    if len(block) == 0:
+        return LEVEL_FLOOR_DB
+    ms = float(np.dot(block, block)) / len(block)
+    return max(LEVEL_FLOOR_DB, 10.0 * math.log10(ms)) if ms > 0 else LEVEL_FLOOR_DB
 
 
 def warm_up(bundle: Any, hop_seconds: float) -> None:
@@ -108,6 +125,7 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
                 for block, arrival in source.blocks(stop):
                     if limit is not None:
                         block = block[: max(0, limit - pipeline.samples_in)]
+                    state.input_dbfs = block_dbfs(block)
                     for r in pipeline.push(block, arrival):
                         r.note = source.label_at(r.start_sample, r.start_sample + WINDOW_SAMPLES)
                         latencies.append(output.window(r, state))

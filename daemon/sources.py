@@ -11,8 +11,9 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ StopFlag = Callable[[], bool]
 
 FILE_BLOCK_REALTIME = 2048  # frames per read when pacing a file like a live input (~93 ms at 22,050 Hz)
 FILE_BLOCK_FAST = 65536
-MIC_BLOCK_SECONDS = 512 / SR  # ~23 ms callbacks keep the latency measurement fine-grained
+MIC_BLOCK_SECONDS = 1024 / SR  # ~46 ms callbacks; 23 ms ones measured 7.5% of a core against 5.1% for these
 
 
 class _Pacer:
@@ -63,7 +64,7 @@ class FileSource:
         self.block_frames = block_frames or (FILE_BLOCK_REALTIME if realtime else FILE_BLOCK_FAST)
         self.info: Any = None
 
-    def __enter__(self) -> "FileSource":
+    def __enter__(self) -> FileSource:
         from gtzan.audio import AudioError, audio_info
 
         try:
@@ -130,7 +131,7 @@ class DemoSource:
         self.realtime = realtime
         self.block_frames = block_frames or (FILE_BLOCK_REALTIME if realtime else FILE_BLOCK_FAST)
 
-    def __enter__(self) -> "DemoSource":
+    def __enter__(self) -> DemoSource:
         from gtzan.daemon.demo import demo_clip
 
         self.clip, self.segments = demo_clip()
@@ -210,7 +211,7 @@ class MicSource:
     def _on_finished(self) -> None:
         self._finished = True
 
-    def __enter__(self) -> "MicSource":
+    def __enter__(self) -> MicSource:
         if self._sd is None:
             self.prepare()
         return self
@@ -303,10 +304,12 @@ class MicSource:
                     silent_for, limit = now - self._last_callback, self.stall_seconds
                 else:
                     silent_for, limit = now - started, self.start_grace
-                if silent_for > limit or self._finished:
-                    raise SourceStalled(
-                        f"no audio from input device {self.device_info['name']!r} for {silent_for:.1f} s "
-                        "(device lost, or it stopped delivering)") from None
+                name = self.device_info["name"]
+                if self._finished:
+                    raise SourceStalled(f"the input stream from device {name!r} ended (device lost)") from None
+                if silent_for > limit:
+                    raise SourceStalled(f"no audio from input device {name!r} for {silent_for:.1f} s "
+                                        "(device lost, or it stopped delivering)") from None
                 continue
             if self.resampler is not None:
                 y = self.resampler.process(data if self.channels > 1 else data[:, 0])

@@ -51,8 +51,8 @@ class SummaryBuilder:
         v = self.verdict()
         return {
             "verdict": None if v is None else self.genres[v],
-            "shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.counts)} if self.classified else {},
-            "smoothed_shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.smoothed_counts)}
+            "shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.counts, strict=False)} if self.classified else {},
+            "smoothed_shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.smoothed_counts, strict=False)}
             if self.classified else {},
             "windows": self.windows,
             "classified": self.classified,
@@ -67,18 +67,22 @@ class SummaryBuilder:
 
 def render_summary(summary: dict[str, Any]) -> Any:
     """A rich renderable of the summary for the terminal (or stderr)."""
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     from gtzan.daemon.display import genre_style
 
-    title = f"verdict: {summary['verdict'] or 'none (no classified window)'}"
+    synthetic = " (synthetic demo audio)" if summary["source"].get("synthetic") else ""
+    title = f"verdict: {summary['verdict'] or 'none (no classified window)'}{synthetic}"
     t = Table(title=title, title_style="bold", show_edge=False)
     t.add_column("genre")
-    t.add_column("share", justify="right")
+    t.add_column("share of windows", justify="right")
     t.add_column("")
     for g, s in sorted(summary["shares"].items(), key=lambda kv: -kv[1]):
         if s > 0:
             t.add_row(f"[{genre_style(g)}]{g}[/]", f"{100 * s:5.1f}%", f"[{genre_style(g)}]" + "█" * int(round(30 * s)) + "[/]")
-    t.caption = (f"{summary['classified']} classified, {summary['silent']} silent windows over "
-                 f"{summary['audio_seconds']:.1f} s; overflows {summary['overflows']}, dropped blocks {summary['dropped']}")
-    return t
+    note = Text(f"{summary['classified']} classified and {summary['silent']} silent windows over "
+                f"{summary['audio_seconds']:.1f} s of audio; overflows {summary['overflows']}, "
+                f"dropped blocks {summary['dropped']}", style="grey62")
+    return Group(t, note)

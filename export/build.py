@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import time
@@ -184,7 +183,8 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
                     p = em.parity
                     q = f" {em.extra['weights_dtype']}" if em.quantized else ""
                     console.print(f"  {em.name:<10} {len(em.onnx_bytes) / 2**20:6.2f} MB{q}  agreement "
-                                  f"{p['label_agreement']:.4f}  max|dp| {p['max_abs_prob_diff']:.1e}  weight {em.weight}")
+                                  f"{p['label_agreement']:.4f}  max|dp| {p['max_abs_prob_diff']:.1e}  "
+                                  f"weight {em.weight}")
         if sum(e.weight for e in exported) <= 0:
             raise ExportError("every blend weight is zero: nothing would vote")
 
@@ -210,6 +210,7 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
                 text = _relink_images(text, [k for k in files if "/" not in k and not k.endswith(".md")])
             extra[REPORT_MD] = text.encode("utf-8")
         info = manifest_info(cfg, source, split, trained, results, table)
+        info["metrics"]["shipped_graphs_test"] = shipped_scores(exported, x_test, table.y[split.test])
         info["feature_code_sha256"] = code_hash
         stages.run("write", write_bundle, out, exported, info, extra)
     finally:
@@ -224,6 +225,20 @@ def _relink_images(text: str, names: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------- manifest
+
+def shipped_scores(exported: list[ExportedMember], x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Test accuracy of the graphs as shipped (int8/float16 weights can move a row or two)."""
+    from gtzan.blend import blend_predict
+
+    from .verify import run_onnx
+
+    probs = {m.name: run_onnx(m.onnx_bytes, x) for m in exported}
+    out: dict[str, Any] = {"rows": int(len(y))}
+    out.update({name: float(np.mean(p.argmax(1) == y)) for name, p in probs.items()})
+    w = [m.weight for m in exported]
+    out["blend"] = float(np.mean(blend_predict(np.stack([probs[m.name] for m in exported]), w) == y))
+    return out
+
 
 def _member_metrics(results: dict[str, Any]) -> dict[str, Any]:
     """Per-model and blend scores per part (accuracy, track accuracy, log-loss, rows)."""
@@ -272,6 +287,7 @@ def manifest_info(cfg: ExportConfig, source: dict, split, trained, results: dict
             **source,
             "n_rows": int(len(table)),
             "n_tracks": len(tracks),
+            "median_length_samples": float(np.median(table.X[:, 0])),  # 66149 for 3 s windows
             "tracks": tracks,
             "tracks_sha256": hashlib.sha256("\n".join(tracks).encode()).hexdigest(),
             "split_sizes": split.summary(table),

@@ -1,4 +1,17 @@
-"""Write a bundle folder atomically: build it beside the target, check it loads, then swap it in."""
+"""Write a bundle folder atomically: build it beside the target, check it loads, then swap it in.
+
+manifest.json (format_version 1) holds:
+  created_utc, provisional, quick        when and how it was made (quick/provisional bundles are for tests)
+  features {names, count, dtype, raw, code_sha256}   input contract + hash of gtzan's feature code
+  genres                                 output order
+  members [{name, kind, file, sha256, bytes, weight, input, output, quantized, weights_dtype,
+            scaler_in_graph, parity, quantization?}]  one ONNX graph each, features -> probabilities
+  blend {rule, weights, weights_source, validation_tuned, test_tuned}
+  metrics {protocol, note, held_out, scores{val,test}{model}, evaluation}   copied from the evaluation
+  data {kind, path, audio_fingerprint | features_csv_sha256, n_rows, n_tracks, tracks, split_sizes, ...}
+  training, packages                     settings and package versions
+  files {relative name: sha256}          every file of the bundle except manifest.json
+"""
 
 from __future__ import annotations
 
@@ -136,8 +149,11 @@ def check_target(out: Path) -> None:
         raise ExportError(f"cannot write the bundle: {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise ExportError(f"refusing to replace {out}: it is not empty and holds no {MANIFEST}")
-    if not out.parent.is_dir():
-        raise ExportError(f"cannot write the bundle: folder {out.parent} does not exist")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir() or not os.access(parent, os.W_OK):
+                raise ExportError(f"cannot write the bundle: {parent} is not a writable folder")
+            break
 
 
 def write_bundle(out: str | Path, members: list[ExportedMember], info: dict[str, Any],
@@ -153,6 +169,10 @@ def write_bundle(out: str | Path, members: list[ExportedMember], info: dict[str,
         raise ExportError("no members to write")
     if len({m.name for m in members}) != len(members):
         raise ExportError("member names must be unique")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create {out.parent}: {e.strerror or e}") from None
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()

@@ -39,7 +39,8 @@ def _one_line(e: BaseException) -> str:
 @click.option("--quick", is_flag=True, help="Small, fast models (for CI and smoke tests).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quantize/--no-quantize", default=False, show_default=True,
-              help="Int8 dynamic quantisation of the Keras members (kept only if >= 99.5% agreement).")
+              help="Store the Keras members' weights as int8 (else float16), kept only where the compressed "
+                   "graph agrees with float32 on >= 99.5% of the test rows; about 4x smaller.")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
               help="Where the evaluation report goes. Default: OUT/report (inside the bundle).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
@@ -48,7 +49,11 @@ def _one_line(e: BaseException) -> str:
 @click.option("--provisional", is_flag=True, hidden=True, help="Mark the bundle as provisional in the manifest.")
 def main(audio_dir, features_csv, out, protocol, quick, seed, quantize, report_dir, cache_dir, jobs,
          provisional) -> None:
-    """Train the blend and write a verified ONNX model bundle to OUT."""
+    """Train the blend and write a verified ONNX model bundle to OUT.
+
+    Every member is checked against the original model on the held-out test rows (label agreement
+    >= 99.9%, max probability difference <= 1e-4) before anything is written.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
     import logging
 

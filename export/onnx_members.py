@@ -128,7 +128,7 @@ def _scaler_arrays(scaler) -> tuple[np.ndarray, np.ndarray]:
 def finish(model):
     """Check the graph and pin an IR version onnxruntime reads."""
     onnx = _onnx()
-    model.ir_version = min(model.ir_version, max(IR_VERSION, 7))
+    model.ir_version = min(model.ir_version, IR_VERSION)
     onnx.checker.check_model(model)
     return model
 

@@ -281,3 +281,42 @@ def test_wrong_output_rejected(tmp_path: Path):
 def test_feature_code_hash_recorded(tmp_path: Path):
     b = load_bundle(_hand_bundle(tmp_path / "b", [_onehotish(0)], [1]))
     assert b.feature_code_matches
+
+
+# --------------------------------------------------------------------------- held-out metrics are real
+
+@pytest.mark.gtzan
+def test_shipped_bundle_reproduces_its_held_out_accuracy(gtzan_audio: Path):
+    """Recompute the shipped bundle's test accuracy from the audio of its test tracks with the ONNX members."""
+    from gtzan.audio import load_audio
+    from gtzan.features import WINDOW_SAMPLES, clip_features, window_starts
+
+    b = load_bundle()
+    man = b.manifest
+    if not b.feature_code_matches:
+        pytest.skip("the feature code changed since the shipped bundle was trained")
+    if man["data"].get("kind") != "audio" or man["metrics"]["protocol"] != "track":
+        pytest.skip("the shipped bundle was not trained on audio with the track protocol")
+    rows, labels = [], []
+    for track in man["data"]["test_tracks"]:
+        genre = track.split(".")[0]
+        files = sorted((gtzan_audio / genre).glob(f"{track}.*"))
+        if not files:
+            pytest.skip(f"{track} is not in {gtzan_audio}")
+        y = load_audio(files[0])
+        for s in window_starts(len(y)):
+            rows.append(clip_features(y[s : s + WINDOW_SAMPLES]))
+            labels.append(GENRES.index(genre))
+    x, y = np.stack(rows), np.asarray(labels)
+    test = man["metrics"]["scores"]["test"]
+    assert len(y) == test["blend"]["rows"]
+    pred = b.predict(x)
+    shipped = man["metrics"].get("shipped_graphs_test")
+    if shipped:  # what the shipped graphs scored at export time: must match exactly
+        assert np.mean(pred.labels == y) == shipped["blend"]
+        for name, votes in pred.member_votes.items():
+            assert np.mean(votes == y) == shipped[name], name
+    # and the original models' scores within one row (compressed weights may move a row)
+    assert np.mean(pred.labels == y) == pytest.approx(test["blend"]["accuracy"], abs=1.5 / len(y))
+    for name, votes in pred.member_votes.items():
+        assert np.mean(votes == y) == pytest.approx(test[name]["accuracy"], abs=1.5 / len(y)), name

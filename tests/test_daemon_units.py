@@ -140,7 +140,7 @@ def _fake_sounddevice(rate: int, channels: int, blocks: list[np.ndarray], flags:
             self._t = threading.Thread(target=self._play, daemon=True)
 
         def _play(self):
-            for b, f in zip(blocks, flags):
+            for b, f in zip(blocks, flags, strict=False):
                 self.cb(b, len(b), None, _Status(f))
 
         def start(self):

@@ -185,6 +185,8 @@ def test_write_bundle_roundtrip_and_atomic_replace(table, tmp_path: Path):
     assert b1.manifest["note"] == "first" and (out / "report" / "a.png").is_file()
     assert set(b1.manifest["files"]) == {"rf.onnx", "REPORT.md", "report/a.png"}
     write_bundle(out, members, {"note": "second"})
+    assert load_bundle(write_bundle(tmp_path / "deep" / "er" / "b", members, {})).manifest["files"]
+    shutil.rmtree(tmp_path / "deep")
     assert load_bundle(out).manifest["note"] == "second"
     assert not (out / "REPORT.md").exists()  # the old folder was replaced, not merged
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no temp or old folders left
@@ -305,12 +307,16 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
 
     monkeypatch.setattr(pipeline, "train_members", train_once)
     out = tmp_path / "bundle"
-    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--seed", "1"])
+    cache = tmp_path / "cache"  # features computed here with the current feature code
+    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--seed", "1",
+                    "--cache-dir", str(cache)])
     assert res.exit_code == 0, res.stderr[-2000:]
     b = load_bundle(out)
     man = b.manifest
     assert man["provisional"] and man["quick"] and man["data"]["n_tracks"] == 20
     assert man["data"]["audio_fingerprint"] and man["metrics"]["protocol"] == "paper"
+    assert man["data"]["median_length_samples"] == 66149
+    assert set(man["metrics"]["shipped_graphs_test"]) >= {"blend", "rows", "keras1", "rf"}
     assert {m.name for m in b.members} >= {"keras1", "keras2", "keras3", "xgb", "knn", "rf"}
     for m in man["members"]:
         assert m["parity"]["label_agreement"] >= 0.999 and m["parity"]["max_abs_prob_diff"] <= 1e-4
@@ -323,11 +329,12 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
     from gtzan.export import verify
 
     monkeypatch.setattr(verify, "MAX_PROB_DIFF", -1.0)  # no export can pass: verification must fail
-    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--seed", "1"])
+    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--seed", "1",
+                    "--cache-dir", str(cache)])
     _assert_one_line_error(res, "failed verification")
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["audio", "bundle"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audio", "bundle", "cache"]
 
 
 def test_cli_refuses_non_bundle_out_before_any_work(tmp_path: Path):

@@ -67,7 +67,7 @@ class VirtualMic:
         return None
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self, timeout: float = 10.0) -> "VirtualMic":
+    def start(self, timeout: float = 10.0) -> VirtualMic:
         self.work = Path(tempfile.mkdtemp(prefix="vmic."))  # mode 0700, as PulseAudio wants
         for d in ("run", "state", "home"):
             (self.work / d).mkdir()
@@ -110,7 +110,7 @@ class VirtualMic:
             shutil.rmtree(self.work, ignore_errors=True)
             self.work = None
 
-    def __enter__(self) -> "VirtualMic":
+    def __enter__(self) -> VirtualMic:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -191,7 +191,10 @@ def _feed_main(fifo: str, wav: str, lead_in: str, then: str, stamp: str) -> None
 
     def put(b: bytes) -> None:
         nonlocal sent
-        os.write(fd, b)
+        try:
+            os.write(fd, b)
+        except BrokenPipeError:  # the server went away
+            os._exit(0)
         sent += len(b) // fb
         d = t0 + sent / sr - time.monotonic()
         if d > 0:

@@ -277,6 +277,8 @@ def _worker(path: str, hop: int) -> tuple[str, np.ndarray | None, str]:
         return path, track_features(path, hop), ""
     except Exception as e:  # noqa: BLE001 - any decoding failure means: report and skip this track
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if msg.startswith(path):  # the report names the file already
+            msg = msg[len(path):].lstrip(": ") or type(e).__name__
         return path, None, msg
 
 

@@ -37,7 +37,7 @@ def configure_tensorflow(threads: int | None = None) -> None:
 
 
 def build_model(n_features: int = 58, n_classes: int = 10, *, hidden: tuple[int, ...] = HIDDEN,
-                dropout: float = 0.5, learning_rate: float = 1e-3, seed: int = 0) -> Any:
+                dropout: float = 0.5, learning_rate: float = 1e-3, seed: int = 0, eager: bool = False) -> Any:
     """A compiled keras.Sequential with the report's topology."""
     configure_tensorflow()
     import keras
@@ -50,20 +50,24 @@ def build_model(n_features: int = 58, n_classes: int = 10, *, hidden: tuple[int,
     layers.append(keras.layers.Dense(n_classes, activation="softmax", name="probabilities"))
     model = keras.Sequential(layers, name="gtzan_keras")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False,
+                  run_eagerly=eager)
     return model
 
 
 def train_keras(
     X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
     seed: int = 0, epochs: int = 100, batch_size: int = 32, patience: int = 10,
-    n_classes: int = 10, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    n_classes: int = 10, eager: bool = False, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
-    """Fit one network (scaled features in); returns (model, history with loss/accuracy/val_*)."""
+    """Fit one network (scaled features in); returns (model, history with loss/accuracy/val_*).
+
+    ``eager`` skips graph tracing, which costs seconds and only pays off over many steps (quick runs).
+    """
     configure_tensorflow()
     import keras
 
-    model = build_model(X.shape[1], n_classes, seed=seed)
+    model = build_model(X.shape[1], n_classes, seed=seed, eager=eager)
     callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                                           restore_best_weights=True)]
     if on_epoch is not None:

@@ -107,6 +107,38 @@ def _progress(enabled: bool):
                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not enabled)
 
 
+def _fit_xgb(Xtr, ytr, Xva, yva, cfg: dict[str, Any], seed: int, quick: bool) -> tuple[Any, list[float]]:
+    """Gradient-boosted trees on raw features, early-stopped on the validation log-loss."""
+    from xgboost import XGBClassifier
+
+    params = dict(n_estimators=cfg["xgb_estimators"], learning_rate=0.3 if quick else 0.05, max_depth=6,
+                  subsample=0.8, colsample_bytree=0.8, n_jobs=1, random_state=seed, tree_method="hist",
+                  eval_metric="mlogloss", early_stopping_rounds=cfg["xgb_early_stop"])
+    xgb = XGBClassifier(**params).fit(Xtr, ytr, eval_set=[(Xva, yva)], verbose=False)
+    curve = [float(v) for v in xgb.evals_result()["validation_0"]["mlogloss"]]
+    best = getattr(xgb, "best_iteration", None) if cfg["xgb_early_stop"] else None
+    if best is not None and best + 1 < cfg["xgb_estimators"]:
+        # Refit with exactly the kept rounds so the stored booster (and its ONNX export) holds no
+        # trees past the early-stopping point; same seed, so the same first trees.
+        params.update(n_estimators=best + 1, early_stopping_rounds=None)
+        xgb = XGBClassifier(**params).fit(Xtr, ytr, verbose=False)
+    return xgb, curve
+
+
+def _fit_knn(Ztr, ytr, Zva, yva, candidates: tuple[int, ...]) -> tuple[Any, float]:
+    """k-nearest neighbours on scaled features, k chosen on validation accuracy (larger k on a tie)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    best_k, best_acc = 1, -1.0
+    for k in candidates:
+        if k > len(ytr):
+            continue
+        acc = float(np.mean(KNeighborsClassifier(n_neighbors=k).fit(Ztr, ytr).predict(Zva) == yva))
+        if acc >= best_acc:
+            best_k, best_acc = k, acc
+    return KNeighborsClassifier(n_neighbors=best_k).fit(Ztr, ytr), best_acc
+
+
 def train_members(
     table: FeatureTable,
     split: Split,
@@ -119,7 +151,6 @@ def train_members(
 ) -> TrainedModels:
     """Fit every member on the training part, then tune blend weights on validation (and test)."""
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import StandardScaler
 
     from .numpy_net import NumpyNet
@@ -143,14 +174,15 @@ def train_members(
                 bar.update(tid, completed=epoch, info=f"val acc {logs.get(key, float('nan')):.3f}")
             return cb
 
+        from .keras_net import train_keras
+
         for i in range(3):
             name = f"keras{i + 1}"
             tid = task(name, cfg["keras_epochs"])
             t0 = time.perf_counter()
-            from .keras_net import train_keras
-
             model, hist = train_keras(Ztr, ytr, Zva, yva, seed=seed * 1000 + i + 1, epochs=cfg["keras_epochs"],
                                       batch_size=cfg["keras_batch"], patience=cfg["keras_patience"],
+                                      eager=quick,
                                       on_epoch=epoch_cb(tid))
             bar.update(tid, completed=cfg["keras_epochs"])
             members.append(TrainedMember(name, "keras", model, scaler, hist,
@@ -159,40 +191,18 @@ def train_members(
 
         tid = task("xgb", 1)
         t0 = time.perf_counter()
-        from xgboost import XGBClassifier
-
-        xgb = XGBClassifier(n_estimators=cfg["xgb_estimators"], learning_rate=0.05 if not quick else 0.3,
-                            max_depth=6, subsample=0.8, colsample_bytree=0.8, n_jobs=1, random_state=seed,
-                            tree_method="hist", eval_metric="mlogloss",
-                            early_stopping_rounds=cfg["xgb_early_stop"])
-        xgb.fit(Xtr, ytr, eval_set=[(Xva, yva)], verbose=False)
-        best_it = getattr(xgb, "best_iteration", None) if cfg["xgb_early_stop"] else None
-        if best_it is not None and best_it + 1 < cfg["xgb_estimators"]:
-            # Refit with exactly the kept rounds so the stored booster (and its ONNX export) holds
-            # no trees beyond the early-stopping point; same seed, so the same first trees.
-            evals = xgb.evals_result()
-            xgb = XGBClassifier(**{**xgb.get_params(), "n_estimators": best_it + 1, "early_stopping_rounds": None})
-            xgb.fit(Xtr, ytr, eval_set=[(Xva, yva)], verbose=False)
+        xgb, ev = _fit_xgb(Xtr, ytr, Xva, yva, cfg, seed, quick)
         bar.update(tid, completed=1)
-        ev = (evals if best_it is not None and best_it + 1 < cfg["xgb_estimators"] else xgb.evals_result())
-        ev = ev.get("validation_0", {}).get("mlogloss", [])
-        members.append(TrainedMember("xgb", "xgboost", xgb, None, {"val_loss": [float(v) for v in ev]},
+        members.append(TrainedMember("xgb", "xgboost", xgb, None, {"val_loss": ev},
                                      {"n_estimators": int(xgb.n_estimators), "rounds_tried": len(ev)},
                                      time.perf_counter() - t0))
 
         tid = task("knn", 1)
         t0 = time.perf_counter()
-        best_k, best_acc = None, -1.0
-        for k in cfg["knn_neighbours"]:
-            if k > len(ytr):
-                continue
-            acc = float(np.mean(KNeighborsClassifier(n_neighbors=k).fit(Ztr, ytr).predict(Zva) == yva))
-            if acc > best_acc:
-                best_k, best_acc = k, acc
-        knn = KNeighborsClassifier(n_neighbors=best_k or 1).fit(Ztr, ytr)
+        knn, val_acc = _fit_knn(Ztr, ytr, Zva, yva, cfg["knn_neighbours"])
         bar.update(tid, completed=1)
         members.append(TrainedMember("knn", "sklearn", knn, scaler, None,
-                                     {"n_neighbors": best_k, "val_accuracy_by_k": best_acc},
+                                     {"n_neighbors": knn.n_neighbors, "val_accuracy": val_acc},
                                      time.perf_counter() - t0))
 
         tid = task("rf", 1)
@@ -210,6 +220,7 @@ def train_members(
             net = NumpyNet.from_config(numpy_config, epochs=cfg["numpy_epochs"], seed=seed,
                                        n_classes=N_CLASSES, progress=epoch_cb(tid))
             net.fit(Ztr, ytr, Zva, yva)
+            net.progress = None  # the callback holds the progress bar: keep the model picklable
             bar.update(tid, completed=cfg["numpy_epochs"])
             members.append(TrainedMember("numpy_net", "numpy", net, scaler, dict(net.history_),
                                          {"config": numpy_config, "epochs_run": net.n_epochs_,

@@ -139,6 +139,10 @@ def write_report(results: dict[str, Any] | list[dict[str, Any]], out_dir: str | 
         "of a track on one side (the `paper` protocol does not, which makes it optimistic); blend weights are "
         "tuned on a validation part, and the test-tuned blend is shown only for comparison with the report.",
         "",
+        "Segment accuracy scores each 3-second row; track accuracy takes the majority vote of a track's windows. "
+        "The blend's log-loss uses its weighted probabilities (sum of w_i p_i / sum of w); KNN with a small k gives "
+        "near one-hot probabilities and so a large log-loss.",
+        "",
     ]
     for res in runs:
         lines += _protocol_section(res, out)
