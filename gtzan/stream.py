@@ -118,6 +118,8 @@ class StreamingExtractor:
         self.hop_frames = hop_frames(hop_seconds, sr)
         self.hop_samples = self.hop_frames * HOP
         self._chunk = self.hop_samples
+        # frames analysed together: a few calls per hop, not one per small capture block
+        self._batch = max(1, min(self.hop_frames, 8))
         self.reset()
 
     def reset(self) -> None:
@@ -162,7 +164,8 @@ class StreamingExtractor:
             out.append(self._emit(self._next_window))
             self._next_window += self.hop_frames
             self._trim()
-        self._analyse_frames(self._last_full_frame())
+        if self._last_full_frame() - self._next_frame + 1 >= self._batch:
+            self._analyse_frames(self._last_full_frame())
         self._trim()
         return out
 
