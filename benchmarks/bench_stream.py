@@ -1,6 +1,6 @@
 """Per-hop cost of the incremental extractor against recomputing every window with librosa.
 
-    python benchmarks/bench_stream.py [--track PATH] [--hop 0.5]
+    python benchmarks/bench_stream.py [--track PATH] [--hop 0.5] [--breakdown]
 
 Both run in this process on the same 30 s of audio at the same hop, so the ratio is what counts.
 Also measures, in a fresh interpreter, the CPU time from start to the first window's features.
@@ -50,13 +50,52 @@ def load_track(path: str | None) -> tuple[np.ndarray, str]:
     return music_like(30.0), "synthetic music_like(30 s)"
 
 
+def breakdown(y: np.ndarray, hop: float) -> None:
+    """CPU per hop spent in each piece of the extractor (timers around gtzan.frames/gtzan.features)."""
+    from gtzan import features as ft
+    from gtzan import frames as fr
+
+    spent: dict[str, float] = {}
+
+    def timed(mod, name: str) -> None:
+        fn = getattr(mod, name)
+
+        def wrapper(*a, **k):
+            t = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.process_time() - t
+
+        setattr(mod, name, wrapper)
+
+    for name in ("time_median", "_freq_median", "_piptrack", "analyze", "overlap_add", "masked_frames"):
+        timed(fr, name)
+    for name in ("tempo", "estimate_tuning", "chroma_frames", "mfcc_frames", "onset_envelope", "assemble",
+                 "centred_frames"):
+        timed(ft, name)
+    ex = StreamingExtractor(hop)
+    ex.push(y[:WINDOW_SAMPLES])
+    spent.clear()
+    t = time.process_time()
+    n = len(ex.push(y[WINDOW_SAMPLES:]))
+    total = time.process_time() - t
+    print(f"breakdown, ms of CPU per hop (nested: analyze includes _freq_median and _piptrack), total {total / n * 1000:.2f}:")
+    for name, sec in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:16s} {sec / n * 1000:6.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--track")
     ap.add_argument("--hop", type=float, default=0.5)
     ap.add_argument("--naive-windows", type=int, default=12, help="windows timed for the naive baseline")
+    ap.add_argument("--breakdown", action="store_true", help="only time the pieces of the extractor")
     args = ap.parse_args()
     y, name = load_track(args.track)
+    if args.breakdown:
+        breakdown(y, args.hop)
+        return
 
     ex = StreamingExtractor(args.hop)
     ex.push(y[:WINDOW_SAMPLES])  # first window: the whole 3 s is new work, not a hop

@@ -45,6 +45,10 @@ def _load_bundle(models: Path | None, errc) -> object:
         raise BadInput(str(e)) from None
     if getattr(bundle, "provisional", False):
         errc.print(f"note: the model bundle {bundle.path} is marked provisional", highlight=False)
+    length = bundle.manifest.get("data", {}).get("median_length_samples")
+    if length is not None and abs(float(length) - WINDOW_SAMPLES) > 1:
+        errc.print(f"warning: the model bundle {bundle.path} was trained on {float(length):.0f}-sample clips, "
+                   f"not {WINDOW_SAMPLES}-sample windows; its verdicts may be off", highlight=False)
     if getattr(bundle, "feature_code_matches", True) is False:
         errc.print(f"warning: the model bundle {bundle.path} was trained with a different version of the "
                    "feature code; its verdicts may be off", highlight=False)

@@ -136,6 +136,17 @@ def _main_markdown(files: dict[str, Path]) -> Path | None:
     return files[(pref or md)[0]]
 
 
+def _warn_clip_length(table, console) -> None:
+    """gtzan-listen classifies 3 s windows; a table of other clip lengths trains models it cannot use well."""
+    from gtzan.features import WINDOW_SAMPLES
+
+    length = float(np.median(table.X[:, 0]))
+    if console is not None and abs(length - WINDOW_SAMPLES) > 1:
+        console.print(f"[yellow]note:[/] the table's clips are {length:.0f} samples long (median), not the "
+                      f"{WINDOW_SAMPLES}-sample windows gtzan-listen classifies; its verdicts with this bundle "
+                      "will be off", highlight=False)
+
+
 # ------------------------------------------------------------------------------------------- run
 
 def run_export(cfg: ExportConfig, console=None) -> ExportResult:
@@ -149,6 +160,7 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
     check_target(out)  # before hours of work, not after
     try:
         table, source = stages.run("features", load_table, cfg)
+        _warn_clip_length(table, console)
         from gtzan.datadir import data_dir
         from gtzan.training.pipeline import train_members
         from gtzan.training.splits import make_split
