@@ -144,13 +144,14 @@ def tempo(env: np.ndarray) -> float:
     return filters.tempo(env, SR, HOP)
 
 
-def harmonic_frames(fd: FrameData, harm: np.ndarray) -> np.ndarray:
-    """Windowed inverse FFTs of the harmonic part of each frame (HPSS soft mask, power 2, margin 1).
+def harmonic_frames(D: np.ndarray, perc: np.ndarray, harm: np.ndarray) -> np.ndarray:
+    """Windowed inverse FFTs of the harmonic part of STFT frames (HPSS soft mask, power 2, margin 1).
 
-    The percussive mask is one minus the harmonic one, so the percussive waveform is the signal
-    minus the harmonic waveform and needs no second inverse transform.
+    ``perc`` and ``harm`` are the frames' frequency and time medians. The percussive mask is one minus
+    the harmonic one, so the percussive waveform is the signal minus the harmonic waveform and needs
+    no second inverse transform.
     """
-    return fr.masked_frames(fd.D, fr.softmask(harm, fd.perc))
+    return fr.masked_frames(D, fr.softmask(harm, perc))
 
 
 def assemble(n_samples: int, fd: FrameData, chroma: np.ndarray, mfcc: np.ndarray, bpm: float,
@@ -185,5 +186,5 @@ def clip_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
     chroma = chroma_frames(fd.power, estimate_tuning(fd))
     mfcc = mfcc_frames(fd, floor)
     bpm = tempo(onset_envelope(fd, floor))
-    y_h = fr.overlap_add(harmonic_frames(fd, fr.time_median(fd.mag)), len(y))
+    y_h = fr.overlap_add(harmonic_frames(fd.D, fd.perc, fr.time_median(fd.mag)), len(y))
     return assemble(len(y), fd, chroma, mfcc, bpm, y_h, y - y_h)

@@ -69,12 +69,16 @@ def f32_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FrameData:
-    """Per-frame quantities for n frames; every array has the frame axis first."""
+    """Per-frame quantities for n frames; every array has the frame axis first.
 
-    D: np.ndarray  # (n, 1025) complex64 STFT
-    mag: np.ndarray  # (n, 1025) float32 |D|
-    power: np.ndarray  # (n, 1025) float32 |D|**2
-    perc: np.ndarray  # (n, 1025) float32 median of mag across 31 frequency bins (HPSS percussive filter)
+    A window's summary may leave the spectra (D, mag, power, perc) out: its statistics need only the
+    per-frame values.
+    """
+
+    D: np.ndarray | None  # (n, 1025) complex64 STFT
+    mag: np.ndarray | None  # (n, 1025) float32 |D|
+    power: np.ndarray | None  # (n, 1025) float32 |D|**2
+    perc: np.ndarray | None  # (n, 1025) float32 median of mag across 31 frequency bins (HPSS percussive filter)
     rms: np.ndarray  # (n,)
     zcr: np.ndarray  # (n,)
     centroid: np.ndarray  # (n,)
@@ -180,17 +184,6 @@ def analyze(frames: np.ndarray, zc_frames: np.ndarray | None = None) -> FrameDat
         bandwidth=bandwidth, rolloff=rolloff, db=db, db_min=db.min(axis=1), db_max=db.max(axis=1),
         mfcc=mfcc, pitch_mag=pm, pitch_res=pr,
     )
-
-
-def concat(parts: list[FrameData]) -> FrameData:
-    """Stack frame data along the frame axis."""
-    if len(parts) == 1:
-        return parts[0]
-    kw = {}
-    for name in FrameData.__dataclass_fields__:
-        vals = [getattr(p, name) for p in parts]
-        kw[name] = sum(vals, []) if isinstance(vals[0], list) else np.concatenate(vals, axis=0)
-    return FrameData(**kw)
 
 
 def take(fd: FrameData, rows: slice) -> FrameData:

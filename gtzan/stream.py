@@ -211,12 +211,7 @@ class StreamingExtractor:
         mag = st.a["mag"][rows]
         harm = fr.time_median(mag, _H, _H + (last - first))
         r = st.rows(first, last)
-        fd = fr.FrameData(
-            D=st.a["D"][r], mag=st.a["mag"][r], power=st.a["power"][r], perc=st.a["perc"][r],
-            **{k: None for k in ("rms", "zcr", "centroid", "bandwidth", "rolloff", "db", "db_min",
-                                 "db_max", "mfcc", "pitch_mag", "pitch_res")},
-        )
-        st.a["td_h"][r] = ft.harmonic_frames(fd, harm)
+        st.a["td_h"][r] = ft.harmonic_frames(st.a["D"][r], st.a["perc"][r], harm)
         st.a["has_td"][r] = True
         self._next_td = last
 
@@ -277,24 +272,17 @@ class StreamingExtractor:
         shared = st.rows(s + lo, s + hi)
         assert a["has_td"][shared].all()
         td_h[lo:hi] = a["td_h"][shared]
-        for part, rows, edge in ((head, slice(0, lo), "head"), (tail, slice(hi, n), "tail")):
-            span = lo + _H  # frames the border medians look at
-            if edge == "head":
-                mags = np.concatenate([part.mag, a["mag"][st.rows(s + _EDGE, s + span)]])
-                harm = fr.time_median(mags, 0, lo)
-                src = st.rows(s + _EDGE, s + lo)
-                D = np.concatenate([part.D, a["D"][src]])
-                perc = np.concatenate([part.perc, a["perc"][src]])
-            else:
-                mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], part.mag])
-                harm = fr.time_median(mags, _H, _H + (n - hi))
-                src = st.rows(s + hi, s + _TAIL0)
-                D = np.concatenate([a["D"][src], part.D])
-                perc = np.concatenate([a["perc"][src], part.perc])
-            fd = fr.FrameData(D=D, mag=None, power=None, perc=perc, rms=None, zcr=None, centroid=None,
-                              bandwidth=None, rolloff=None, db=None, db_min=None, db_max=None,
-                              mfcc=None, pitch_mag=None, pitch_res=None)
-            td_h[rows] = ft.harmonic_frames(fd, harm)
+        # Border frames: their 31-frame medians reach the window's edges and reflect there.
+        src = st.rows(s + _EDGE, s + lo)  # window frames 2..16
+        mags = np.concatenate([head.mag, a["mag"][st.rows(s + _EDGE, s + lo + _H)]])  # frames 0..31
+        td_h[:lo] = ft.harmonic_frames(np.concatenate([head.D, a["D"][src]]),
+                                       np.concatenate([head.perc, a["perc"][src]]),
+                                       fr.time_median(mags, 0, lo))
+        src = st.rows(s + hi, s + _TAIL0)  # window frames 113..127
+        mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], tail.mag])  # frames 98..129
+        td_h[hi:] = ft.harmonic_frames(np.concatenate([a["D"][src], tail.D]),
+                                       np.concatenate([a["perc"][src], tail.perc]),
+                                       fr.time_median(mags, _H, _H + n - hi))
         y_h = fr.overlap_add(td_h, ft.WINDOW_SAMPLES)
         feats = ft.assemble(ft.WINDOW_SAMPLES, light, chroma, mfcc, bpm, y_h, w - y_h)
         return Window(start, start / self.sr, (start + ft.WINDOW_SAMPLES) / self.sr, feats)

@@ -112,7 +112,7 @@ def _protocol_section(res: dict[str, Any], out: Path) -> list[str]:
     imgs = []
     p = plot_curves(res.get("histories", {}), out / f"curves_{proto}.png", f"Training curves ({proto} protocol)")
     if p:
-        imgs.append((f"Training curves", p.name))
+        imgs.append(("Training curves", p.name))
     for name in ("blend", "keras1", "numpy_net"):
         if name in test:
             p = plot_confusion(test[name]["confusion"], out / f"confusion_{proto}_{name}.png",
