@@ -56,11 +56,8 @@ def _gtzan_imports(source: str) -> set[str]:
     return found
 
 
-def feature_code_sha256() -> str:
-    """Hash of the feature-extraction source (gtzan/features.py and the gtzan modules it imports, recursively).
-
-    A bundle records it, so a change to the feature code can be noticed before a stale model is used.
-    """
+def feature_sources() -> list[Path]:
+    """The files that define the features: gtzan/features.py and the gtzan modules it imports, recursively."""
     pkg = Path(__file__).resolve().parent
     seen: set[str] = set()
     todo = ["features"]
@@ -70,9 +67,17 @@ def feature_code_sha256() -> str:
             continue
         seen.add(name)
         todo.extend(_gtzan_imports((pkg / f"{name}.py").read_text(encoding="utf-8")))
+    return [pkg / f"{name}.py" for name in sorted(seen)]
+
+
+def feature_code_sha256() -> str:
+    """Hash of the feature definition's source (``feature_sources``).
+
+    A bundle records it, so a change to the feature code can be noticed before a stale model is used.
+    """
     h = hashlib.sha256()
-    for name in sorted(seen):
-        h.update(f"{name}.py".encode() + b"\0" + (pkg / f"{name}.py").read_bytes() + b"\0")
+    for p in feature_sources():
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -226,29 +226,11 @@ def audio_fingerprint(audio_dir: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _feature_sources(pkg: Path) -> list[Path]:
-    """features.py and every gtzan module it imports, transitively (the whole feature definition)."""
-    pat = re.compile(r"^\s*(?:from\s+gtzan\s+import\s+([\w, ]+)|from\s+gtzan\.(\w+)\s+import|import\s+gtzan\.(\w+))",
-                     re.M)
-    todo, seen = ["features", "_reference"], []
-    while todo:
-        name = todo.pop()
-        p = pkg / f"{name}.py"
-        if name in seen or not p.is_file():
-            continue
-        seen.append(name)
-        for m in pat.finditer(p.read_text()):
-            names = m.group(1).split(",") if m.group(1) else [m.group(2) or m.group(3)]
-            todo += [n.strip().split(" as ")[0] for n in names if n.strip()]
-    return [pkg / f"{n}.py" for n in sorted(seen)]
-
-
 def feature_code_hash() -> str:
-    """Hash of the feature definition's source: a change to it invalidates the cache."""
-    h = hashlib.sha256(gtzan.__version__.encode())
-    for p in _feature_sources(Path(gtzan.__file__).resolve().parent):
-        h.update(p.name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
+    """Cache key of the feature definition: the package version and the hash of its source files."""
+    from gtzan.bundle import feature_code_sha256
+
+    return hashlib.sha256(f"{gtzan.__version__}\0{feature_code_sha256()}".encode()).hexdigest()
 
 
 def default_cache_dir() -> Path:
