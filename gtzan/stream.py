@@ -137,7 +137,10 @@ class StreamingExtractor:
         return self._n
 
     def push(self, block: np.ndarray) -> list[Window]:
-        """Add samples; returns the windows completed by them, oldest first."""
+        """Add samples; returns the windows completed by them, oldest first.
+
+        Non-finite samples (a glitching device) are replaced: NaN by 0, infinities by full scale.
+        """
         y = np.asarray(block, dtype=np.float32).reshape(-1)
         if y.size and not np.all(np.isfinite(y)):
             y = np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=-1.0)
