@@ -150,3 +150,17 @@ def test_every_window_of_every_gtzan_track(gtzan_audio):
         _, wins = feed(y, seed=k, max_block=100000)
         assert len(wins) == (len(y) - WINDOW_SAMPLES) // (22 * HOP) + 1
         assert_windows_exact(y, wins)
+
+
+def test_non_finite_samples_are_replaced_not_propagated():
+    y = wg.music_like(3.6, seed=4)
+    bad = y.copy()
+    bad[1000:1010] = np.nan
+    bad[5000] = np.inf
+    bad[9000] = -np.inf
+    clean = np.nan_to_num(bad, nan=0.0, posinf=1.0, neginf=-1.0)
+    _, got = feed(bad, seed=None)
+    _, want = feed(clean, seed=None)
+    assert len(got) == len(want) == 2
+    for a, b in zip(got, want):
+        assert np.all(np.isfinite(a.features)) and same(a.features, b.features)
