@@ -29,6 +29,7 @@ class _Stderr:
             from rich.console import Console
 
             _Stderr._console = Console(stderr=True)
+        kwargs.setdefault("soft_wrap", True)  # a message stays one line; the terminal wraps it if it must
         _Stderr._console.print(*args, **kwargs)
 
 
@@ -43,15 +44,18 @@ def _load_bundle(models: Path | None, errc) -> object:
         bundle = load_bundle(models)
     except BundleError as e:
         raise BadInput(str(e)) from None
+    notes = []
     if getattr(bundle, "provisional", False):
-        errc.print(f"note: the model bundle {bundle.path} is marked provisional", highlight=False)
+        notes.append(f"note: the model bundle {bundle.path} is marked provisional")
     length = bundle.manifest.get("data", {}).get("median_length_samples")
     if length is not None and abs(float(length) - WINDOW_SAMPLES) > 1:
-        errc.print(f"warning: the model bundle {bundle.path} was trained on {float(length):.0f}-sample clips, "
-                   f"not {WINDOW_SAMPLES}-sample windows; its verdicts may be off", highlight=False)
+        notes.append(f"warning: the model bundle {bundle.path} was trained on {float(length):.0f}-sample clips, "
+                     f"not {WINDOW_SAMPLES}-sample windows; its verdicts may be off")
     if getattr(bundle, "feature_code_matches", True) is False:
-        errc.print(f"warning: the model bundle {bundle.path} was trained with a different version of the "
-                   "feature code; its verdicts may be off", highlight=False)
+        notes.append(f"warning: the model bundle {bundle.path} was trained with a different version of the "
+                     "feature code; its verdicts may be off")
+    for line in notes:
+        errc.print(line, highlight=False, soft_wrap=True)  # one line each, whatever the terminal width
     return bundle
 
 

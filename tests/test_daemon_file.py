@@ -261,6 +261,22 @@ def test_bad_bundles(tmp_path: Path, wavs: dict[str, Path]) -> None:
     _one_line_error(listen("--file", str(wavs["music"]), "--models", str(tmp_path / "nope"), "--fast"), 2)
 
 
+def test_bundle_trained_on_other_clip_lengths_is_flagged(tmp_path: Path, wavs: dict[str, Path]) -> None:
+    import json
+    import shutil
+
+    from gtzan.bundle import default_bundle_dir
+
+    bundle = shutil.copytree(default_bundle_dir(), tmp_path / "b")
+    man = json.loads((bundle / "manifest.json").read_text())
+    man["data"]["median_length_samples"] = 661794.0  # a bundle trained on 30 s rows
+    (bundle / "manifest.json").write_text(json.dumps(man))
+    r = listen("--file", str(wavs["music"]), "--models", str(bundle), "--fast", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "trained on 661794-sample clips" in r.stderr
+    assert "sample clips" not in listen("--file", str(wavs["short"]), "--json").stderr
+
+
 def test_conflicting_sources(wavs: dict[str, Path]) -> None:
     _one_line_error(listen("--file", str(wavs["music"]), "--demo"), 2, "either --file or --demo")
 
