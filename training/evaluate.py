@@ -28,10 +28,10 @@ def log_loss(y: np.ndarray, p: np.ndarray, eps: float = 1e-15) -> float:
 
 
 def confusion_matrix(y: np.ndarray, pred: np.ndarray, k: int = K) -> np.ndarray:
-    """Rows: true genre, columns: predicted genre."""
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y), np.asarray(pred)), 1)
-    return cm
+    """Rows: true genre, columns: predicted genre (all k genres, present or not)."""
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+    return sk_confusion_matrix(y, pred, labels=np.arange(k))
 
 
 def track_votes(tracks: np.ndarray, pred: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
