@@ -116,7 +116,6 @@ def onset_envelope(fd: FrameData, floor: np.float32, diffs: np.ndarray | None = 
     ``diffs[t]`` may hold a precomputed strength of frame t (from frame t-1) valid where ``reuse[t]``.
     """
     n = len(fd)
-    db = np.maximum(fd.db, floor)
     env = np.zeros(n, dtype=np.float32)
     lag_pad = 1 + N_FFT // (2 * HOP)
     m = n - lag_pad  # frames 1..m of the difference are kept after the centring shift
@@ -124,15 +123,13 @@ def onset_envelope(fd: FrameData, floor: np.float32, diffs: np.ndarray | None = 
         return env
     need = np.arange(1, m + 1)
     d = np.empty(m, dtype=np.float32)
-    if diffs is not None and reuse is not None:
+    ok = np.zeros(m, dtype=bool)
+    if diffs is not None and reuse is not None:  # unclipped neighbours: the stream's value holds
         ok = reuse[need] & (fd.db_min[need] >= floor) & (fd.db_min[need - 1] >= floor)
         d[ok] = diffs[need[ok]]
-        todo = need[~ok]
-    else:
-        todo = need
-        ok = np.zeros(m, dtype=bool)
+    todo = need[~ok]
     if todo.size:
-        d[~ok] = onset_diffs(db[todo], db[todo - 1])
+        d[~ok] = onset_diffs(np.maximum(fd.db[todo], floor), np.maximum(fd.db[todo - 1], floor))
     env[lag_pad:] = d
     return env
 

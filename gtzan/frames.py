@@ -226,13 +226,12 @@ def window_sumsquare(n_frames: int) -> np.ndarray:
 def overlap_add(td: np.ndarray, length: int) -> np.ndarray:
     """ISTFT of centred frames: overlap-add, normalise, drop the centre padding, fix the length."""
     n = td.shape[0]
-    y = np.zeros(N_FFT + HOP * (n - 1) + N_FFT)
-    blocks = y[: HOP * (n + 4)].reshape(n + 4, HOP)
+    y = np.zeros(HOP * (n + N_FFT // HOP - 1))  # n frames of 2048 samples, 512 apart
+    blocks = y.reshape(-1, HOP)
     parts = td.reshape(n, N_FFT // HOP, HOP)
     for j in range(N_FFT // HOP):
         blocks[j : j + n] += parts[:, j]
     env = window_sumsquare(n)
-    y = y[: len(env)]
     nz = env > np.finfo(np.float32).tiny
     y[nz] /= env[nz]
     y = y[N_FFT // 2 : N_FFT // 2 + length]
