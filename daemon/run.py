@@ -85,8 +85,8 @@ def block_dbfs(block: np.ndarray) -> float:
 
 
 def warm_up(bundle: Any, hop_seconds: float) -> None:
-    """One throw-away window through a private extractor and the models, so numba's compilation and the
-    sessions' first-run costs are paid while the first 3 s of audio are still arriving."""
+    """One throw-away window through a private extractor and the models, so one-time costs (filter banks,
+    lazy imports, the sessions' first run) are paid while the first 3 s of audio are still arriving."""
     from gtzan.stream import StreamingExtractor
 
     noise = (0.05 * np.random.default_rng(0).standard_normal(WINDOW_SAMPLES)).astype(np.float32)
