@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, BadInput, ListenError
+from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, ListenError
 from gtzan.features import SR, WINDOW_SAMPLES
 
 WINDOW_SECONDS = WINDOW_SAMPLES / SR
@@ -35,32 +35,6 @@ class _Stderr:
 
 def _err(console, message: str) -> None:
     console.print(f"[bold red]gtzan-listen: error:[/] {message}", highlight=False, soft_wrap=True)
-
-
-def _load_bundle(models: Path | None, errc) -> object:
-    from gtzan.bundle import BundleError, load_bundle
-
-    try:
-        bundle = load_bundle(models)
-    except BundleError as e:
-        raise BadInput(str(e)) from None
-    notes = []
-    if getattr(bundle, "provisional", False):
-        notes.append(f"note: the model bundle {bundle.path} is marked provisional")
-    length = bundle.manifest.get("data", {}).get("median_length_samples")
-    if length is not None and abs(float(length) - WINDOW_SAMPLES) > 1:
-        notes.append(f"warning: the model bundle {bundle.path} was trained on {float(length):.0f}-sample clips, "
-                     f"not {WINDOW_SAMPLES}-sample windows; its verdicts may be off")
-    if getattr(bundle, "feature_code_matches", True) is False:
-        notes.append(f"warning: the model bundle {bundle.path} was trained with a different version of the "
-                     "feature code; its verdicts may be off")
-    for line in notes:
-        errc.print(line, highlight=False, soft_wrap=True)  # one line each, whatever the terminal width
-    return bundle
-
-
-def _members(bundle) -> list[tuple[str, str, int]]:
-    return [(m.name, str(m.kind), int(w)) for m, w in zip(bundle.members, bundle.blend_weights, strict=False)]
 
 
 EPILOG = """\b
@@ -145,6 +119,7 @@ def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, 
 def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float, models: Path | None,
             as_json: bool, realtime: bool, duration: float | None, smooth: float, silence_db: float,
             block_frames: int | None, stall_timeout: float) -> int:
+    from gtzan.daemon.loading import load_models, member_rows
     from gtzan.daemon.run import run
     from gtzan.daemon.sources import DemoSource, FileSource, MicSource
     from gtzan.daemon.summary import render_summary
@@ -163,14 +138,16 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float
         if as_json:
             from gtzan.daemon.output_json import JsonOutput
 
-            return JsonOutput(tuple(bundle.genres), {n: w for n, _, w in _members(bundle)})
+            return JsonOutput(tuple(bundle.genres), {n: w for n, _, w in member_rows(bundle)})
         from gtzan.daemon.display import LiveDisplay
 
-        return LiveDisplay(tuple(bundle.genres), _members(bundle))
+        return LiveDisplay(tuple(bundle.genres), member_rows(bundle))
 
     live = file_ is None and not demo
-    result = run(source, lambda: _load_bundle(models, errc), make_output, hop=hop, smooth=smooth, silence_db=silence_db,
-                 duration=duration, warm=live or realtime)
+    # --fast: the sessions load in a thread and a second process takes the later windows
+    fast = not (live or realtime)
+    result = run(source, lambda: load_models(models, errc, background=fast), make_output, hop=hop, smooth=smooth,
+                 silence_db=silence_db, duration=duration, warm=not fast, split=fast)
     output = result.output
     s = result.summary
     if as_json:

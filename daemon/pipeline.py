@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gtzan.daemon.smoothing import Smoother, smoothing_params
 from gtzan.features import FEATURE_NAMES, SR
+
+if TYPE_CHECKING:
+    from gtzan.stream import Window
 
 _RMS_MEAN = FEATURE_NAMES.index("rms_mean")
 _RMS_VAR = FEATURE_NAMES.index("rms_var")
@@ -79,7 +82,11 @@ class Pipeline:
             return []
         feat_ms = self._pending_ms / len(windows)
         self._pending_ms = 0.0
-        results = []
+        return self.classify(windows, arrival, feat_ms)
+
+    def classify(self, windows: list[Window], arrival: float, feat_ms: float) -> list[WindowResult]:
+        """Blend and smooth windows whose features are known (by push, or computed elsewhere)."""
+        results: list[WindowResult] = []
         for w in windows:
             lvl = level_dbfs(w.features)
             results.append(WindowResult(index=self._n, start_sample=int(w.start_sample), start=float(w.start),

@@ -95,12 +95,42 @@ def warm_up(bundle: Any, hop_seconds: float) -> None:
         bundle.predict(np.stack([w.features for w in windows]))
 
 
+def _splitter(source: Any, hop: float, limit: int | None) -> Any:
+    """A SplitWindows over the source's samples, when it can decode them at once and they are long enough."""
+    from gtzan.daemon.parallel import SplitWindows, worth_splitting
+
+    y = source.samples(limit) if hasattr(source, "samples") else None
+    return SplitWindows(y, hop) if y is not None and worth_splitting(len(y), hop) else None
+
+
+def _run_split(splitter: Any, pipeline: Pipeline, source: Any, output: Any, state: RunState, summary: SummaryBuilder,
+               latencies: list[float], stop: StopFlag) -> None:
+    """The main loop for a split clip: batches of windows instead of blocks of samples."""
+    t0 = time.perf_counter()
+    for windows in splitter.batches():
+        feat_ms = (time.perf_counter() - t0) * 1000.0 / len(windows)
+        arrival = time.monotonic()
+        for r in pipeline.classify(windows, arrival, feat_ms):
+            r.note = source.label_at(r.start_sample, r.start_sample + WINDOW_SAMPLES)
+            state.input_dbfs = r.level_dbfs
+            latencies.append(output.window(r, state))
+            summary.add(r)
+        pipeline.samples_in = windows[-1].start_sample + WINDOW_SAMPLES
+        output.tick(state)
+        if stop():
+            return
+        t0 = time.perf_counter()
+    pipeline.samples_in = len(splitter.y)
+
+
 def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any], Any], *, hop: float = 0.5,
-        smooth: float = 3.0, silence_db: float = -60.0, duration: float | None = None, warm: bool = True) -> RunResult:
+        smooth: float = 3.0, silence_db: float = -60.0, duration: float | None = None, warm: bool = True,
+        split: bool = False) -> RunResult:
     """Stream until the source ends, --duration is reached, a signal arrives or an error occurs.
 
     A live input starts capturing before the models load: what it delivers meanwhile waits in its
-    queue, so loading overlaps the first 3 s window instead of delaying it.
+    queue, so loading overlaps the first 3 s window instead of delaying it. With ``split`` (--fast),
+    a source that can hand over all its samples has its later windows computed by a second process.
     """
     stop = StopFlag()
     stop.install()
@@ -111,6 +141,7 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
         with source:
             if hasattr(source, "start"):
                 source.start()
+            splitter = _splitter(source, hop, limit) if split else None  # forks: before any thread starts
             bundle = load_models()
             output = make_output(bundle)
             summary = SummaryBuilder(tuple(bundle.genres))
@@ -122,7 +153,11 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
             try:
                 if warm:
                     warm_up(bundle, hop)
-                for block, arrival in source.blocks(stop):
+                if splitter is not None:
+                    _run_split(splitter, pipeline, source, output, state, summary, latencies, stop)
+                    if limit is not None and pipeline.samples_in >= limit:
+                        ended = "duration"
+                for block, arrival in () if splitter is not None else source.blocks(stop):
                     if limit is not None:
                         block = block[: max(0, limit - pipeline.samples_in)]
                     state.input_dbfs = block_dbfs(block)
@@ -140,6 +175,10 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
                 ended, error = "error", e
             finally:
                 output.close()
+                if splitter is not None:
+                    splitter.close()
+                if hasattr(bundle, "join"):  # a loader thread must not be inside onnxruntime at exit
+                    bundle.join()
             audio_seconds = pipeline.samples_in / SR
     finally:
         stop.restore()

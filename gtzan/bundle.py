@@ -106,7 +106,22 @@ class Member:
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
 
 
-class Bundle:
+class ManifestFacts:
+    """What a bundle's manifest says about it: for loaded bundles and for those still loading."""
+
+    manifest: dict
+
+    @property
+    def provisional(self) -> bool:
+        return bool(self.manifest.get("provisional", False))
+
+    @property
+    def feature_code_matches(self) -> bool:
+        """False when gtzan's feature code changed since the bundle was trained."""
+        return self.manifest.get("features", {}).get("code_sha256") == feature_code_sha256()
+
+
+class Bundle(ManifestFacts):
     """A loaded, verified bundle: one onnxruntime session per member."""
 
     def __init__(self, path: Path, manifest: dict, members: list[Member]):
@@ -117,14 +132,6 @@ class Bundle:
         self.blend_weights: tuple[int, ...] = tuple(m.weight for m in members)
         self._w = np.asarray(self.blend_weights, dtype=np.float64)
 
-    @property
-    def provisional(self) -> bool:
-        return bool(self.manifest.get("provisional", False))
-
-    @property
-    def feature_code_matches(self) -> bool:
-        """False when gtzan's feature code changed since the bundle was trained."""
-        return self.manifest.get("features", {}).get("code_sha256") == feature_code_sha256()
 
     def predict(self, features: np.ndarray) -> Prediction:
         x = np.asarray(features, dtype=np.float32)

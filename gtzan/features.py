@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtzan import filters
+from gtzan import filters, medians
 from gtzan import frames as fr
 from gtzan.frames import HOP, N_FFT, SR, FrameData
 
@@ -183,5 +183,5 @@ def clip_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
     chroma = chroma_frames(fd.power, estimate_tuning(fd))
     mfcc = mfcc_frames(fd, floor)
     bpm = tempo(onset_envelope(fd, floor))
-    y_h = fr.overlap_add(harmonic_frames(fd.D, fd.perc, fr.time_median(fd.mag)), len(y))
+    y_h = fr.overlap_add(harmonic_frames(fd.D, fd.perc, medians.time_median(fd.mag)), len(y))
     return assemble(len(y), fd, chroma, mfcc, bpm, y_h, y - y_h)

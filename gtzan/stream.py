@@ -16,6 +16,7 @@ import numpy as np
 
 from gtzan import features as ft
 from gtzan import frames as fr
+from gtzan import medians
 from gtzan.frames import HOP, N_FFT, SR
 
 _WIN_FRAMES = ft.n_frames(ft.WINDOW_SAMPLES)  # 130 frames in a window
@@ -212,7 +213,7 @@ class StreamingExtractor:
             return
         rows = st.rows(first - _H, last + _H)
         mag = st.a["mag"][rows]
-        harm = fr.time_median(mag, _H, _H + (last - first))
+        harm = medians.time_median(mag, _H, _H + (last - first))
         r = st.rows(first, last)
         st.a["td_h"][r] = ft.harmonic_frames(st.a["D"][r], st.a["perc"][r], harm)
         st.a["has_td"][r] = True
@@ -280,12 +281,12 @@ class StreamingExtractor:
         mags = np.concatenate([head.mag, a["mag"][st.rows(s + _EDGE, s + lo + _H)]])  # frames 0..31
         td_h[:lo] = ft.harmonic_frames(np.concatenate([head.D, a["D"][src]]),
                                        np.concatenate([head.perc, a["perc"][src]]),
-                                       fr.time_median(mags, 0, lo))
+                                       medians.time_median(mags, 0, lo))
         src = st.rows(s + hi, s + _TAIL0)  # window frames 113..127
         mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], tail.mag])  # frames 98..129
         td_h[hi:] = ft.harmonic_frames(np.concatenate([a["D"][src], tail.D]),
                                        np.concatenate([a["perc"][src], tail.perc]),
-                                       fr.time_median(mags, _H, _H + n - hi))
+                                       medians.time_median(mags, _H, _H + n - hi))
         y_h = fr.overlap_add(td_h, ft.WINDOW_SAMPLES)
         feats = ft.assemble(ft.WINDOW_SAMPLES, light, chroma, mfcc, bpm, y_h, w - y_h)
         return Window(start, start / self.sr, (start + ft.WINDOW_SAMPLES) / self.sr, feats)

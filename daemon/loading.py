@@ -1,0 +1,99 @@
+"""The model bundle for gtzan-listen: loaded before streaming, or in a background thread for --fast.
+
+A live input starts capturing first and loads the bundle while its first window fills. A --fast file
+has nothing to wait for, so there the ONNX sessions are created by a thread (onnxruntime releases the
+GIL while it builds them) while the first windows' features are computed.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gtzan.bundle import ManifestFacts
+from gtzan.daemon.errors import BadInput
+from gtzan.features import WINDOW_SAMPLES
+
+
+class MemberInfo(NamedTuple):
+    name: str
+    kind: str
+    weight: int
+
+
+class BackgroundBundle(ManifestFacts):
+    """The manifest at once, the sessions from a thread; ``predict`` waits for them.
+
+    Offers what the pipeline and the outputs use of gtzan.bundle.Bundle.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from gtzan.bundle import read_manifest
+
+        self.path = path
+        self.manifest = read_manifest(path)
+        self.genres: tuple[str, ...] = tuple(self.manifest["genres"])
+        self.members = [MemberInfo(m["name"], str(m["kind"]), int(m["weight"])) for m in self.manifest["members"]]
+        self.blend_weights: tuple[int, ...] = tuple(m.weight for m in self.members)
+        self._bundle: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, name="bundle-loader", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        from gtzan.bundle import load_bundle
+
+        try:
+            self._bundle = load_bundle(self.path)
+        except BaseException as e:  # handed to the main thread by loaded()
+            self._error = e
+
+    def join(self) -> None:
+        """Wait for the loader thread, whatever its outcome."""
+        self._thread.join()
+
+    def loaded(self) -> Any:
+        """The loaded gtzan.bundle.Bundle; raises BadInput if it could not be loaded."""
+        from gtzan.bundle import BundleError
+
+        self._thread.join()
+        if isinstance(self._error, BundleError):
+            raise BadInput(str(self._error))
+        if self._error is not None:
+            raise self._error
+        return self._bundle
+
+    def predict(self, features: np.ndarray) -> Any:
+        return self.loaded().predict(features)
+
+
+def load_models(models: Path | None, errc: Any, background: bool = False) -> Any:
+    """The bundle (checked), after one-line notes on stderr about anything that makes it doubtful."""
+    from gtzan.bundle import BundleError, default_bundle_dir, load_bundle
+
+    path = Path(models).expanduser() if models is not None else default_bundle_dir()
+    try:
+        bundle = BackgroundBundle(path) if background else load_bundle(path)
+    except BundleError as e:
+        raise BadInput(str(e)) from None
+    notes = []
+    if bundle.provisional:
+        notes.append(f"note: the model bundle {bundle.path} is marked provisional")
+    length = bundle.manifest.get("data", {}).get("median_length_samples")
+    if length is not None and abs(float(length) - WINDOW_SAMPLES) > 1:
+        notes.append(f"warning: the model bundle {bundle.path} was trained on {float(length):.0f}-sample clips, "
+                     f"not {WINDOW_SAMPLES}-sample windows; its verdicts may be off")
+    if not bundle.feature_code_matches:
+        notes.append(f"warning: the model bundle {bundle.path} was trained with a different version of the "
+                     "feature code; its verdicts may be off")
+    for line in notes:
+        errc.print(line, highlight=False, soft_wrap=True)  # one line each, whatever the terminal width
+    return bundle
+
+
+def member_rows(bundle: Any) -> list[tuple[str, str, int]]:
+    """(name, kind, weight) of each member, for the outputs."""
+    return [(m.name, str(m.kind), int(w)) for m, w in zip(bundle.members, bundle.blend_weights, strict=False)]

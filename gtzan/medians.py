@@ -1,0 +1,61 @@
+"""The HPSS median filters: exact 31-point medians across frames (harmonic) and across bins (percussive).
+
+They are most of the cost of the features, so they run in a small C extension (``gtzan._median``,
+built at install when a C compiler is present) and otherwise in NumPy. A median is an order statistic:
+both give the same float, so features do not depend on which one ran. Borders follow scipy.ndimage's
+'reflect' mode, as in ``librosa.decompose.hpss``.
+"""
+
+from __future__ import annotations
+
+import bottleneck as bn
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+try:
+    from gtzan import _median as _kernel
+except ImportError:  # built without a C compiler: the NumPy path below
+    _kernel = None
+
+KERNEL = 31
+_H = KERNEL // 2
+
+
+def compiled() -> bool:
+    """Whether the C kernel is in use."""
+    return _kernel is not None
+
+
+def reflect_index(start: int, stop: int, n: int, h: int = _H) -> np.ndarray:
+    """Indices start-h .. stop+h-1 into a length-n axis, reflected at its ends (``d c b a | a b c d``)."""
+    idx = np.mod(np.arange(start - h, stop + h), 2 * n)
+    return np.where(idx >= n, 2 * n - 1 - idx, idx)
+
+
+def time_median(mag: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Median across 31 frames of a (frames, bins) float32 array, for rows start..stop."""
+    n = mag.shape[0]
+    stop = n if stop is None else stop
+    idx = reflect_index(start, stop, n)
+    if _kernel is not None:
+        x = np.ascontiguousarray(mag, dtype=np.float32)
+        out = np.empty((stop - start, x.shape[1]), dtype=np.float32)
+        _kernel.sliding(x, idx.astype(np.int64), x.shape[1], x.shape[1], out, x.shape[1])
+        return out
+    # bins-major copy: partitioning contiguous rows of 31 is the fastest exact median NumPy offers
+    win = sliding_window_view(np.ascontiguousarray(mag[idx].T), KERNEL, axis=1).copy()
+    win.partition(_H, axis=-1)
+    return np.ascontiguousarray(win[..., _H].T)
+
+
+def freq_median(mag: np.ndarray) -> np.ndarray:
+    """Median across 31 frequency bins of a (frames, bins) float32 array."""
+    n_frames, n_bins = mag.shape
+    if _kernel is not None and n_frames:
+        xt = np.ascontiguousarray(mag.T, dtype=np.float32)
+        out = np.empty((n_bins, n_frames), dtype=np.float32)
+        _kernel.sliding(xt, reflect_index(0, n_bins, n_bins).astype(np.int64), n_frames, n_frames, out,
+                        n_frames)
+        return np.ascontiguousarray(out.T)
+    padded = np.pad(mag, ((0, 0), (_H, _H)), mode="symmetric")
+    return bn.move_median(padded, KERNEL, axis=1)[:, 2 * _H :]

@@ -1,0 +1,109 @@
+"""--fast on two cores: the split path gives exactly the windows and verdicts of the streaming path."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gtzan.daemon import parallel
+from gtzan.daemon.parallel import SplitWindows, window_count, worth_splitting
+from gtzan.features import WINDOW_SAMPLES
+from gtzan.stream import StreamingExtractor
+from tests import wavgen
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return wavgen.music_like(12.0)
+
+
+def stream_windows(y: np.ndarray, hop: float = 0.5):
+    return StreamingExtractor(hop).push(y)
+
+
+def collect(split: SplitWindows):
+    try:
+        return [w for batch in split.batches() for w in batch]
+    finally:
+        split.close()
+
+
+@pytest.mark.parametrize("hop", [0.5, 1.0])
+def test_split_windows_equal_one_stream(clip: np.ndarray, hop: float) -> None:
+    want = stream_windows(clip, hop)
+    split = SplitWindows(clip, hop)
+    assert 0 < split.split < len(want)  # both processes have work
+    got = collect(split)
+    assert [w.start_sample for w in got] == [w.start_sample for w in want]
+    assert [w.start for w in got] == [w.start for w in want]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a.features, b.features)
+
+
+def test_a_failed_worker_is_replaced(clip: np.ndarray) -> None:
+    want = stream_windows(clip)
+    split = SplitWindows(clip, 0.5)
+    os.kill(split._pid, signal.SIGKILL)  # the worker dies before sending anything
+    got = collect(split)
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a.features, b.features)
+
+
+def test_close_stops_the_worker(clip: np.ndarray) -> None:
+    split = SplitWindows(clip, 0.5)
+    pid = split._pid
+    split.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped
+
+
+def test_short_clips_stay_in_one_process() -> None:
+    assert window_count(WINDOW_SAMPLES - 1, 11264) == 0
+    assert window_count(WINDOW_SAMPLES, 11264) == 1
+    assert not worth_splitting(WINDOW_SAMPLES + (parallel.MIN_WINDOWS - 2) * 11264, 0.5)
+    assert worth_splitting(WINDOW_SAMPLES + parallel.MIN_WINDOWS * 11264, 0.5) == ((os.cpu_count() or 1) > 1)
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.got = []
+
+    def start(self, state): ...
+    def tick(self, state): ...
+    def close(self): ...
+
+    def window(self, r, state):
+        self.got.append(r)
+        return 0.0
+
+
+@pytest.mark.parametrize("duration", [None, 9.0])
+def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, duration: float | None) -> None:
+    from gtzan.bundle import load_bundle
+    from gtzan.daemon.run import run
+    from gtzan.daemon.sources import FileSource
+
+    path = wavgen.write(tmp_path / "clip.wav", clip, subtype="PCM_16")
+    bundle = load_bundle(None)
+    results = {}
+    for split in (False, True):
+        out = Collect()
+        res = run(FileSource(path, realtime=False), lambda: bundle, lambda b, o=out: o, hop=0.5, warm=False,
+                  split=split, duration=duration)
+        assert res.exit_code == 0
+        results[split] = (out.got, res.summary)
+    (a, sa), (b, sb) = results[False], results[True]
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b, strict=True):
+        assert (x.start_sample, x.label, x.smoothed, x.member_votes) == (y.start_sample, y.label, y.smoothed,
+                                                                          y.member_votes)
+        np.testing.assert_array_equal(x.features, y.features)
+        np.testing.assert_array_equal(x.scores, y.scores)
+    assert sa == sb
