@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from gtzan.features import FEATURE_NAMES, SR, WINDOW_SAMPLES
-from gtzan.stream import StreamingExtractor, Window
+from gtzan.frames import HOP
+from gtzan.stream import StreamingExtractor, Window, hop_frames
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves
@@ -29,7 +30,7 @@ def window_count(n_samples: int, hop_samples: int) -> int:
 
 def worth_splitting(n_samples: int, hop_seconds: float) -> bool:
     """Whether a clip of about n_samples gains from a worker process on this machine."""
-    n = window_count(n_samples, StreamingExtractor(hop_seconds).hop_samples)
+    n = window_count(n_samples, hop_frames(hop_seconds) * HOP)
     return n >= MIN_WINDOWS and hasattr(os, "fork") and (os.cpu_count() or 1) > 1
 
 
@@ -59,7 +60,7 @@ class SplitWindows:
     def __init__(self, y: np.ndarray, hop_seconds: float) -> None:
         self.y = np.asarray(y, dtype=np.float32)
         self.hop_seconds = hop_seconds
-        self.hop = StreamingExtractor(hop_seconds).hop_samples
+        self.hop = hop_frames(hop_seconds) * HOP
         n = window_count(len(self.y), self.hop)
         self.split = n - int(n * WORKER_SHARE)  # first window of the worker
         self._pid: int | None = None

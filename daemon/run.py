@@ -103,20 +103,26 @@ def _splitter(source: Any, hop: float, limit: int | None) -> Any:
     return SplitWindows(y, hop) if y is not None and worth_splitting(len(y), hop) else None
 
 
-def _run_split(splitter: Any, pipeline: Pipeline, source: Any, output: Any, state: RunState, summary: SummaryBuilder,
-               latencies: list[float], stop: StopFlag) -> None:
+def _deliver(results: list, source: Any, output: Any, state: RunState, summary: SummaryBuilder,
+             latencies: list[float]) -> None:
+    """Write classified windows and count them in the summary."""
+    for r in results:
+        r.note = source.label_at(r.start_sample, r.start_sample + WINDOW_SAMPLES)
+        latencies.append(output.window(r, state))
+        summary.add(r)
+    output.tick(state)
+
+
+def _run_split(splitter: Any, pipeline: Pipeline, deliver: Callable[[list], None], state: RunState,
+               stop: StopFlag) -> None:
     """The main loop for a split clip: batches of windows instead of blocks of samples."""
     t0 = time.perf_counter()
     for windows in splitter.batches():
         feat_ms = (time.perf_counter() - t0) * 1000.0 / len(windows)
-        arrival = time.monotonic()
-        for r in pipeline.classify(windows, arrival, feat_ms):
-            r.note = source.label_at(r.start_sample, r.start_sample + WINDOW_SAMPLES)
-            state.input_dbfs = r.level_dbfs
-            latencies.append(output.window(r, state))
-            summary.add(r)
+        results = pipeline.classify(windows, time.monotonic(), feat_ms)
+        state.input_dbfs = results[-1].level_dbfs
         pipeline.samples_in = windows[-1].start_sample + WINDOW_SAMPLES
-        output.tick(state)
+        deliver(results)
         if stop():
             return
         t0 = time.perf_counter()
@@ -142,43 +148,47 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
             if hasattr(source, "start"):
                 source.start()
             splitter = _splitter(source, hop, limit) if split else None  # forks: before any thread starts
-            bundle = load_models()
-            output = make_output(bundle)
-            summary = SummaryBuilder(tuple(bundle.genres))
-            pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
-            state = RunState(source=source, source_text=source.describe(), synthetic=source.synthetic,
-                             hop_seconds=pipeline.hop_seconds, smooth_n=pipeline.smooth_n, smooth_k=pipeline.smooth_k,
-                             silence_db=silence_db, audio_seconds=lambda: pipeline.samples_in / SR)
-            output.start(state)
             try:
-                if warm:
-                    warm_up(bundle, hop)
-                if splitter is not None:
-                    _run_split(splitter, pipeline, source, output, state, summary, latencies, stop)
-                    if limit is not None and pipeline.samples_in >= limit:
-                        ended = "duration"
-                for block, arrival in () if splitter is not None else source.blocks(stop):
-                    if limit is not None:
-                        block = block[: max(0, limit - pipeline.samples_in)]
-                    state.input_dbfs = block_dbfs(block)
-                    for r in pipeline.push(block, arrival):
-                        r.note = source.label_at(r.start_sample, r.start_sample + WINDOW_SAMPLES)
-                        latencies.append(output.window(r, state))
-                        summary.add(r)
-                    output.tick(state)
-                    if limit is not None and pipeline.samples_in >= limit:
-                        ended = "duration"
-                        break
-                    if stop():
-                        break
-            except ListenError as e:
-                ended, error = "error", e
+                bundle = load_models()
+                output = make_output(bundle)
+                summary = SummaryBuilder(tuple(bundle.genres))
+                pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
+                state = RunState(source=source, source_text=source.describe(), synthetic=source.synthetic,
+                                 hop_seconds=pipeline.hop_seconds, smooth_n=pipeline.smooth_n,
+                                 smooth_k=pipeline.smooth_k, silence_db=silence_db,
+                                 audio_seconds=lambda: pipeline.samples_in / SR)
+
+                def deliver(results: list) -> None:
+                    _deliver(results, source, output, state, summary, latencies)
+
+                output.start(state)
+                try:
+                    if warm:
+                        warm_up(bundle, hop)
+                    if splitter is not None:
+                        _run_split(splitter, pipeline, deliver, state, stop)
+                        if limit is not None and pipeline.samples_in >= limit:
+                            ended = "duration"
+                    else:
+                        for block, arrival in source.blocks(stop):
+                            if limit is not None:
+                                block = block[: max(0, limit - pipeline.samples_in)]
+                            state.input_dbfs = block_dbfs(block)
+                            deliver(pipeline.push(block, arrival))
+                            if limit is not None and pipeline.samples_in >= limit:
+                                ended = "duration"
+                                break
+                            if stop():
+                                break
+                except ListenError as e:
+                    ended, error = "error", e
+                finally:
+                    output.close()
+                    if hasattr(bundle, "join"):  # a loader thread must not be inside onnxruntime at exit
+                        bundle.join()
             finally:
-                output.close()
-                if splitter is not None:
+                if splitter is not None:  # also when the models fail to load: no worker outlives us
                     splitter.close()
-                if hasattr(bundle, "join"):  # a loader thread must not be inside onnxruntime at exit
-                    bundle.join()
             audio_seconds = pipeline.samples_in / SR
     finally:
         stop.restore()

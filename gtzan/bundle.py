@@ -132,7 +132,6 @@ class Bundle(ManifestFacts):
         self.blend_weights: tuple[int, ...] = tuple(m.weight for m in members)
         self._w = np.asarray(self.blend_weights, dtype=np.float64)
 
-
     def predict(self, features: np.ndarray) -> Prediction:
         x = np.asarray(features, dtype=np.float32)
         if x.ndim == 1:

@@ -107,3 +107,19 @@ def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, durati
         np.testing.assert_array_equal(x.features, y.features)
         np.testing.assert_array_equal(x.scores, y.scores)
     assert sa == sb
+
+
+def test_no_worker_outlives_a_bundle_error(tmp_path: Path, clip: np.ndarray) -> None:
+    from gtzan.daemon.errors import BadInput
+    from gtzan.daemon.run import run
+    from gtzan.daemon.sources import FileSource
+
+    path = wavgen.write(tmp_path / "clip.wav", clip, subtype="PCM_16")
+
+    def bad_models():
+        raise BadInput("no bundle")
+
+    with pytest.raises(BadInput):
+        run(FileSource(path, realtime=False), bad_models, lambda b: Collect(), hop=0.5, warm=False, split=True)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the forked worker was killed and reaped
