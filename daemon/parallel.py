@@ -1,9 +1,14 @@
-"""--fast on two cores: a forked worker computes the features of the later windows of a decoded clip.
+"""--fast on two cores: a forked worker computes the features of the later windows of a clip.
+
+The fork comes first, right after the command line is read: each process then decodes the clip
+itself, so that the main process's own preparation (importing onnxruntime, loading the bundle) runs
+beside the worker's decoding instead of before it.
 
 A window's features depend only on its own samples, so the worker's windows equal those a single
 extractor would give. The main process streams the earlier windows itself (classifying them as they
-come, while the model bundle loads in a thread), then takes the worker's. If the worker fails, its
-windows are computed here instead: the worker only ever saves time.
+come, while the model bundle loads in a thread), then takes the worker's, which arrive in small
+batches so that classifying and writing them overlaps the worker's remaining work. If the worker
+fails, the windows it did not deliver are computed here instead: the worker only ever saves time.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import os
 import signal
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +46,16 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def _receive_batch(fd: int, most: int) -> np.ndarray | None:
+    """One batch of feature rows from the worker; None on a broken pipe or a bad count."""
+    head = _read_exactly(fd, 8)
+    n = struct.unpack("<q", head)[0] if head else 0
+    if not 0 < n <= most:
+        return None
+    body = _read_exactly(fd, n * len(FEATURE_NAMES) * 8)
+    return None if body is None else np.frombuffer(body, dtype=np.float64).reshape(n, len(FEATURE_NAMES))
+
+
 def _read_exactly(fd: int, n: int) -> bytes | None:
     parts, got = [], 0
     while got < n:
@@ -51,22 +67,46 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
     return b"".join(parts)
 
 
+def start_split(source: Any, hop_seconds: float, limit: int | None) -> SplitWindows | None:
+    """Fork a worker for the source's later windows when the source can hand over all its samples and
+    the clip is long enough; None otherwise. Call it before any thread starts."""
+    n = source.expected_samples() if hasattr(source, "expected_samples") else None
+    if n is None or not worth_splitting(n if limit is None else min(n, limit), hop_seconds):
+        return None
+    return SplitWindows(lambda: source.samples(limit), hop_seconds)
+
+
 class SplitWindows:
-    """All windows of ``y`` in order, the last ``WORKER_SHARE`` of them computed by a forked process.
+    """All windows of the clip ``load()`` returns, in order, the last ``WORKER_SHARE`` of them computed
+    by a forked process that calls ``load`` itself (so it must give the same samples every time).
 
     Create it before starting threads (the bundle loader), and iterate in the process that created it.
     """
 
-    def __init__(self, y: np.ndarray, hop_seconds: float) -> None:
-        self.y = np.asarray(y, dtype=np.float32)
+    def __init__(self, load: Callable[[], np.ndarray | None], hop_seconds: float) -> None:
+        self._load = load
+        self._y: np.ndarray | None = None
+        self._loaded = False
         self.hop_seconds = hop_seconds
         self.hop = hop_frames(hop_seconds) * HOP
-        n = window_count(len(self.y), self.hop)
-        self.split = n - int(n * WORKER_SHARE)  # first window of the worker
         self._pid: int | None = None
         self._fd: int | None = None
-        if n > self.split:
-            self._fork()
+        self._fork()
+
+    @property
+    def y(self) -> np.ndarray | None:
+        """The clip (decoded in this process on first use); None if it could not be."""
+        if not self._loaded:
+            y = self._load()
+            self._y = None if y is None else np.asarray(y, dtype=np.float32)
+            self._loaded = True
+        return self._y
+
+    @property
+    def split(self) -> int:
+        """Index of the worker's first window."""
+        n = window_count(len(self.y), self.hop)
+        return n - int(n * WORKER_SHARE)
 
     def _fork(self) -> None:
         r, w = os.pipe()
@@ -76,9 +116,11 @@ class SplitWindows:
             try:
                 os.close(r)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-                feats = np.stack([w.features for w in self._compute(self.split)]).astype(np.float64)
-                _write_all(w, struct.pack("<q", len(feats)) + feats.tobytes())
-                code = 0
+                if self.y is not None:  # else the parent fails on its own copy, and streams
+                    for batch in self._batched(self._compute(self.split)):
+                        feats = np.stack([win.features for win in batch]).astype(np.float64)
+                        _write_all(w, struct.pack("<q", len(feats)) + feats.tobytes())
+                    code = 0
             finally:
                 os._exit(code)
         os.close(w)
@@ -97,39 +139,42 @@ class SplitWindows:
                 s = win.start_sample + a
                 yield Window(s, s / SR, (s + WINDOW_SAMPLES) / SR, win.features)
 
-    def batches(self) -> Iterator[list[Window]]:
-        """Lists of consecutive windows, oldest first."""
+    def _batched(self, windows: Iterator[Window]) -> Iterator[list[Window]]:
+        """Consecutive windows in lists covering about one read block of samples each."""
         batch: list[Window] = []
-        for win in self._compute(0, self.split):
+        for win in windows:
             batch.append(win)
             if len(batch) * self.hop >= _BLOCK:
                 yield batch
                 batch = []
         if batch:
             yield batch
-        rest = window_count(len(self.y), self.hop) - self.split
-        if rest > 0:
-            yield self._worker_windows(rest)
 
-    def _worker_windows(self, n: int) -> list[Window]:
-        feats = self._receive(n)
-        if feats is None:  # the worker failed: do its part here
-            return list(self._compute(self.split))
-        starts = (self.split + np.arange(len(feats))) * self.hop
-        return [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f) for s, f in zip(starts, feats, strict=True)]
+    def batches(self) -> Iterator[list[Window]]:
+        """Lists of consecutive windows, oldest first."""
+        yield from self._batched(self._compute(0, self.split))
+        yield from self._worker_batches()
 
-    def _receive(self, expected: int) -> np.ndarray | None:
+    def _worker_batches(self) -> Iterator[list[Window]]:
+        """The worker's windows as it sends them; what it fails to send is computed here."""
+        total = window_count(len(self.y), self.hop)
+        nxt = self.split
         fd, self._fd = self._fd, None
-        if fd is None:
-            return None
         try:
-            head = _read_exactly(fd, 8)
-            n = struct.unpack("<q", head)[0] if head else -1
-            body = _read_exactly(fd, n * len(FEATURE_NAMES) * 8) if n == expected else None
+            while fd is not None and nxt < total:
+                feats = _receive_batch(fd, total - nxt)
+                if feats is None:
+                    break
+                starts = (nxt + np.arange(len(feats))) * self.hop
+                yield [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f)
+                       for s, f in zip(starts, feats, strict=True)]
+                nxt += len(feats)
         finally:
-            os.close(fd)
-            self._reap(kill=False)
-        return None if body is None else np.frombuffer(body, dtype=np.float64).reshape(n, len(FEATURE_NAMES))
+            if fd is not None:
+                os.close(fd)
+            self._reap(kill=nxt < total)
+        if nxt < total:  # the worker failed: do the rest here
+            yield from self._batched(self._compute(nxt))
 
     def _reap(self, kill: bool) -> None:
         pid, self._pid = self._pid, None

@@ -20,6 +20,7 @@ from gtzan.daemon.errors import (
     TooShort,
 )
 from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, Pipeline
+from gtzan.daemon.sources import sample_limit
 from gtzan.daemon.summary import SummaryBuilder
 from gtzan.features import SR, WINDOW_SAMPLES
 
@@ -95,14 +96,6 @@ def warm_up(bundle: Any, hop_seconds: float) -> None:
         bundle.predict(np.stack([w.features for w in windows]))
 
 
-def _splitter(source: Any, hop: float, limit: int | None) -> Any:
-    """A SplitWindows over the source's samples, when it can decode them at once and they are long enough."""
-    from gtzan.daemon.parallel import SplitWindows, worth_splitting
-
-    y = source.samples(limit) if hasattr(source, "samples") else None
-    return SplitWindows(y, hop) if y is not None and worth_splitting(len(y), hop) else None
-
-
 def _deliver(results: list, source: Any, output: Any, state: RunState, summary: SummaryBuilder,
              latencies: list[float]) -> None:
     """Write classified windows and count them in the summary."""
@@ -131,67 +124,65 @@ def _run_split(splitter: Any, pipeline: Pipeline, deliver: Callable[[list], None
 
 def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any], Any], *, hop: float = 0.5,
         smooth: float = 3.0, silence_db: float = -60.0, duration: float | None = None, warm: bool = True,
-        split: bool = False) -> RunResult:
+        splitter: Any = None) -> RunResult:
     """Stream until the source ends, --duration is reached, a signal arrives or an error occurs.
 
     A live input starts capturing before the models load: what it delivers meanwhile waits in its
-    queue, so loading overlaps the first 3 s window instead of delaying it. With ``split`` (--fast),
-    a source that can hand over all its samples has its later windows computed by a second process.
+    queue, so loading overlaps the first 3 s window instead of delaying it. A ``splitter``
+    (gtzan.daemon.parallel.start_split, --fast) has the source's later windows computed by a second
+    process; run closes it, whatever happens.
     """
     stop = StopFlag()
     stop.install()
     latencies: list[float] = []
     ended, error = "end", None
-    limit = None if duration is None else int(round(duration * SR))
+    limit = sample_limit(duration)
     try:
         with source:
             if hasattr(source, "start"):
                 source.start()
-            splitter = _splitter(source, hop, limit) if split else None  # forks: before any thread starts
+            bundle = load_models()
+            output = make_output(bundle)
+            summary = SummaryBuilder(tuple(bundle.genres))
+            pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
+            state = RunState(source=source, source_text=source.describe(), synthetic=source.synthetic,
+                             hop_seconds=pipeline.hop_seconds, smooth_n=pipeline.smooth_n,
+                             smooth_k=pipeline.smooth_k, silence_db=silence_db,
+                             audio_seconds=lambda: pipeline.samples_in / SR)
+
+            def deliver(results: list) -> None:
+                _deliver(results, source, output, state, summary, latencies)
+
+            output.start(state)
             try:
-                bundle = load_models()
-                output = make_output(bundle)
-                summary = SummaryBuilder(tuple(bundle.genres))
-                pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
-                state = RunState(source=source, source_text=source.describe(), synthetic=source.synthetic,
-                                 hop_seconds=pipeline.hop_seconds, smooth_n=pipeline.smooth_n,
-                                 smooth_k=pipeline.smooth_k, silence_db=silence_db,
-                                 audio_seconds=lambda: pipeline.samples_in / SR)
-
-                def deliver(results: list) -> None:
-                    _deliver(results, source, output, state, summary, latencies)
-
-                output.start(state)
-                try:
-                    if warm:
-                        warm_up(bundle, hop)
-                    if splitter is not None:
-                        _run_split(splitter, pipeline, deliver, state, stop)
+                if warm:
+                    warm_up(bundle, hop)
+                if splitter is not None and splitter.y is not None:  # decoded here, beside the loader
+                    _run_split(splitter, pipeline, deliver, state, stop)
+                    if limit is not None and pipeline.samples_in >= limit:
+                        ended = "duration"
+                else:
+                    for block, arrival in source.blocks(stop):
+                        if limit is not None:
+                            block = block[: max(0, limit - pipeline.samples_in)]
+                        state.input_dbfs = block_dbfs(block)
+                        deliver(pipeline.push(block, arrival))
                         if limit is not None and pipeline.samples_in >= limit:
                             ended = "duration"
-                    else:
-                        for block, arrival in source.blocks(stop):
-                            if limit is not None:
-                                block = block[: max(0, limit - pipeline.samples_in)]
-                            state.input_dbfs = block_dbfs(block)
-                            deliver(pipeline.push(block, arrival))
-                            if limit is not None and pipeline.samples_in >= limit:
-                                ended = "duration"
-                                break
-                            if stop():
-                                break
-                except ListenError as e:
-                    ended, error = "error", e
-                finally:
-                    output.close()
-                    if hasattr(bundle, "join"):  # a loader thread must not be inside onnxruntime at exit
-                        bundle.join()
+                            break
+                        if stop():
+                            break
+            except ListenError as e:
+                ended, error = "error", e
             finally:
-                if splitter is not None:  # also when the models fail to load: no worker outlives us
-                    splitter.close()
+                output.close()
+                if hasattr(bundle, "join"):  # a loader thread must not be inside onnxruntime at exit
+                    bundle.join()
             audio_seconds = pipeline.samples_in / SR
     finally:
         stop.restore()
+        if splitter is not None:  # also when the models fail to load: no worker outlives us
+            splitter.close()
     if error is None and stop.signum is not None:
         ended = "terminated" if stop.signum == signal.SIGTERM else "interrupted"
     code = {"end": EXIT_OK, "duration": EXIT_OK, "interrupted": EXIT_SIGINT, "terminated": EXIT_SIGTERM}.get(ended)

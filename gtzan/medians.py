@@ -8,7 +8,6 @@ both give the same float, so features do not depend on which one ran. Borders fo
 
 from __future__ import annotations
 
-import bottleneck as bn
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -57,5 +56,7 @@ def freq_median(mag: np.ndarray) -> np.ndarray:
         _kernel.sliding(xt, reflect_index(0, n_bins, n_bins).astype(np.int64), n_frames, n_frames, out,
                         n_frames)
         return np.ascontiguousarray(out.T)
+    import bottleneck as bn  # only without the kernel: importing it costs every start 3 ms
+
     padded = np.pad(mag, ((0, 0), (_H, _H)), mode="symmetric")
     return bn.move_median(padded, KERNEL, axis=1)[:, 2 * _H :]

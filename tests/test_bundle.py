@@ -283,6 +283,26 @@ def test_feature_code_hash_recorded(tmp_path: Path):
     assert b.feature_code_matches
 
 
+def test_feature_sources_follow_every_import_form():
+    from gtzan.bundle import _gtzan_imports, feature_sources
+
+    src = """
+import numpy as np
+from gtzan import filters, medians as med
+from gtzan import (frames,
+                   stream)  # a comment
+from gtzan.audio import load_audio
+import gtzan.blend, os, gtzan.datadir as dd
+from gtzanx import nothing
+def f():
+    from gtzan.resample.inner import x
+"""
+    assert _gtzan_imports(src) == {"filters", "medians", "frames", "stream", "audio", "blend", "datadir", "resample"}
+    names = {p.name for p in feature_sources()}
+    assert {"features.py", "frames.py", "filters.py", "medians.py"} <= names
+    assert "bundle.py" not in names  # only what the features import
+
+
 # --------------------------------------------------------------------------- held-out metrics are real
 
 @pytest.mark.gtzan

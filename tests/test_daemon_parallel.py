@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gtzan.daemon import parallel
-from gtzan.daemon.parallel import SplitWindows, window_count, worth_splitting
+from gtzan.daemon.parallel import SplitWindows, start_split, window_count, worth_splitting
 from gtzan.features import WINDOW_SAMPLES
 from gtzan.stream import StreamingExtractor
 from tests import wavgen
@@ -37,7 +37,7 @@ def collect(split: SplitWindows):
 @pytest.mark.parametrize("hop", [0.5, 1.0])
 def test_split_windows_equal_one_stream(clip: np.ndarray, hop: float) -> None:
     want = stream_windows(clip, hop)
-    split = SplitWindows(clip, hop)
+    split = SplitWindows(lambda: clip, hop)
     assert 0 < split.split < len(want)  # both processes have work
     got = collect(split)
     assert [w.start_sample for w in got] == [w.start_sample for w in want]
@@ -48,7 +48,7 @@ def test_split_windows_equal_one_stream(clip: np.ndarray, hop: float) -> None:
 
 def test_a_failed_worker_is_replaced(clip: np.ndarray) -> None:
     want = stream_windows(clip)
-    split = SplitWindows(clip, 0.5)
+    split = SplitWindows(lambda: clip, 0.5)
     os.kill(split._pid, signal.SIGKILL)  # the worker dies before sending anything
     got = collect(split)
     assert len(got) == len(want)
@@ -56,8 +56,33 @@ def test_a_failed_worker_is_replaced(clip: np.ndarray) -> None:
         np.testing.assert_array_equal(a.features, b.features)
 
 
+def test_a_worker_dying_midway_is_replaced_from_where_it_stopped(clip: np.ndarray,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = parallel._write_all
+    sent = []
+
+    def write_once_then_die(fd: int, data: bytes) -> None:  # runs in the forked worker
+        if sent:
+            os._exit(3)
+        sent.append(len(data))
+        real_write(fd, data)
+
+    monkeypatch.setattr(parallel, "_write_all", write_once_then_die)
+    want = stream_windows(clip)
+    split = SplitWindows(lambda: clip, 0.5)
+    batches = list(split.batches())
+    split.close()
+    got = [w for b in batches for w in b]
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert a.start_sample == b.start_sample
+        np.testing.assert_array_equal(a.features, b.features)
+    worker = [b for b in batches if b[0].start_sample >= split.split * split.hop]
+    assert len(worker[0]) < len(want) - split.split  # the worker's one batch, then the rest from here
+
+
 def test_close_stops_the_worker(clip: np.ndarray) -> None:
-    split = SplitWindows(clip, 0.5)
+    split = SplitWindows(lambda: clip, 0.5)
     pid = split._pid
     split.close()
     with pytest.raises(ChildProcessError):
@@ -88,15 +113,18 @@ class Collect:
 def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, duration: float | None) -> None:
     from gtzan.bundle import load_bundle
     from gtzan.daemon.run import run
-    from gtzan.daemon.sources import FileSource
+    from gtzan.daemon.sources import FileSource, sample_limit
 
     path = wavgen.write(tmp_path / "clip.wav", clip, subtype="PCM_16")
     bundle = load_bundle(None)
     results = {}
     for split in (False, True):
         out = Collect()
-        res = run(FileSource(path, realtime=False), lambda: bundle, lambda b, o=out: o, hop=0.5, warm=False,
-                  split=split, duration=duration)
+        source = FileSource(path, realtime=False)
+        splitter = start_split(source, 0.5, sample_limit(duration)) if split else None
+        assert (splitter is not None) == split
+        res = run(source, lambda: bundle, lambda b, o=out: o, hop=0.5, warm=False, splitter=splitter,
+                  duration=duration)
         assert res.exit_code == 0
         results[split] = (out.got, res.summary)
     (a, sa), (b, sb) = results[False], results[True]
@@ -119,7 +147,10 @@ def test_no_worker_outlives_a_bundle_error(tmp_path: Path, clip: np.ndarray) -> 
     def bad_models():
         raise BadInput("no bundle")
 
+    source = FileSource(path, realtime=False)
+    splitter = start_split(source, 0.5, None)
+    assert splitter is not None
     with pytest.raises(BadInput):
-        run(FileSource(path, realtime=False), bad_models, lambda b: Collect(), hop=0.5, warm=False, split=True)
+        run(source, bad_models, lambda b: Collect(), hop=0.5, warm=False, splitter=splitter)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the forked worker was killed and reaped
