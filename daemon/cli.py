@@ -81,6 +81,9 @@ def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, 
     final {"summary": ...} object; all messages go to stderr.
     """
     errc = _Stderr()
+    from gtzan.memory import keep_freed_blocks
+
+    keep_freed_blocks()
     if file_ is not None and demo:
         raise click.UsageError("use either --file or --demo, not both")
     if device is not None and (file_ is not None or demo):

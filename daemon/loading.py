@@ -51,6 +51,10 @@ class BackgroundBundle(ManifestFacts):
         except BaseException as e:  # handed to the main thread by loaded()
             self._error = e
 
+    def ready(self) -> bool:
+        """Whether the loader has finished (so ``predict`` will not wait)."""
+        return not self._thread.is_alive()
+
     def join(self) -> None:
         """Wait for the loader thread, whatever its outcome."""
         self._thread.join()

@@ -14,6 +14,7 @@ fails, the windows it did not deliver are computed here instead: the worker only
 from __future__ import annotations
 
 import os
+import select
 import signal
 import struct
 from collections.abc import Callable, Iterator
@@ -156,19 +157,26 @@ class SplitWindows:
         yield from self._worker_batches()
 
     def _worker_batches(self) -> Iterator[list[Window]]:
-        """The worker's windows as it sends them; what it fails to send is computed here."""
+        """The worker's windows as it sends them (all that have arrived, together); what it fails to send
+        is computed here."""
         total = window_count(len(self.y), self.hop)
         nxt = self.split
         fd, self._fd = self._fd, None
+        broken = fd is None
         try:
-            while fd is not None and nxt < total:
-                feats = _receive_batch(fd, total - nxt)
-                if feats is None:
-                    break
-                starts = (nxt + np.arange(len(feats))) * self.hop
-                yield [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f)
-                       for s, f in zip(starts, feats, strict=True)]
-                nxt += len(feats)
+            while not broken and nxt < total:
+                batch: list[Window] = []
+                while nxt < total and (not batch or select.select([fd], [], [], 0)[0]):
+                    feats = _receive_batch(fd, total - nxt)
+                    if feats is None:
+                        broken = True
+                        break
+                    starts = (nxt + np.arange(len(feats))) * self.hop
+                    batch += [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f)
+                              for s, f in zip(starts, feats, strict=True)]
+                    nxt += len(feats)
+                if batch:
+                    yield batch
         finally:
             if fd is not None:
                 os.close(fd)

@@ -51,7 +51,7 @@ def _mel_runs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     basis = mel_basis()
     rows, cols = np.nonzero(basis)
     starts = np.searchsorted(rows, np.arange(basis.shape[0]))
-    assert len(np.unique(rows)) == basis.shape[0], "every mel filter covers at least one bin"
+    assert np.all(np.diff(starts) > 0) and starts[-1] < len(rows), "every mel filter covers at least one bin"
     return cols, basis[rows, cols], starts
 
 
@@ -220,17 +220,38 @@ def window_sumsquare(n_frames: int) -> np.ndarray:
     return out
 
 
-def overlap_add(td: np.ndarray, length: int) -> np.ndarray:
-    """ISTFT of centred frames: overlap-add, normalise, drop the centre padding, fix the length."""
+def ola_blocks(td: np.ndarray) -> np.ndarray:
+    """Overlap-added frames as (n + 3, 512) blocks, before normalising.
+
+    Block b sums frames b, b-1, b-2, b-3 (those that exist) in that order; the streaming extractor
+    relies on this order to reuse blocks whose four frames a window shares with the stream.
+    """
     n = td.shape[0]
-    y = np.zeros(HOP * (n + N_FFT // HOP - 1))  # n frames of 2048 samples, 512 apart
-    blocks = y.reshape(-1, HOP)
+    blocks = np.zeros((n + N_FFT // HOP - 1, HOP))  # n frames of 2048 samples, 512 apart
     parts = td.reshape(n, N_FFT // HOP, HOP)
     for j in range(N_FFT // HOP):
         blocks[j : j + n] += parts[:, j]
-    env = window_sumsquare(n)
+    return blocks
+
+
+def normalise_ola(blocks: np.ndarray, env: np.ndarray) -> np.ndarray:
+    """Divide overlap-added samples by the window normaliser where it is not (near) zero."""
+    y = blocks.reshape(-1)
     nz = env > np.finfo(np.float32).tiny
     y[nz] /= env[nz]
+    return y
+
+
+@lru_cache(maxsize=1)
+def interior_sumsquare() -> np.ndarray:
+    """The normaliser of a block with all four of its frames present (the same for every such block)."""
+    return window_sumsquare(N_FFT // HOP)[(N_FFT // HOP - 1) * HOP : N_FFT].copy()
+
+
+def overlap_add(td: np.ndarray, length: int) -> np.ndarray:
+    """ISTFT of centred frames: overlap-add, normalise, drop the centre padding, fix the length."""
+    n = td.shape[0]
+    y = normalise_ola(ola_blocks(td), window_sumsquare(n))
     y = y[N_FFT // 2 : N_FFT // 2 + length]
     if len(y) < length:
         y = np.pad(y, (0, length - len(y)))

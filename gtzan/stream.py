@@ -24,6 +24,8 @@ _EDGE = 2  # zero-padded frames at each end of a window: 0, 1 and 128, 129
 _H = fr.HPSS_KERNEL // 2  # 15
 _SHARED = (_EDGE + _H, _WIN_FRAMES - _EDGE - _H)  # window frames 17..112 reuse the stream's HPSS
 _TAIL0 = _WIN_FRAMES - _EDGE  # first tail edge frame (128)
+_LAG = N_FFT // HOP - 1  # an overlap-added block also holds the frames 1..3 before its own
+_OLA = (_SHARED[0] + _LAG, _SHARED[1])  # window blocks 20..111 sum shared frames only: the stream's
 
 
 class Window(NamedTuple):
@@ -53,6 +55,7 @@ class _FrameStore:
         "onset": ((), np.float32), "has_onset": ((), bool),
         "chroma": ((fr.N_CHROMA,), np.float32), "chroma_tuning": ((), np.float64),
         "td_h": ((N_FFT,), np.float64), "has_td": ((), bool),
+        "y_h": ((HOP,), np.float64), "has_y_h": ((), bool),  # harmonic signal block of frames f-3..f
     }
 
     def __init__(self, capacity: int) -> None:
@@ -93,6 +96,7 @@ class _FrameStore:
         self.a["chroma_tuning"][rows] = np.nan
         self.a["has_onset"][rows] = False
         self.a["has_td"][rows] = False
+        self.a["has_y_h"][rows] = False
         self.pitch_mag += fd.pitch_mag
         self.pitch_res += fd.pitch_res
         self.count += n
@@ -218,6 +222,54 @@ class StreamingExtractor:
         st.a["td_h"][r] = ft.harmonic_frames(st.a["D"][r], st.a["perc"][r], harm)
         st.a["has_td"][r] = True
         self._next_td = last
+        self._harmonic_blocks(first, last)
+
+    def _harmonic_blocks(self, first: int, last: int) -> None:
+        """Overlap-added, normalised harmonic blocks f for frames f in [first, last) whose three previous
+        frames are also known: exactly the blocks a window's inverse STFT computes from the same frames."""
+        st = self._store
+        lo = max(first, st.base + _LAG)
+        while lo < last and not st.a["has_td"][st.rows(lo - _LAG, lo)].all():  # after a gap in the stream
+            lo += 1
+        if lo >= last:
+            return
+        td = st.a["td_h"][st.rows(lo - _LAG, last)]
+        blocks = fr.ola_blocks(td)[_LAG : _LAG + last - lo]
+        r = st.rows(lo, last)
+        st.a["y_h"][r] = blocks / fr.interior_sumsquare()
+        st.a["has_y_h"][r] = True
+
+    def _harmonic_signal(self, s: int, head: fr.FrameData, tail: fr.FrameData) -> np.ndarray:
+        """The window's harmonic signal (its inverse STFT), equal to ``fr.overlap_add`` of all 130 frames.
+
+        Only the blocks near the window's ends are overlap-added here, from border frames whose 31-frame
+        medians reach the window's edges and reflect there; blocks 20..111 sum shared frames alone and
+        are the stream's.
+        """
+        st, a, n = self._store, self._store.a, _WIN_FRAMES
+        lo, hi = _SHARED
+        b0, b1 = _OLA
+        assert a["has_td"][st.rows(s + lo, s + hi)].all() and a["has_y_h"][st.rows(s + b0, s + b1)].all()
+        td = np.empty((b0, N_FFT))  # window frames 0..19
+        src = st.rows(s + _EDGE, s + lo)  # window frames 2..16
+        mags = np.concatenate([head.mag, a["mag"][st.rows(s + _EDGE, s + lo + _H)]])  # frames 0..31
+        td[:lo] = ft.harmonic_frames(np.concatenate([head.D, a["D"][src]]),
+                                     np.concatenate([head.perc, a["perc"][src]]),
+                                     medians.time_median(mags, 0, lo))
+        td[lo:] = a["td_h"][st.rows(s + lo, s + b0)]
+        env = fr.window_sumsquare(n)
+        first = fr.normalise_ola(fr.ola_blocks(td)[:b0], env[: b0 * HOP])
+        t0 = b1 - _LAG  # window frames 109..129
+        td = np.empty((n - t0, N_FFT))
+        td[: hi - t0] = a["td_h"][st.rows(s + t0, s + hi)]
+        src = st.rows(s + hi, s + _TAIL0)  # window frames 113..127
+        mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], tail.mag])  # frames 98..129
+        td[hi - t0 :] = ft.harmonic_frames(np.concatenate([a["D"][src], tail.D]),
+                                           np.concatenate([a["perc"][src], tail.perc]),
+                                           medians.time_median(mags, _H, _H + n - hi))
+        last = fr.normalise_ola(fr.ola_blocks(td)[_LAG:], env[b1 * HOP :])
+        y = np.concatenate([first[N_FFT // 2 :], a["y_h"][st.rows(s + b0, s + b1)].reshape(-1), last])
+        return y[: ft.WINDOW_SAMPLES]
 
     def _trim(self) -> None:
         keep_frame = self._next_window + _EDGE - 1  # one frame before the window for onset differences
@@ -271,22 +323,6 @@ class StreamingExtractor:
         reuse[_EDGE + 1 : _TAIL0] = a["has_onset"][mid][1:]
         bpm = ft.tempo(ft.onset_envelope(light, floor, diffs, reuse))
 
-        td_h = np.empty((n, N_FFT))
-        lo, hi = _SHARED
-        shared = st.rows(s + lo, s + hi)
-        assert a["has_td"][shared].all()
-        td_h[lo:hi] = a["td_h"][shared]
-        # Border frames: their 31-frame medians reach the window's edges and reflect there.
-        src = st.rows(s + _EDGE, s + lo)  # window frames 2..16
-        mags = np.concatenate([head.mag, a["mag"][st.rows(s + _EDGE, s + lo + _H)]])  # frames 0..31
-        td_h[:lo] = ft.harmonic_frames(np.concatenate([head.D, a["D"][src]]),
-                                       np.concatenate([head.perc, a["perc"][src]]),
-                                       medians.time_median(mags, 0, lo))
-        src = st.rows(s + hi, s + _TAIL0)  # window frames 113..127
-        mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], tail.mag])  # frames 98..129
-        td_h[hi:] = ft.harmonic_frames(np.concatenate([a["D"][src], tail.D]),
-                                       np.concatenate([a["perc"][src], tail.perc]),
-                                       medians.time_median(mags, _H, _H + n - hi))
-        y_h = fr.overlap_add(td_h, ft.WINDOW_SAMPLES)
+        y_h = self._harmonic_signal(s, head, tail)
         feats = ft.assemble(ft.WINDOW_SAMPLES, light, chroma, mfcc, bpm, y_h, w - y_h)
         return Window(start, start / self.sr, (start + ft.WINDOW_SAMPLES) / self.sr, feats)

@@ -186,3 +186,35 @@ def test_mic_source_resamples_a_native_format_device_and_counts_problems(monkeyp
     assert 0 < 150 * block / 2 - len(y) < 1500  # 44.1 kHz -> 22.05 kHz mono, less the resampler delay
     spec = np.abs(np.fft.rfft(y[2000:-2000]))
     assert abs(np.argmax(spec) * 22050 / len(y[2000:-2000]) - 1000) < 5
+
+
+_FAULTS = """
+import resource, sys
+if sys.argv[1] == "1":
+    from gtzan.memory import keep_freed_blocks
+    assert keep_freed_blocks()
+from gtzan.stream import StreamingExtractor
+from tests import wavgen
+y = wavgen.music_like(30.0)
+StreamingExtractor(0.5).push(y[:70000])
+r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+StreamingExtractor(0.5).push(y)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0)
+"""
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_malloc_tuning_stops_the_page_faults_of_window_temporaries() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+
+    def faults(tuned: bool) -> int:
+        r = subprocess.run([sys.executable, "-c", _FAULTS, "1" if tuned else "0"], capture_output=True, text=True,
+                           check=True, cwd=root)
+        return int(r.stdout)
+
+    default, tuned = faults(False), faults(True)
+    assert tuned < default / 3, (default, tuned)
