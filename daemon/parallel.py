@@ -6,9 +6,11 @@ beside the worker's decoding instead of before it.
 
 A window's features depend only on its own samples, so the worker's windows equal those a single
 extractor would give. The main process streams the earlier windows itself (classifying them as they
-come, while the model bundle loads in a thread), then takes the worker's, which arrive in small
-batches so that classifying and writing them overlaps the worker's remaining work. If the worker
-fails, the windows it did not deliver are computed here instead: the worker only ever saves time.
+come, while the model bundle loads in a thread), then takes the worker's, which the worker sends one
+by one as it computes them. If the main process runs out of work while the worker still has many
+windows to go, it takes the last of them back (the worker stops before them) and computes them
+itself. If the worker fails, the windows it did not deliver are computed here instead: the worker
+only ever saves time.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gtzan.stream import StreamingExtractor, Window, hop_frames
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves
+FIRST_WINDOW_HOPS = 4  # a fresh extractor's first window against later ones, when taking windows back (tuned)
 _BLOCK = 65536
 
 
@@ -55,6 +58,10 @@ def _receive_batch(fd: int, most: int) -> np.ndarray | None:
         return None
     body = _read_exactly(fd, n * len(FEATURE_NAMES) * 8)
     return None if body is None else np.frombuffer(body, dtype=np.float64).reshape(n, len(FEATURE_NAMES))
+
+
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def _read_exactly(fd: int, n: int) -> bytes | None:
@@ -91,7 +98,9 @@ class SplitWindows:
         self.hop_seconds = hop_seconds
         self.hop = hop_frames(hop_seconds) * HOP
         self._pid: int | None = None
-        self._fd: int | None = None
+        self._fd: int | None = None  # the worker's windows
+        self._ctl: int | None = None  # where to stop, when the main process takes windows back
+        self.taken_back = 0  # windows the main process took back from the worker
         self._fork()
 
     @property
@@ -104,39 +113,54 @@ class SplitWindows:
         return self._y
 
     @property
+    def total(self) -> int:
+        return window_count(len(self.y), self.hop)
+
+    @property
     def split(self) -> int:
         """Index of the worker's first window."""
-        n = window_count(len(self.y), self.hop)
-        return n - int(n * WORKER_SHARE)
+        return self.total - int(self.total * WORKER_SHARE)
 
     def _fork(self) -> None:
         r, w = os.pipe()
+        cr, cw = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker: compute, send, leave without running the parent's exit handlers
             code = 1
             try:
                 os.close(r)
+                os.close(cw)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
                 if self.y is not None:  # else the parent fails on its own copy, and streams
-                    for batch in self._batched(self._compute(self.split)):
-                        feats = np.stack([win.features for win in batch]).astype(np.float64)
-                        _write_all(w, struct.pack("<q", len(feats)) + feats.tobytes())
+                    self._work(w, cr)
                     code = 0
             finally:
                 os._exit(code)
         os.close(w)
-        self._pid, self._fd = pid, r
+        os.close(cr)
+        self._pid, self._fd, self._ctl = pid, r, cw
 
-    def _compute(self, first: int, last: int | None = None) -> Iterator[Window]:
-        """Windows first..last-1 from a fresh extractor, in blocks (so the caller can interleave)."""
-        last = window_count(len(self.y), self.hop) if last is None else last
+    def _work(self, out: int, ctl: int) -> None:
+        """In the worker: send each window as soon as it is computed; stop where the main process asks."""
+        stop = self.total
+        for win in self._compute(self.split, block=self.hop):
+            _write_all(out, struct.pack("<q", 1) + win.features.astype(np.float64).tobytes())
+            if _readable(ctl):
+                data = _read_exactly(ctl, 8)
+                stop = struct.unpack("<q", data)[0] if data else 0  # closed: the main process is gone
+            if win.start_sample // self.hop + 1 >= stop:
+                return
+
+    def _compute(self, first: int, last: int | None = None, block: int = _BLOCK) -> Iterator[Window]:
+        """Windows first..last-1 from a fresh extractor, pushed ``block`` samples at a time."""
+        last = self.total if last is None else last
         if last <= first:
             return
         a = first * self.hop
         b = (last - 1) * self.hop + WINDOW_SAMPLES
         ex = StreamingExtractor(self.hop_seconds)
-        for i in range(a, b, _BLOCK):
-            for win in ex.push(self.y[i : min(b, i + _BLOCK)]):
+        for i in range(a, b, block):
+            for win in ex.push(self.y[i : min(b, i + block)]):
                 s = win.start_sample + a
                 yield Window(s, s / SR, (s + WINDOW_SAMPLES) / SR, win.features)
 
@@ -157,47 +181,69 @@ class SplitWindows:
         yield from self._worker_batches()
 
     def _worker_batches(self) -> Iterator[list[Window]]:
-        """The worker's windows as it sends them (all that have arrived, together); what it fails to send
-        is computed here."""
-        total = window_count(len(self.y), self.hop)
-        nxt = self.split
+        """The worker's windows as they arrive (all that have arrived, together), then any taken back;
+        what the worker fails to send is computed here."""
+        total = self.total
+        nxt, end = self.split, total  # the worker delivers [split, end)
+        own: list[Window] = []
         fd, self._fd = self._fd, None
         broken = fd is None
+        decided = broken
         try:
-            while not broken and nxt < total:
+            while not broken and nxt < end:
+                if not decided and not _readable(fd):  # about to wait: take work back instead?
+                    decided = True
+                    end, own = self._take_back(nxt, total)
                 batch: list[Window] = []
-                while nxt < total and (not batch or select.select([fd], [], [], 0)[0]):
+                while nxt < end and (not batch or _readable(fd)):
                     feats = _receive_batch(fd, total - nxt)
                     if feats is None:
                         broken = True
                         break
                     starts = (nxt + np.arange(len(feats))) * self.hop
                     batch += [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f)
-                              for s, f in zip(starts, feats, strict=True)]
-                    nxt += len(feats)
+                              for s, f in zip(starts, feats, strict=True)][: end - nxt]
+                    nxt = min(end, nxt + len(feats))
                 if batch:
                     yield batch
         finally:
             if fd is not None:
                 os.close(fd)
-            self._reap(kill=nxt < total)
-        if nxt < total:  # the worker failed: do the rest here
-            yield from self._batched(self._compute(nxt))
+            self.close()
+        if nxt < end:  # the worker failed: do the rest here
+            yield from self._batched(self._compute(nxt, end))
+        if own:
+            yield own
 
-    def _reap(self, kill: bool) -> None:
+    def _take_back(self, nxt: int, total: int) -> tuple[int, list[Window]]:
+        """When the worker has more windows to go than the main process needs to catch up, ask it to
+        stop early and compute the last windows here: (where the worker now stops, those windows)."""
+        left = total - nxt - 1  # the worker is busy with one of them
+        k = (left - FIRST_WINDOW_HOPS + 1) // 2  # both finish together: first + (k - 1) = left - k hops
+        if k < 2 or self._ctl is None:
+            return total, []
+        try:
+            _write_all(self._ctl, struct.pack("<q", total - k))
+        except OSError:  # the worker is gone: it computes nothing more, and the rest is done here
+            return total, []
+        self.taken_back = k
+        return total - k, list(self._compute(total - k))
+
+    def _reap(self) -> None:
         pid, self._pid = self._pid, None
         if pid is None:
             return
-        if kill:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:
+            os.kill(pid, signal.SIGKILL)  # done or not needed any more: no reason to wait for its exit
+        except ProcessLookupError:
+            pass
         os.waitpid(pid, 0)
 
     def close(self) -> None:
-        """Stop the worker (if still running) and release the pipe."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        self._reap(kill=True)
+        """Stop the worker (if still running) and release the pipes."""
+        for name in ("_fd", "_ctl"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
+        self._reap()

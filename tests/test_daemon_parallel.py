@@ -81,6 +81,32 @@ def test_a_worker_dying_midway_is_replaced_from_where_it_stopped(clip: np.ndarra
     assert len(worker[0]) < len(want) - split.split  # the worker's one batch, then the rest from here
 
 
+@pytest.mark.parametrize("dies_after", [None, 3])
+def test_a_slow_worker_gives_its_last_windows_back(clip: np.ndarray, monkeypatch: pytest.MonkeyPatch,
+                                                   dies_after: int | None) -> None:
+    import time
+
+    real_write = parallel._write_all
+    sent = []
+
+    def slow_write(fd: int, data: bytes) -> None:  # in the worker: 0.1 s a window, maybe dying early
+        if dies_after is not None and len(sent) == dies_after:
+            os._exit(3)
+        time.sleep(0.1)
+        sent.append(1)
+        real_write(fd, data)
+
+    monkeypatch.setattr(parallel, "_write_all", slow_write)
+    want = stream_windows(clip)
+    split = SplitWindows(lambda: clip, 0.5)
+    got = collect(split)
+    if dies_after is None:
+        assert split.taken_back >= 2  # the main process finished first and took windows back
+    assert [w.start_sample for w in got] == [w.start_sample for w in want]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a.features, b.features)
+
+
 def test_close_stops_the_worker(clip: np.ndarray) -> None:
     split = SplitWindows(lambda: clip, 0.5)
     pid = split._pid
