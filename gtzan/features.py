@@ -59,11 +59,13 @@ def centred_frames(y: np.ndarray, first: int = 0, last: int | None = None) -> tu
     half = N_FFT // 2
     lo, hi = first * HOP - half, (last - 1) * HOP + half
     a, b = max(lo, 0), min(hi, len(y))
-    seg = y[a:b]
-    zpad = np.pad(seg, (a - lo, hi - b))
-    epad = np.pad(seg, (a - lo, hi - b), mode="edge")
-    view = np.lib.stride_tricks.sliding_window_view
-    return view(zpad, N_FFT)[::HOP], view(epad, N_FFT)[::HOP]
+    zpad = np.zeros(hi - lo, dtype=y.dtype)
+    zpad[a - lo : b - lo] = y[a:b]
+    epad = zpad.copy()
+    if b > a:  # edge padding repeats the first and last samples
+        epad[: a - lo] = y[a]
+        epad[b - lo :] = y[b - 1]
+    return fr.strided_frames(zpad, N_FFT, HOP), fr.strided_frames(epad, N_FFT, HOP)
 
 
 def median(a: np.ndarray) -> np.ndarray:

@@ -114,8 +114,14 @@ def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
     win, bpms, logprior, window, n_pad = _tempo_setup(sr, hop_length)
     env = np.asarray(onset_envelope)
     n = env.shape[-1]
-    padded = np.pad(env, (win // 2, win // 2), mode="linear_ramp", end_values=[0, 0])
-    x = np.lib.stride_tricks.sliding_window_view(padded, win)[:n] * window  # (n, win): one frame a row
+    h = win // 2  # np.pad(env, h, mode="linear_ramp", end_values=0) without its generic machinery, and
+    zero = np.int64(0)  # with its arithmetic: an int64 start makes linspace compute in float64
+    padded = np.empty(n + 2 * h, dtype=env.dtype)
+    padded[:h] = np.linspace(zero, env[:1].reshape(()), h, endpoint=False, dtype=env.dtype)
+    padded[h : h + n] = env
+    padded[h + n :] = np.linspace(zero, env[-1:].reshape(()), h, endpoint=False, dtype=env.dtype)[::-1]
+    s = padded.strides[0]
+    x = np.lib.stride_tricks.as_strided(padded, shape=(n, win), strides=(s, s), writeable=False) * window
     spec = np.fft.rfft(x, n=n_pad, axis=1)
     ac = np.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, :win]
     peak = np.max(np.abs(ac), axis=1, keepdims=True)

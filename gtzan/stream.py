@@ -193,7 +193,7 @@ class StreamingExtractor:
         if last >= first:
             a, b = first * HOP - N_FFT // 2, last * HOP + N_FFT // 2
             seg = self._samples(a, b)
-            frames = np.lib.stride_tricks.sliding_window_view(seg, N_FFT)[::HOP]
+            frames = fr.strided_frames(seg, N_FFT, HOP)
             st.append(fr.analyze(frames))
             self._next_frame = last + 1
             self._onsets(first, last + 1)
