@@ -1,6 +1,6 @@
 """Per-hop cost of the incremental extractor against recomputing every window with librosa.
 
-    python benchmarks/bench_stream.py [--track PATH] [--hop 0.5] [--breakdown]
+    python benchmarks/bench_stream.py [--track PATH] [--hop 0.5] [--breakdown] [--numpy-medians]
 
 Both run in this process on the same 30 s of audio at the same hop, so the ratio is what counts,
 with glibc's malloc tuned as gtzan-listen tunes it (gtzan.memory; --default-malloc leaves it alone).
@@ -96,7 +96,12 @@ def main() -> None:
     ap.add_argument("--naive-windows", type=int, default=12, help="windows timed for the naive baseline")
     ap.add_argument("--breakdown", action="store_true", help="only time the pieces of the extractor")
     ap.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
+    ap.add_argument("--numpy-medians", action="store_true", help="the NumPy median filters, as without a C compiler")
     args = ap.parse_args()
+    if args.numpy_medians:
+        from gtzan import medians
+
+        medians._kernel = None
     if not args.default_malloc:
         from gtzan.memory import keep_freed_blocks
 
