@@ -519,3 +519,26 @@ def test_gtzan_track_stream_equals_whole(gtzan_audio):
     assert abs(len(whole) - info.frames * SR / info.samplerate) <= 0.5
     streamed = _concat(iter_audio(track))
     assert len(streamed) == len(whole) and np.abs(streamed - whole).max() <= STREAM_TOL
+
+
+class _FakeStream:
+    """A decoder whose header claims ``frames`` but which delivers ``data`` (like a mis-sized MP3)."""
+
+    def __init__(self, data: np.ndarray, frames: int, samplerate: int = 22050) -> None:
+        self.data, self.frames, self.samplerate, self.channels, self.pos = data, frames, samplerate, 1, 0
+
+    def read(self, n: int, dtype: str = "float32", always_2d: bool = True) -> np.ndarray:
+        block = self.data[self.pos : self.pos + n]
+        self.pos += len(block)
+        return block.reshape(-1, 1).astype(dtype)
+
+
+@pytest.mark.parametrize("claimed", [0, -1, 1000, 150_000, 150_001, 400_000, 10**15])
+def test_decoding_into_one_buffer_whatever_the_header_claims(claimed: int) -> None:
+    from gtzan.audio import _decode_all
+
+    data = np.random.default_rng(3).uniform(-1, 1, 150_000).astype(np.float32)
+    y = _decode_all(_FakeStream(data, claimed), "fake.mp3")
+    assert y.dtype == np.float32 and y.flags.c_contiguous
+    np.testing.assert_array_equal(y, data)
+    assert y.base is None or y.base.size <= data.size * 65 // 64  # no large unused tail is kept
