@@ -100,6 +100,9 @@ class SplitWindows:
         self._pid: int | None = None
         self._fd: int | None = None  # the worker's windows
         self._ctl: int | None = None  # where to stop, when the main process takes windows back
+        self._rows: list[np.ndarray] = []  # feature rows received and not yet handed out
+        self._received = 0  # rows received from the worker
+        self._broken = False  # the worker failed or is gone
         self.taken_back = 0  # windows the main process took back from the worker
         self._fork()
 
@@ -177,8 +180,25 @@ class SplitWindows:
 
     def batches(self) -> Iterator[list[Window]]:
         """Lists of consecutive windows, oldest first."""
-        yield from self._batched(self._compute(0, self.split))
+        for batch in self._batched(self._compute(0, self.split)):
+            yield batch
+            self._drain(self.total)  # so that the worker never waits on a full pipe meanwhile
         yield from self._worker_batches()
+
+    def _drain(self, end: int) -> None:
+        """Take in, without waiting, what the worker has sent of its windows before ``end``."""
+        while (self._fd is not None and not self._broken and self.split + self._received < end
+               and _readable(self._fd)):
+            self._receive()
+
+    def _receive(self) -> None:
+        """Read one batch from the worker (waiting for it); a broken pipe or a bad count ends the worker."""
+        feats = _receive_batch(self._fd, self.total - self.split - self._received)
+        if feats is None:
+            self._broken = True
+        else:
+            self._rows.append(feats)
+            self._received += len(feats)
 
     def _worker_batches(self) -> Iterator[list[Window]]:
         """The worker's windows as they arrive (all that have arrived, together), then any taken back;
@@ -186,29 +206,25 @@ class SplitWindows:
         total = self.total
         nxt, end = self.split, total  # the worker delivers [split, end)
         own: list[Window] = []
-        fd, self._fd = self._fd, None
-        broken = fd is None
-        decided = broken
+        decided = False
         try:
-            while not broken and nxt < end:
-                if not decided and not _readable(fd):  # about to wait: take work back instead?
-                    decided = True
-                    end, own = self._take_back(nxt, total)
-                batch: list[Window] = []
-                while nxt < end and (not batch or _readable(fd)):
-                    feats = _receive_batch(fd, total - nxt)
-                    if feats is None:
-                        broken = True
-                        break
-                    starts = (nxt + np.arange(len(feats))) * self.hop
-                    batch += [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f)
-                              for s, f in zip(starts, feats, strict=True)][: end - nxt]
-                    nxt = min(end, nxt + len(feats))
-                if batch:
-                    yield batch
+            while nxt < end:
+                self._drain(end)
+                if not self._rows and not self._broken and self._fd is not None:
+                    if not decided:  # about to wait: take work back instead?
+                        decided = True
+                        end, own = self._take_back(self.split + self._received, total)
+                        continue
+                    self._receive()
+                if not self._rows:  # the worker is gone
+                    break
+                feats = np.concatenate(self._rows)[: end - nxt]
+                self._rows.clear()
+                starts = (nxt + np.arange(len(feats))) * self.hop
+                yield [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f)
+                       for s, f in zip(starts, feats, strict=True)]
+                nxt += len(feats)
         finally:
-            if fd is not None:
-                os.close(fd)
             self.close()
         if nxt < end:  # the worker failed: do the rest here
             yield from self._batched(self._compute(nxt, end))

@@ -167,9 +167,10 @@ class StreamingExtractor:
             s0 = self._next_window * HOP
             if s0 + ft.WINDOW_SAMPLES > self._n:
                 break
-            self._analyse_frames(min(self._next_window + _TAIL0 - 1, self._last_full_frame()))
+            edges = self._analyse_frames(min(self._next_window + _TAIL0 - 1, self._last_full_frame()),
+                                         self._edge_frames(self._next_window))
             self._split_hpss()
-            out.append(self._emit(self._next_window))
+            out.append(self._emit(self._next_window, edges))
             self._next_window += self.hop_frames
             self._trim()
         if self._last_full_frame() - self._next_frame + 1 >= self._batch:
@@ -180,8 +181,13 @@ class StreamingExtractor:
     def _last_full_frame(self) -> int:
         return (self._n - N_FFT // 2) // HOP
 
-    def _analyse_frames(self, last: int) -> None:
-        """Analyse stream frames up to ``last`` (inclusive) that are still needed by a future window."""
+    def _analyse_frames(self, last: int,
+                        extra: tuple[np.ndarray, np.ndarray] | None = None) -> fr.FrameData | None:
+        """Analyse stream frames up to ``last`` (inclusive) that are still needed by a future window.
+
+        ``extra`` (frames, and their edge-padded copies for the zero-crossing rate) are analysed in the
+        same call, which costs less than a call of their own, and returned.
+        """
         st = self._store
         first = max(self._next_frame, self._next_window + _EDGE)
         if st.count and first > st.end:  # frames skipped by a hop longer than a window
@@ -190,13 +196,30 @@ class StreamingExtractor:
             st.base = first
         limit = st.base + st.cap
         last = min(last, limit - 1)
+        frames = np.zeros((0, N_FFT), dtype=np.float32)
         if last >= first:
             a, b = first * HOP - N_FFT // 2, last * HOP + N_FFT // 2
-            seg = self._samples(a, b)
-            frames = fr.strided_frames(seg, N_FFT, HOP)
-            st.append(fr.analyze(frames))
+            frames = fr.strided_frames(self._samples(a, b), N_FFT, HOP)
+        if extra is None and not len(frames):
+            return None
+        zc = frames
+        if extra is not None:
+            frames, zc = np.concatenate([frames, extra[0]]), np.concatenate([frames, extra[1]])
+        fd = fr.analyze(frames, zc)
+        k = last + 1 - first if last >= first else 0
+        if k:
+            st.append(fr.take(fd, slice(0, k)))
             self._next_frame = last + 1
             self._onsets(first, last + 1)
+        return fr.take(fd, slice(k, None)) if extra is not None else None
+
+    def _edge_frames(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """The window's frames that reach past its ends (zero-padded), and their edge-padded copies."""
+        start = s * HOP
+        w = self._samples(start, start + ft.WINDOW_SAMPLES)
+        hz, he = ft.centred_frames(w, 0, _EDGE)
+        tz, te = ft.centred_frames(w, _TAIL0, _WIN_FRAMES)
+        return np.concatenate([hz, tz]), np.concatenate([he, te])
 
     def _onsets(self, first: int, last: int) -> None:
         st = self._store
@@ -280,15 +303,12 @@ class StreamingExtractor:
             self._y = self._y[k:]
             self._y0 = keep_sample
 
-    def _emit(self, s: int) -> Window:
-        """Features of the window whose first frame is stream frame s."""
+    def _emit(self, s: int, edges: fr.FrameData) -> Window:
+        """Features of the window whose first frame is stream frame s; ``edges`` analyses its edge frames."""
         st = self._store
         start = s * HOP
         w = self._samples(start, start + ft.WINDOW_SAMPLES)
         n = _WIN_FRAMES
-        hz, he = ft.centred_frames(w, 0, _EDGE)
-        tz, te = ft.centred_frames(w, _TAIL0, n)
-        edges = fr.analyze(np.concatenate([hz, tz]), np.concatenate([he, te]))
         head, tail = fr.take(edges, slice(0, _EDGE)), fr.take(edges, slice(_EDGE, None))
         mid = st.rows(s + _EDGE, s + _TAIL0)
         pmid = st.index(s + _EDGE, s + _TAIL0)
