@@ -46,6 +46,17 @@ def test_split_windows_equal_one_stream(clip: np.ndarray, hop: float) -> None:
         np.testing.assert_array_equal(a.features, b.features)
 
 
+def test_more_worker_windows_than_a_pipe_holds(clip: np.ndarray) -> None:
+    y = np.tile(clip, 8)  # 96 s: the worker's windows overflow a 64 kB pipe while the main process computes
+    want = stream_windows(y)
+    split = SplitWindows(lambda: y, 0.5)
+    assert (len(want) - split.split) * (8 + 8 * 58) > 65536
+    got = collect(split)
+    assert [w.start_sample for w in got] == [w.start_sample for w in want]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a.features, b.features)
+
+
 def test_a_failed_worker_is_replaced(clip: np.ndarray) -> None:
     want = stream_windows(clip)
     split = SplitWindows(lambda: clip, 0.5)
