@@ -224,11 +224,11 @@ def masked_frames(D: np.ndarray, mask: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=8)
 def window_sumsquare(n_frames: int) -> np.ndarray:
     """Sum of squared Hann windows over n_frames overlapping frames (the ISTFT normaliser)."""
-    w2 = hann() ** 2
-    out = np.zeros(N_FFT + HOP * (n_frames - 1))
-    for t in range(n_frames):
-        out[t * HOP : t * HOP + N_FFT] += w2
-    return out
+    w2 = (hann() ** 2).reshape(N_FFT // HOP, HOP)
+    blocks = np.zeros((n_frames + N_FFT // HOP - 1, HOP))
+    for j in range(N_FFT // HOP - 1, -1, -1):  # frame after frame, as a loop over the frames adds them
+        blocks[j : j + n_frames] += w2[j]
+    return blocks.reshape(-1)
 
 
 def ola_blocks(td: np.ndarray) -> np.ndarray:
