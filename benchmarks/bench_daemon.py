@@ -6,7 +6,8 @@
 1. ``--file TRACK --fast --json`` at hop 0.5 s: times real time, end to end (imports, model loading,
    decoding, features, every member, the blend, JSON output), measured inside a fresh interpreter
    from its first statement to the exit of the command, so interpreter start-up is excluded. The
-   package is byte-compiled first, as an installed copy is.
+   package is byte-compiled first, as an installed copy is. Beside it, the machine's speed at the
+   time: the extractor's CPU per hop on the same track, before and after the runs.
 2. Live, ``gtzan-listen --json --duration S`` capturing from the virtual microphone (tests/vmic.py)
    while the track is fed at real-time pace: average CPU (% of one core) between the first and the
    last verdict, latency from the arrival of a window's last sample to its line being written
@@ -92,6 +93,24 @@ def byte_compile() -> None:
     for name in ("gtzan", "gtzan.daemon", "gtzan.export", "gtzan.training"):
         for folder in importlib.util.find_spec(name).submodule_search_locations:
             compileall.compile_dir(folder, quiet=1, maxlevels=0)
+
+
+def reference_ms_per_hop(track: Path) -> float:
+    """This machine's speed now: CPU per hop of the extractor alone on the track, in this process (best
+    of 3). The --fast wall time scales with it, so runs at different times can be compared."""
+    from gtzan.audio import load_audio
+    from gtzan.memory import keep_freed_blocks
+    from gtzan.stream import StreamingExtractor
+
+    keep_freed_blocks()
+    y = load_audio(track)
+    StreamingExtractor(0.5).push(y[: 4 * 22050])
+    best = float("inf")
+    for _ in range(3):
+        t = time.process_time()
+        n = len(StreamingExtractor(0.5).push(y))
+        best = min(best, (time.process_time() - t) / n)
+    return round(best * 1000, 2)
 
 
 def bench_fast(track: Path, repeat: int) -> dict:
@@ -194,7 +213,9 @@ def main() -> None:
         track = a.track or default_track(tmp)
         print(f"track: {track}")
         byte_compile()
+        before = reference_ms_per_hop(track)
         fast = bench_fast(track, a.repeat)
+        fast["reference_ms_per_hop"] = [before, reference_ms_per_hop(track)]  # before and after
         print("file --fast (target >= 100x real time):", json.dumps(fast))
         if a.long_minutes > 0:
             long = bench_fast(long_clip(tmp, a.long_minutes), 1)

@@ -173,7 +173,10 @@ class StreamingExtractor:
             out.append(self._emit(self._next_window, edges))
             self._next_window += self.hop_frames
             self._trim()
-        if self._last_full_frame() - self._next_frame + 1 >= self._batch:
+        # Between windows, analyse frames as they arrive, a few at a time, so that little is left to do
+        # when a window completes; a block that completed windows leaves its remaining frames to the
+        # next window, which analyses them in the same call as its own edge frames.
+        if not out and self._last_full_frame() - self._next_frame + 1 >= self._batch:
             self._analyse_frames(self._last_full_frame())
         self._trim()
         return out
