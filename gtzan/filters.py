@@ -68,6 +68,8 @@ def chroma(sr: int, n_fft: int, tuning: float = 0.0, n_chroma: int = 12) -> np.n
     frqbins = n_chroma * np.log2(frequencies / (float(a440) / 16))
     frqbins = np.concatenate(([frqbins[0] - 1.5 * n_chroma], frqbins))
     binwidthbins = np.concatenate((np.maximum(frqbins[1:] - frqbins[:-1], 1.0), [1]))
+    keep = int(1 + n_fft / 2)  # every step below is column by column: the others are never used
+    frqbins, binwidthbins = frqbins[:keep], binwidthbins[:keep]
     D = np.subtract.outer(frqbins, np.arange(0, n_chroma, dtype="d")).T
     half = np.round(float(n_chroma) / 2)
     D = np.remainder(D + half + 10 * n_chroma, n_chroma) - half
@@ -77,7 +79,7 @@ def chroma(sr: int, n_fft: int, tuning: float = 0.0, n_chroma: int = 12) -> np.n
     wts = wts / length
     wts *= np.tile(np.exp(-0.5 * (((frqbins / n_chroma - 5.0) / 2.0) ** 2)), (n_chroma, 1))
     wts = np.roll(wts, -3 * (n_chroma // 12), axis=0)
-    return np.ascontiguousarray(wts[:, : int(1 + n_fft / 2)], dtype=np.float32)
+    return np.ascontiguousarray(wts, dtype=np.float32)
 
 
 @lru_cache(maxsize=4)
