@@ -5,12 +5,12 @@ itself, so that the main process's own preparation (importing onnxruntime, loadi
 beside the worker's decoding instead of before it.
 
 A window's features depend only on its own samples, so the worker's windows equal those a single
-extractor would give. The main process streams the earlier windows itself (classifying them as they
-come, while the model bundle loads in a thread), then takes the worker's, which the worker sends one
-by one as it computes them. If the main process runs out of work while the worker still has many
-windows to go, it takes the last of them back (the worker stops before them) and computes them
-itself. If the worker fails, the windows it did not deliver are computed here instead: the worker
-only ever saves time.
+extractor would give. The main process streams the earlier windows itself (the model bundle loads
+in a thread meanwhile), then hands on the worker's, which the worker sends one by one as it computes
+them and the main process takes in between its own batches, so that the worker never waits on a full
+pipe. If the main process runs out of work while the worker still has many windows to go, it takes
+the last of them back (the worker stops before them) and computes them itself. If the worker fails,
+the windows it did not deliver are computed here instead: the worker only ever saves time.
 """
 
 from __future__ import annotations
