@@ -81,7 +81,10 @@ def start_split(source: Any, hop_seconds: float, limit: int | None) -> SplitWind
     n = source.expected_samples() if hasattr(source, "expected_samples") else None
     if n is None or not worth_splitting(n if limit is None else min(n, limit), hop_seconds):
         return None
-    return SplitWindows(lambda: source.samples(limit), hop_seconds)
+    try:
+        return SplitWindows(lambda: source.samples(limit), hop_seconds)
+    except OSError:  # no process or pipe to be had (limits reached): one process streams it all
+        return None
 
 
 class SplitWindows:
@@ -127,7 +130,12 @@ class SplitWindows:
     def _fork(self) -> None:
         r, w = os.pipe()
         cr, cw = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (r, w, cr, cw):
+                os.close(fd)
+            raise
         if pid == 0:  # the worker: compute, send, leave without running the parent's exit handlers
             code = 1
             try:

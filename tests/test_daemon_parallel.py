@@ -118,6 +118,21 @@ def test_a_slow_worker_gives_its_last_windows_back(clip: np.ndarray, monkeypatch
         np.testing.assert_array_equal(a.features, b.features)
 
 
+def test_no_fork_to_be_had_means_one_process(tmp_path: Path, clip: np.ndarray,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from gtzan.daemon.sources import FileSource
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    path = wavgen.write(tmp_path / "clip.wav", clip, subtype="PCM_16")
+    assert start_split(FileSource(path, realtime=False), 0.5, None) is None
+    if before is not None:
+        assert len(os.listdir("/proc/self/fd")) == before  # the pipes were closed
+
+
 def test_close_stops_the_worker(clip: np.ndarray) -> None:
     split = SplitWindows(lambda: clip, 0.5)
     pid = split._pid
