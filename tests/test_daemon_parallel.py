@@ -27,6 +27,13 @@ def stream_windows(y: np.ndarray, hop: float = 0.5):
     return StreamingExtractor(hop).push(y)
 
 
+def assert_same_windows(got: list, want: list) -> None:
+    """The same windows, in the same order, with bit-identical features."""
+    assert [(w.start_sample, w.start, w.end) for w in got] == [(w.start_sample, w.start, w.end) for w in want]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a.features, b.features)
+
+
 def collect(split: SplitWindows):
     try:
         return [w for batch in split.batches() for w in batch]
@@ -40,10 +47,7 @@ def test_split_windows_equal_one_stream(clip: np.ndarray, hop: float) -> None:
     split = SplitWindows(lambda: clip, hop)
     assert 0 < split.split < len(want)  # both processes have work
     got = collect(split)
-    assert [w.start_sample for w in got] == [w.start_sample for w in want]
-    assert [w.start for w in got] == [w.start for w in want]
-    for a, b in zip(got, want, strict=True):
-        np.testing.assert_array_equal(a.features, b.features)
+    assert_same_windows(got, want)
 
 
 def test_more_worker_windows_than_a_pipe_holds(clip: np.ndarray) -> None:
@@ -52,9 +56,7 @@ def test_more_worker_windows_than_a_pipe_holds(clip: np.ndarray) -> None:
     split = SplitWindows(lambda: y, 0.5)
     assert (len(want) - split.split) * (8 + 8 * 58) > 65536
     got = collect(split)
-    assert [w.start_sample for w in got] == [w.start_sample for w in want]
-    for a, b in zip(got, want, strict=True):
-        np.testing.assert_array_equal(a.features, b.features)
+    assert_same_windows(got, want)
 
 
 def test_a_failed_worker_is_replaced(clip: np.ndarray) -> None:
@@ -62,9 +64,7 @@ def test_a_failed_worker_is_replaced(clip: np.ndarray) -> None:
     split = SplitWindows(lambda: clip, 0.5)
     os.kill(split._pid, signal.SIGKILL)  # the worker dies before sending anything
     got = collect(split)
-    assert len(got) == len(want)
-    for a, b in zip(got, want, strict=True):
-        np.testing.assert_array_equal(a.features, b.features)
+    assert_same_windows(got, want)
 
 
 def test_a_worker_dying_midway_is_replaced_from_where_it_stopped(clip: np.ndarray,
@@ -84,10 +84,7 @@ def test_a_worker_dying_midway_is_replaced_from_where_it_stopped(clip: np.ndarra
     batches = list(split.batches())
     split.close()
     got = [w for b in batches for w in b]
-    assert len(got) == len(want)
-    for a, b in zip(got, want, strict=True):
-        assert a.start_sample == b.start_sample
-        np.testing.assert_array_equal(a.features, b.features)
+    assert_same_windows(got, want)
     worker = [b for b in batches if b[0].start_sample >= split.split * split.hop]
     assert len(worker[0]) < len(want) - split.split  # the worker's one batch, then the rest from here
 
@@ -113,9 +110,7 @@ def test_a_slow_worker_gives_its_last_windows_back(clip: np.ndarray, monkeypatch
     got = collect(split)
     if dies_after is None:
         assert split.taken_back >= 2  # the main process finished first and took windows back
-    assert [w.start_sample for w in got] == [w.start_sample for w in want]
-    for a, b in zip(got, want, strict=True):
-        np.testing.assert_array_equal(a.features, b.features)
+    assert_same_windows(got, want)
 
 
 def test_no_fork_to_be_had_means_one_process(tmp_path: Path, clip: np.ndarray,
