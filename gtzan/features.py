@@ -65,7 +65,7 @@ def centred_frames(y: np.ndarray, first: int = 0, last: int | None = None) -> tu
     if b > a:  # edge padding repeats the first and last samples
         epad[: a - lo] = y[a]
         epad[b - lo :] = y[b - 1]
-    return fr.strided_frames(zpad, N_FFT, HOP), fr.strided_frames(epad, N_FFT, HOP)
+    return filters.strided_frames(zpad, N_FFT, HOP), filters.strided_frames(epad, N_FFT, HOP)
 
 
 def median(a: np.ndarray) -> np.ndarray:

@@ -111,6 +111,18 @@ def _next_fast_len_real(n: int) -> int:
     return best
 
 
+def strided_frames(y: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """Read-only view of the frames ``y[i * hop : i * hop + length]`` of a 1-D array (no copy).
+
+    sliding_window_view followed by a step, without its checks: it is called a few times per window.
+    (librosa.util.frame, for the framing the features and the tempo estimate need.)
+    """
+    y = np.asarray(y)
+    n = 0 if len(y) < length else 1 + (len(y) - length) // hop
+    s = y.strides[0]
+    return np.lib.stride_tricks.as_strided(y, shape=(n, length), strides=(hop * s, s), writeable=False)
+
+
 def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
     """``librosa.feature.tempo(onset_envelope=..., sr=sr, hop_length=hop_length)[0]``."""
     win, bpms, logprior, window, n_pad = _tempo_setup(sr, hop_length)
@@ -122,8 +134,7 @@ def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
     padded[:h] = np.linspace(zero, env[:1].reshape(()), h, endpoint=False, dtype=env.dtype)
     padded[h : h + n] = env
     padded[h + n :] = np.linspace(zero, env[-1:].reshape(()), h, endpoint=False, dtype=env.dtype)[::-1]
-    s = padded.strides[0]
-    x = np.lib.stride_tricks.as_strided(padded, shape=(n, win), strides=(s, s), writeable=False) * window
+    x = strided_frames(padded, win, 1)[:n] * window  # (n, win): one frame a row
     spec = np.fft.rfft(x, n=n_pad, axis=1)
     ac = np.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, :win]
     peak = np.max(np.abs(ac), axis=1, keepdims=True)

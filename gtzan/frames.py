@@ -79,17 +79,6 @@ def chroma_basis(tuning: float) -> np.ndarray:
     return filters.chroma(SR, N_FFT, tuning, N_CHROMA).astype(np.float64)
 
 
-def strided_frames(y: np.ndarray, length: int, hop: int) -> np.ndarray:
-    """Read-only view of the frames ``y[i * hop : i * hop + length]`` of a 1-D array (no copy).
-
-    sliding_window_view followed by a step, without its checks: it is called a few times per window.
-    """
-    y = np.asarray(y)
-    n = 0 if len(y) < length else 1 + (len(y) - length) // hop
-    s = y.strides[0]
-    return np.lib.stride_tricks.as_strided(y, shape=(n, length), strides=(hop * s, s), writeable=False)
-
-
 def f32_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """float64 product rounded to float32: stable whatever the batch size."""
     return (np.asarray(a, dtype=np.float64) @ np.asarray(b, dtype=np.float64)).astype(np.float32)

@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 
 from gtzan import features as ft
+from gtzan import filters, medians
 from gtzan import frames as fr
-from gtzan import medians
 from gtzan.frames import HOP, N_FFT, SR
 
 _WIN_FRAMES = ft.n_frames(ft.WINDOW_SAMPLES)  # 130 frames in a window
@@ -202,7 +202,7 @@ class StreamingExtractor:
         frames = np.zeros((0, N_FFT), dtype=np.float32)
         if last >= first:
             a, b = first * HOP - N_FFT // 2, last * HOP + N_FFT // 2
-            frames = fr.strided_frames(self._samples(a, b), N_FFT, HOP)
+            frames = filters.strided_frames(self._samples(a, b), N_FFT, HOP)
         if extra is None and not len(frames):
             return None
         zc = frames
