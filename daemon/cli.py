@@ -1,19 +1,24 @@
 """``gtzan-listen``: classify the genre of what is playing, window by window, as it plays.
 
 Exit codes: 0 the file ended or --duration was reached; 1 runtime error (no or lost input
-device, PortAudio missing); 2 bad usage or bad input (unreadable audio, bad model bundle, audio
-shorter than one 3 s window); 130 interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM).
+device, PortAudio missing or unable to start); 2 bad usage or bad input (unknown option, bad
+number, unreadable audio, bad model bundle, audio shorter than one 3 s window, stdout closed);
+130 interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM). Every error is one line on stderr.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 
-from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, ListenError
+from gtzan import __version__
+from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, ListenError
+from gtzan.daemon.usage import FiniteFloat, FiniteFloatRange, OneLineCommand
 from gtzan.features import SR, WINDOW_SAMPLES
 
 WINDOW_SECONDS = WINDOW_SAMPLES / SR
@@ -40,18 +45,20 @@ def _err(console, message: str) -> None:
 EPILOG = """\b
 Exit codes: 0 the file ended or --duration was reached; 1 runtime error (no input device,
 device lost or silent for --stall-timeout, PortAudio missing); 2 bad usage or bad input
-(unreadable audio, bad model bundle, audio shorter than one 3 s window); 130 interrupted
-(Ctrl-C); 143 terminated (SIGTERM).
+(unreadable audio, bad model bundle, audio shorter than one 3 s window, standard output
+closed); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Every error is one line on stderr.
 """
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
+@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+               epilog=EPILOG)
+@click.version_option(__version__, "--version", prog_name="gtzan-listen", message="%(prog)s %(version)s")
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Stream this audio file (any format gtzan.audio decodes) instead of the microphone.")
 @click.option("--demo", is_flag=True, help="Stream a synthetic clip made by the program itself (no microphone or file needed).")
 @click.option("--list-devices", is_flag=True, help="List the audio devices PortAudio sees and exit.")
 @click.option("--device", metavar="NAME|INDEX", help="Capture from this input device (default: the system's default input).")
-@click.option("--hop", type=click.FloatRange(0.025, 60.0), default=0.5, show_default=True,
+@click.option("--hop", type=FiniteFloatRange(0.025, 60.0), default=0.5, show_default=True,
               help="Seconds between the starts of consecutive 3 s windows (rounded to 512 samples).")
 @click.option("--models", type=click.Path(path_type=Path), default=None,
               help="Model bundle directory (default: the bundle shipped with the package).")
@@ -59,17 +66,18 @@ device lost or silent for --stall-timeout, PortAudio missing); 2 bad usage or ba
               help="Write JSON lines to stdout (also the default when stdout is not a terminal).")
 @click.option("--realtime/--fast", default=True, show_default=True,
               help="Stream --file/--demo at real-time pace, or as fast as possible.")
-@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--duration", type=FiniteFloatRange(0, min_open=True), default=None,
               help="Stop after this many seconds of audio.")
-@click.option("--smooth", type=click.FloatRange(0.0), default=3.0, show_default=True,
+@click.option("--smooth", type=FiniteFloatRange(0.0, 3600.0), default=3.0, show_default=True,
               help="Seconds of windows averaged for the smoothed verdict; a new genre must lead for half as "
                    "many windows before the display switches (N = round(smooth/hop), K = N // 2, both at least 1).")
-@click.option("--silence-db", type=float, default=-60.0, show_default=True,
+@click.option("--silence-db", type=FiniteFloat(), default=-60.0, show_default=True,
               help="Windows quieter than this (dBFS) are reported as silence, not given a genre.")
 @click.option("--block-frames", type=click.IntRange(1), default=None, hidden=True,
               help="Frames per read/callback (testing: results must not depend on it).")
-@click.option("--stall-timeout", type=click.FloatRange(0.1), default=3.0, show_default=True,
-              help="Seconds without audio from the input device before reporting it lost.")
+@click.option("--stall-timeout", type=FiniteFloatRange(0.1), default=3.0, show_default=True,
+              help="Seconds without audio from an input device that has been delivering before reporting it "
+                   "lost (a device gets at least 5 s to deliver its first audio).")
 @click.pass_context
 def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, device: str | None, hop: float,
         models: Path | None, as_json: bool, realtime: bool, duration: float | None, smooth: float,
@@ -81,6 +89,9 @@ def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, 
     final {"summary": ...} object; all messages go to stderr.
     """
     errc = _Stderr()
+    if sys.stdout is None:  # started with stdout closed (`>&-`): the results would have nowhere to go
+        _err(errc, "standard output is closed: nowhere to write the results (redirect it, e.g. --json > out.jsonl)")
+        ctx.exit(EXIT_USAGE)
     from gtzan.memory import keep_freed_blocks
 
     keep_freed_blocks()
@@ -91,14 +102,21 @@ def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, 
     if duration is not None and duration < WINDOW_SECONDS:
         raise click.BadParameter(f"{duration:g} s is shorter than one window ({WINDOW_SECONDS:.2f} s): "
                                  "no complete 3 s window would be classified", param_hint="--duration")
+    uses_device = list_devices or (file_ is None and not demo)
     try:
-        if list_devices:
-            from gtzan.daemon.devices import import_sounddevice, list_devices_text
+        quiet: Any = nullcontext()
+        if uses_device:  # PortAudio's and alsa-lib's own lines stay off the terminal
+            from gtzan.daemon.cstderr import audio_noise_filtered
 
-            click.echo(list_devices_text(import_sounddevice()))
-            ctx.exit(EXIT_OK)
-        code = _listen(errc, file_, demo, device, hop, models, as_json or not sys.stdout.isatty(), realtime,
-                       duration, smooth, silence_db, block_frames, stall_timeout)
+            quiet = audio_noise_filtered()
+        with quiet:
+            if list_devices:
+                from gtzan.daemon.devices import import_sounddevice, list_devices_text
+
+                click.echo(list_devices_text(import_sounddevice()))
+                ctx.exit(EXIT_OK)
+            code = _listen(errc, file_, demo, device, hop, models, as_json or not sys.stdout.isatty(), realtime,
+                           duration, smooth, silence_db, block_frames, stall_timeout)
     except ListenError as e:
         _err(errc, str(e))
         code = e.exit_code
@@ -126,6 +144,9 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float
 
     if file_ is not None:
         source = FileSource(file_, realtime=realtime, block_frames=block_frames)
+        truncated = source.truncation_note()
+        if truncated:
+            errc.print(f"warning: {truncated}", highlight=False)
     elif demo:
         source = DemoSource(realtime=realtime, block_frames=block_frames)
         errc.print("[bold yellow]demo:[/] the audio is SYNTHETIC (generated patterns, not music); "
@@ -134,28 +155,31 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float
         source = MicSource(device, block_frames=block_frames, stall_seconds=stall_timeout)
         source.prepare()
 
-    def make_output(bundle):
-        from gtzan.daemon.loading import member_rows
-
-        if as_json:
-            from gtzan.daemon.output_json import JsonOutput
-
-            return JsonOutput(tuple(bundle.genres), {n: w for n, _, w in member_rows(bundle)})
-        from gtzan.daemon.display import LiveDisplay
-
-        return LiveDisplay(tuple(bundle.genres), member_rows(bundle))
-
     live = file_ is None and not demo
     # --fast: a second process takes the later windows (forked first, before anything it has no use
     # for is imported) and the sessions load in a thread
     fast = not (live or realtime)
+
+    def make_output(bundle):
+        from gtzan.daemon.loading import member_rows
+
+        if as_json:
+            from gtzan.daemon import progress
+            from gtzan.daemon.output_json import JsonOutput
+
+            shown = (progress.StderrProgress(tuple(bundle.genres), progress.audio_length(source, duration))
+                     if progress.wanted() else None)
+            return JsonOutput(tuple(bundle.genres), {n: w for n, _, w in member_rows(bundle)}, progress=shown)
+        from gtzan.daemon.display import LiveDisplay
+
+        return LiveDisplay(tuple(bundle.genres), member_rows(bundle), realtime=not fast)
     splitter = None
     if fast:
         from gtzan.daemon.parallel import start_split
 
         splitter = start_split(source, hop, sample_limit(duration))
     from gtzan.daemon.run import run
-    from gtzan.daemon.summary import render_summary
+    from gtzan.daemon.summary import render_summary, verdict_text
 
     def load() -> object:
         from gtzan.daemon.loading import load_models
@@ -173,8 +197,9 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float
             n = s["classified"]
             share = s["shares"].get(s["verdict"], 0.0) if s["verdict"] else 0.0
             # plain text: importing rich for this one unstyled line would be the last 12 ms of a --fast run
-            click.echo(f"verdict: {s['verdict'] or 'none'} ({100 * share:.0f}% of {n} classified windows, "
-                       f"{s['silent']} silent)", err=True)
+            verdict = verdict_text(s) if s["verdict"] else "none"
+            click.echo(f"verdict: {verdict} ({100 * share:.0f}% of {n} classified windows, {s['silent']} silent)",
+                       err=True)
         else:
             output.console.print(render_summary(s))
     if result.error is not None:

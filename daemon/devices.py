@@ -2,24 +2,103 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import time
 from types import ModuleType
 from typing import Any
 
-from gtzan.daemon.errors import NoInputDevice, PortAudioMissing
+from gtzan.daemon.errors import NoInputDevice, PortAudioFailed, PortAudioMissing
 
 INSTALL_HINT = "install PortAudio (Debian/Ubuntu: sudo apt-get install libportaudio2)"
 ALTERNATIVES = "use --file PATH to classify a file, or --demo to watch a synthetic demo"
+PROBE_TIMEOUT = 20.0  # seconds PortAudio may take to start in the probe (a sound server may be slow to answer)
 
 
 def import_sounddevice() -> ModuleType:
-    """Import sounddevice, turning a missing PortAudio library into a one-line error."""
+    """Import sounddevice (which starts PortAudio), turning every way that fails into a one-line error."""
+    if "sounddevice" not in sys.modules:
+        probe_portaudio()
     try:
         import sounddevice
     except OSError as e:  # "PortAudio library not found"
         raise PortAudioMissing(f"the PortAudio library is missing ({e}): {INSTALL_HINT}; or {ALTERNATIVES}") from None
     except ImportError as e:
         raise PortAudioMissing(f"the sounddevice package is not installed ({e}); {ALTERNATIVES}") from None
+    except Exception as e:  # noqa: BLE001 - sounddevice.PortAudioError from Pa_Initialize, raised on import
+        raise PortAudioFailed(f"PortAudio could not start ({' '.join(str(e).split())}){_config_hint()}; "
+                              f"or {ALTERNATIVES}") from None
     return sounddevice
+
+
+def probe_portaudio(timeout: float = PROBE_TIMEOUT) -> None:
+    """Start PortAudio once in a forked child before starting it here.
+
+    alsa-lib aborts the whole process (SIGABRT, usually without a word) while PortAudio starts when
+    ALSA_CONFIG_PATH names a missing or empty file; an abort cannot be caught in-process, so a child
+    takes the risk. It costs one fork and one PortAudio start-up, and only the paths that open a
+    device pay it. Call it before any thread starts.
+    """
+    if not hasattr(os, "fork"):
+        return
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to be had: start PortAudio here, unprobed
+        return
+    if pid == 0:  # the child: start PortAudio, say nothing, leave without the parent's exit handlers
+        code = 1
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            import sounddevice  # noqa: F401 - Pa_Initialize runs on import
+
+            code = 0
+        finally:
+            os._exit(code)  # a Python-level failure is reported by the parent's own import
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise PortAudioFailed(f"PortAudio did not finish starting within {timeout:.0f} s (a sound server not "
+                                  f"answering?){_config_hint()}; or {ALTERNATIVES}")
+        time.sleep(0.005)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        sig = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+        raise PortAudioFailed(f"PortAudio crashed while starting (killed by {sig} in the audio libraries)"
+                              f"{_config_hint()}; or {ALTERNATIVES}")
+
+
+def _config_hint() -> str:
+    """What is wrong with ALSA_CONFIG_PATH, the usual cause of PortAudio failing to start, as a clause."""
+    value = os.environ.get("ALSA_CONFIG_PATH")
+    if value is None:
+        return ": the ALSA configuration (/etc/asound.conf, ~/.asoundrc) may be broken"
+    problems = []
+    for path in value.split(":"):
+        if not path:
+            problems.append("an empty entry")
+        elif not os.path.exists(path):
+            problems.append(f"{path!r} does not exist")
+        elif not os.path.isfile(path):
+            problems.append(f"{path!r} is not a file")
+        elif not os.access(path, os.R_OK):
+            problems.append(f"{path!r} is not readable")
+        elif os.path.getsize(path) == 0:
+            problems.append(f"{path!r} is empty")
+    if not problems:
+        return f": check the ALSA configuration that ALSA_CONFIG_PATH={value!r} points at"
+    return (f": ALSA_CONFIG_PATH={value!r} is unusable ({', '.join(problems)}); unset it or point it at a "
+            "valid ALSA configuration")
 
 
 def parse_device(device: str | None) -> int | str | None:

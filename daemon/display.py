@@ -1,4 +1,16 @@
-"""The live terminal view (rich.live.Live): verdict, score bars, members' votes, timeline, level, timings."""
+"""The live terminal view (rich.live.Live): verdict, probability bars, members' votes, timeline, level, timings.
+
+The verdict is the smoothed genre with its calibrated probability (averaged over the last N windows);
+below the bundle's ``uncertain_below`` it reads "uncertain: rock? 41%". Vote shares are not shown: they
+jump between a few values and read 100% whenever the members agree. Members with weight 0 are listed
+greyed as "not used" (they are not run).
+
+Every part fits the terminal's width (bars shrink, then go; explanations are dropped on narrow
+terminals) and the verdict comes first, so a short terminal crops the least useful lines. With
+--fast, windows arrive hundreds of times a second: the view is redrawn at most REFRESH_PER_SECOND
+times a second (a redraw per window added about half the CPU of a whole --fast --json run) and shows
+the speed instead of latencies, which mean nothing when nothing is waited for.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +31,11 @@ GENRE_STYLES = {
     "hiphop": "bright_red", "jazz": "cyan", "metal": "red", "pop": "bright_magenta",
     "reggae": "green", "rock": "dark_orange",
 }
-TIMELINE = 48  # windows shown in the strip
+TIMELINE = 48  # windows shown in the strip, at most
 METER_DB = 72.0  # the level meter spans -72..0 dBFS
+REFRESH_PER_SECOND = 4  # redraws a second between windows, and at all with --fast
+NARROW = 60  # columns below which explanations are left out
+BAR = 12  # width of a probability bar where there is room
 
 
 def genre_style(genre: str | None) -> str:
@@ -32,19 +47,29 @@ def _bar(frac: float, width: int, style: str) -> Text:
     return Text("█" * full, style=style) + Text("·" * (width - full), style="grey23")
 
 
-class LiveDisplay:
-    """Redraws on every window and a few times a second in between (elapsed time, counters)."""
+def bar_width(columns: int) -> int:
+    """Width of each of the two probability bars that lets a row ('classical', two bars, two
+    percentages, padding: 25 columns besides the bars) fit; 0 (no bars) when fewer than 4 would."""
+    w = min(BAR, (columns - 25) // 2)
+    return w if w >= 4 else 0
 
-    def __init__(self, genres: tuple[str, ...], members: list[tuple[str, str, int]], console: Console | None = None):
+
+class LiveDisplay:
+    """Redraws on every window (real time) and a few times a second in between; with --fast
+    (``realtime=False``) only a few times a second."""
+
+    def __init__(self, genres: tuple[str, ...], members: list[tuple[str, str, int]], console: Console | None = None,
+                 realtime: bool = True):
         self.genres = genres
         self.members = members
         self.console = console or Console()
+        self.realtime = realtime
         self.timeline: deque[str | None] = deque(maxlen=TIMELINE)
         self.last: WindowResult | None = None
         self.latency_ms = 0.0
         self._live: Live | None = None
         self._state: Any = None
-        self._next_tick = 0.0
+        self._next_draw = 0.0
 
     # -- output protocol -------------------------------------------------------------------------
     def start(self, state: Any) -> None:
@@ -55,21 +80,30 @@ class LiveDisplay:
     def window(self, r: WindowResult, state: Any) -> float:
         self.last = r
         self.timeline.append(None if r.silent else self.genres[r.label])
-        if self._live is not None:
-            self._live.update(self._render(), refresh=True)
+        if self.realtime:
+            self._draw()
+        else:
+            self._draw_if_due()
         self.latency_ms = (time.monotonic() - r.arrival) * 1000.0
         return self.latency_ms
 
     def tick(self, state: Any) -> None:
-        now = time.monotonic()
-        if self._live is not None and now >= self._next_tick:
-            self._next_tick = now + 0.25
-            self._live.update(self._render(), refresh=True)
+        self._draw_if_due()
 
     def close(self) -> None:
         if self._live is not None:
+            self._live.update(self._render())  # stop() draws this last frame
             self._live.stop()
             self._live = None
+
+    def _draw_if_due(self) -> None:
+        if time.monotonic() >= self._next_draw:
+            self._draw()
+
+    def _draw(self) -> None:
+        if self._live is not None:
+            self._next_draw = time.monotonic() + 1.0 / REFRESH_PER_SECOND
+            self._live.update(self._render(), refresh=True)
 
     # -- drawing ---------------------------------------------------------------------------------
     def _verdict(self) -> Panel:
@@ -82,37 +116,51 @@ class LiveDisplay:
             body.append("  SILENCE  ", style="bold grey70 on grey23")
             body.append(f"   level {r.level_dbfs:.0f} dBFS is below {s.silence_db:.0f} dBFS", style="grey62")
         else:
-            shown = self.genres[r.smoothed if r.smoothed is not None else r.label]
-            conf = float(r.smoothed_scores[self.genres.index(shown)]) if r.smoothed_scores is not None else 0.0
-            body.append(f"  {shown.upper()}  ", style=f"bold black on {genre_style(shown)}")
-            body.append(f"   {100 * conf:.0f}% of the weighted votes over the last {s.smooth_n} windows", style="bold")
+            smoothed = r.smoothed is not None
+            shown = self.genres[r.smoothed if smoothed else r.label]
+            prob = float((r.smoothed_probability if smoothed else r.probability) or 0.0)
+            over = f"mean of the last {s.smooth_n} windows" if s.smooth_n > 1 else "this window"
+            explain = self.console.width >= NARROW
+            if r.smoothed_uncertain if smoothed else r.uncertain:
+                body.append(f" uncertain: {shown}? {100 * prob:.0f}% ", style=f"bold {genre_style(shown)} on grey23")
+                if explain:
+                    body.append(f"   {over}, below {100 * s.uncertain_below:.0f}%", style="grey62")
+            else:
+                body.append(f"  {shown.upper()}  ", style=f"bold black on {genre_style(shown)}")
+                body.append(f" {100 * prob:.0f}%", style="bold")
+                if explain:
+                    body.append(f"   calibrated probability, {over}", style="grey62")
             raw = self.genres[r.label]
             body.append("\nthis window: ")
-            body.append(f"{raw} ({100 * float(r.scores[r.label]):.0f}%)", style=genre_style(raw))
+            body.append(f"{raw}{'?' if r.uncertain else ''} ({100 * float(r.probability or 0.0):.0f}%)",
+                        style=genre_style(raw))
         if r is not None and r.note:
             body.append(f"\n{r.note.upper()} (synthetic audio, not real music)", style="bold yellow")
         title = "genre" + ("  [yellow]SYNTHETIC DEMO[/]" if s.synthetic else "")
-        return Panel(body, title=title, padding=(0, 2), border_style=genre_style(shown))
+        return Panel(body, title=title, padding=(0, 2 if self.console.width >= NARROW else 0),
+                     border_style=genre_style(shown))
 
     def _scores(self, top: int | None = None) -> Table:
         r = self.last
-        title = "blended scores (vote share)" + ("" if top is None else f", top {top}")
+        width = bar_width(self.console.width)
+        title = ("blended probabilities (calibrated)" if self.console.width >= NARROW else "probabilities") + (
+            "" if top is None else f", top {top}")
         t = Table(show_header=True, header_style="bold", box=None, padding=(0, 1), title=title)
         t.add_column("genre", no_wrap=True)
         t.add_column("this window", no_wrap=True)
         t.add_column("smoothed", no_wrap=True)
         order = list(range(len(self.genres)))
-        if top is not None and r is not None and r.smoothed_scores is not None:
-            order = sorted(order, key=lambda k: -float(r.smoothed_scores[k]))[:top]
+        if top is not None and r is not None and r.smoothed_probs is not None:
+            order = sorted(order, key=lambda k: -float(r.smoothed_probs[k]))[:top]
         elif top is not None:
             order = order[:top]
         for k in order:
             g = self.genres[k]
-            raw = 0.0 if r is None or r.scores is None else float(r.scores[k])
-            sm = 0.0 if r is None or r.smoothed_scores is None else float(r.smoothed_scores[k])
+            raw = 0.0 if r is None or r.probs is None else float(r.probs[k])
+            sm = 0.0 if r is None or r.smoothed_probs is None else float(r.smoothed_probs[k])
             st = genre_style(g)
-            t.add_row(Text(g, style=st), _bar(raw, 12, st) + Text(f"{100 * raw:4.0f}%"),
-                      _bar(sm, 12, st) + Text(f"{100 * sm:4.0f}%"))
+            t.add_row(Text(g, style=st), _bar(raw, width, st) + Text(f"{100 * raw:4.0f}%"),
+                      _bar(sm, width, st) + Text(f"{100 * sm:4.0f}%"))
         return t
 
     def _members(self) -> Table:
@@ -121,6 +169,9 @@ class LiveDisplay:
         for c in ("model", "kind", "weight", "vote", "p(vote)"):
             t.add_column(c, justify="right" if c in ("weight", "p(vote)") else "left")
         for name, kind, w in self.members:
+            if w == 0:
+                t.add_row(name, kind, "0", "not used", "", style="grey42")
+                continue
             if r is None or name not in r.member_votes:
                 t.add_row(name, kind, str(w), "-", "-")
                 continue
@@ -130,51 +181,87 @@ class LiveDisplay:
         return t
 
     def _timeline(self) -> Text:
+        """The strip of recent windows' genres, as long as the width allows, and its colour legend
+        on a line of its own (most frequent genres first; '+N' for those that do not fit)."""
+        width = self.console.width
+        label = "recent windows  " if width >= NARROW else "recent "
         t = Text()
-        t.append("recent windows  ", style="bold")
-        for g in self.timeline:
+        t.append(label, style="bold")
+        for g in list(self.timeline)[-max(1, width - len(label) - 1):]:
             t.append("▇" if g else "·", style=genre_style(g))
-        seen = [g for g in dict.fromkeys(self.timeline) if g]
+        counts: dict[str, int] = {}
+        for g in self.timeline:
+            if g:
+                counts[g] = counts.get(g, 0) + 1
+        seen = sorted(counts, key=lambda g: -counts[g])
         if seen:
-            t.append("   ")
-            for g in seen:
-                t.append("■ ", style=genre_style(g))
-                t.append(f"{g} ", style="grey62")
+            legend, used = Text(), 0
+            for i, g in enumerate(seen):
+                more = f"+{len(seen) - i - 1}" if i < len(seen) - 1 else ""
+                entry = f"■ {g}  "
+                if used + len(entry) + len(more) > width - 1 and i > 0:
+                    legend.append(f"+{len(seen) - i}", style="grey62")
+                    break
+                legend.append("■ ", style=genre_style(g))
+                legend.append(f"{g}  ", style="grey62")
+                used += len(entry)
+            t.append("\n")
+            t.append_text(legend)
         return t
 
     def _status(self) -> Text:
+        """Input level, source, progress, and the timings (real time) or the speed (--fast)."""
         s, r = self._state, self.last
+        width = self.console.width
+        narrow = width < NARROW
         lvl = s.input_dbfs
         frac = max(0.0, min(1.0, (lvl + METER_DB) / METER_DB))
         style = "red" if lvl > -3 else ("yellow" if lvl > -12 else "green")
         t = Text()
-        t.append("input  ", style="bold")
-        t.append_text(_bar(frac, 24, style))
+        t.append("input " if narrow else "input  ", style="bold")
+        t.append_text(_bar(frac, max(4, min(24, width - 18)), style))
         t.append(f" {lvl:6.1f} dBFS")
-        if r is not None:
+        if r is not None and not narrow:
             t.append(f"   last window {r.level_dbfs:6.1f} dBFS" + (" (silence)" if r.silent else ""))
         t.append("\n")
         t.append("source ", style="bold")
-        t.append(s.source_text + "\n")
+        room = max(8, width - len("source ") - 1)
+        t.append((s.source_text if len(s.source_text) <= room else s.source_text[: room - 1] + "…") + "\n")
         el = time.monotonic() - s.started
-        t.append(f"elapsed {int(el // 60):02d}:{el % 60:04.1f}   audio {s.audio_seconds():.1f} s   "
-                 f"hop {s.hop_seconds:.3f} s   windows {0 if r is None else r.index + 1}\n")
-        if r is not None:
+        windows = 0 if r is None else r.index + 1
+        clock = f"{int(el // 60):02d}:{el % 60:04.1f}"
+        if narrow:
+            t.append(f"{clock}  audio {s.audio_seconds():.1f} s  windows {windows}\n")
+        else:
+            t.append(f"elapsed {clock}   audio {s.audio_seconds():.1f} s   hop {s.hop_seconds:.3f} s   "
+                     f"windows {windows}\n")
+        if not self.realtime:
+            t.append(f"speed {s.audio_seconds() / max(el, 1e-3):.0f}x real time  ")
+        elif r is not None and not narrow:
             t.append(f"features {r.features_ms:.0f} ms  inference {r.inference_ms:.1f} ms  "
                      f"latency {self.latency_ms:.0f} ms  ")
+        elif r is not None:
+            t.append(f"latency {self.latency_ms:.0f} ms  ")
         ov, dr = s.source.overflows, s.source.dropped
-        t.append(f"overflows {ov}  dropped {dr}", style="bold red" if ov or dr else "")
+        if ov or dr or not narrow:
+            t.append(f"overflows {ov}  dropped {dr}", style="bold red" if ov or dr else "")
         return t
 
     def _members_line(self) -> Text:
         """The members' votes on one (wrapping) line, for short terminals."""
         r = self.last
+        narrow = self.console.width < NARROW
         t = Text()
         t.append("votes ", style="bold")
         for name, _, w in self.members:
+            if w == 0:
+                continue
             g = self.genres[r.member_votes[name]] if r is not None and name in r.member_votes else None
-            t.append(f"{name}(w{w})→")
+            t.append(f"{name}→" if narrow else f"{name}(w{w})→")
             t.append(f"{g or '-'}  ", style=genre_style(g))
+        idle = [name for name, _, w in self.members if w == 0]
+        if idle:
+            t.append(f"{len(idle)} not used" if narrow else "not used: " + " ".join(idle), style="grey42")
         return t
 
     def _render(self) -> Group:
@@ -186,4 +273,5 @@ class LiveDisplay:
             return Group(self._verdict(), tables, self._timeline(), self._status())
         if not wide and height >= 36:
             return Group(self._verdict(), self._scores(), self._members(), self._timeline(), self._status())
-        return Group(self._verdict(), self._scores(top=5), self._members_line(), self._timeline(), self._status())
+        top = 5 if height >= 22 else 3
+        return Group(self._verdict(), self._scores(top=top), self._members_line(), self._timeline(), self._status())

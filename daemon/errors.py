@@ -34,6 +34,10 @@ class PortAudioMissing(ListenError):
     """`import sounddevice` failed because the PortAudio shared library is absent."""
 
 
+class PortAudioFailed(ListenError):
+    """PortAudio is installed but cannot start (e.g. a missing or broken ALSA configuration)."""
+
+
 class SourceStalled(ListenError):
     """The capture device stopped delivering audio (unplugged, server gone, starved pipe)."""
 

@@ -27,16 +27,19 @@ class MemberInfo(NamedTuple):
 class BackgroundBundle(ManifestFacts):
     """The manifest at once, the sessions from a thread; ``predict`` waits for them.
 
-    Offers what the pipeline and the outputs use of gtzan.bundle.Bundle.
+    Offers what the pipeline and the outputs use of gtzan.bundle.Bundle, with the same members: those
+    with a weight above 0 (``idle_members`` names the others).
     """
 
     def __init__(self, path: Path) -> None:
-        from gtzan.bundle import read_manifest
+        from gtzan.bundle import read_blend, read_manifest
 
         self.path = path
         self.manifest = read_manifest(path)
+        self.blend = read_blend(self.manifest, path)
         self.genres: tuple[str, ...] = tuple(self.manifest["genres"])
-        self.members = [MemberInfo(m["name"], str(m["kind"]), int(m["weight"])) for m in self.manifest["members"]]
+        self.members = [MemberInfo(m["name"], str(m["kind"]), int(m["weight"])) for m in self.manifest["members"]
+                        if int(m["weight"]) > 0]
         self.blend_weights: tuple[int, ...] = tuple(m.weight for m in self.members)
         self._bundle: Any = None
         self._error: BaseException | None = None
@@ -85,19 +88,26 @@ def load_models(models: Path | None, errc: Any, background: bool = False) -> Any
         raise BadInput(str(e)) from None
     notes = []
     if bundle.provisional:
-        notes.append(f"note: the model bundle {bundle.path} is marked provisional")
+        notes.append(f"note: the model bundle {bundle.path} is marked provisional: it comes from a quick or test "
+                     "export (few epochs, small forests), so its verdicts mean little; build a full one with "
+                     "gtzan-export (without --quick) and pass it with --models")
     length = bundle.manifest.get("data", {}).get("median_length_samples")
     if length is not None and abs(float(length) - WINDOW_SAMPLES) > 1:
         notes.append(f"warning: the model bundle {bundle.path} was trained on {float(length):.0f}-sample clips, "
                      f"not {WINDOW_SAMPLES}-sample windows; its verdicts may be off")
-    if not bundle.feature_code_matches:
-        notes.append(f"warning: the model bundle {bundle.path} was trained with a different version of the "
-                     "feature code; its verdicts may be off")
+    differ = bundle.feature_mismatches
+    if differ is None:
+        notes.append(f"warning: the model bundle {bundle.path} records no fingerprint of its features, so they "
+                     "cannot be checked against this version of the feature code; its verdicts may be off")
+    elif differ:
+        names = ", ".join(m.name for m in differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+        notes.append(f"warning: the model bundle {bundle.path} was trained with features that this version of "
+                     f"the feature code computes differently ({names}); its verdicts may be off")
     for line in notes:
         errc.print(line, highlight=False, soft_wrap=True)  # one line each, whatever the terminal width
     return bundle
 
 
 def member_rows(bundle: Any) -> list[tuple[str, str, int]]:
-    """(name, kind, weight) of each member, for the outputs."""
-    return [(m.name, str(m.kind), int(w)) for m, w in zip(bundle.members, bundle.blend_weights, strict=False)]
+    """(name, kind, weight) of every member the manifest lists, in its order; weight 0 = not used."""
+    return [(str(m["name"]), str(m["kind"]), int(m["weight"])) for m in bundle.manifest["members"]]

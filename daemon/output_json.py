@@ -4,12 +4,16 @@ Nothing else is written to stdout in this mode (messages go to stderr), so the o
 piped straight into ``jq`` or a program. Window object keys:
 
 ``window`` index, ``start``/``end`` seconds of the stream, ``level_dbfs``, ``silence`` (bool),
-``genre`` (raw blended verdict, null when silent), ``scores`` (blended vote share per genre),
-``smoothed`` ({``genre``, ``scores``}: moving average + hysteresis, see gtzan.daemon.smoothing),
-``members`` ({name: {``vote``, ``weight``, ``probs``}}), ``timings`` ({``features_ms``,
-``inference_ms``, ``latency_ms``}: the only keys that vary between identical runs; latency is
-from the window's last sample arriving to the line being written), and ``synthetic`` (the
-pattern's name, only for ``--demo``).
+``genre`` (raw blended verdict by the bundle's rule, null when silent), ``probability`` (the
+calibrated probability of ``genre``), ``probs`` (calibrated blend probability per genre),
+``uncertain`` (``probability`` is below the bundle's ``uncertain_below``), ``scores`` (weighted vote
+share per genre: coarse, 100% whenever the members agree), ``smoothed`` ({``genre``,
+``probability``, ``probs``, ``uncertain``}: moving average of ``probs`` + hysteresis, see
+gtzan.daemon.smoothing), ``members`` ({name: {``vote``, ``weight``, ``probs``}}, only the members
+that run: weight above 0), ``timings`` ({``features_ms``, ``inference_ms``, ``latency_ms``}: the only
+keys that vary between identical runs; latency is from the window's last sample arriving to the line
+being written), and ``synthetic`` (the pattern's name, only for ``--demo``). Every verdict key is
+null in a silent window.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ def _scores(genres: tuple[str, ...], v: np.ndarray | None) -> dict[str, float] |
     return None if v is None else {g: round(float(x), 6) for g, x in zip(genres, v, strict=False)}
 
 
+def _prob(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 6)
+
+
 def window_record(r: WindowResult, genres: tuple[str, ...], weights: dict[str, int]) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "window": r.index,
@@ -36,9 +44,14 @@ def window_record(r: WindowResult, genres: tuple[str, ...], weights: dict[str, i
         "level_dbfs": round(r.level_dbfs, 2),
         "silence": r.silent,
         "genre": None if r.label is None else genres[r.label],
+        "probability": _prob(r.probability),
+        "probs": _scores(genres, r.probs),
+        "uncertain": r.uncertain,
         "scores": _scores(genres, r.scores),
         "smoothed": {"genre": None if r.smoothed is None else genres[r.smoothed],
-                     "scores": _scores(genres, r.smoothed_scores)},
+                     "probability": _prob(r.smoothed_probability),
+                     "probs": _scores(genres, r.smoothed_probs),
+                     "uncertain": r.smoothed_uncertain},
         "members": {m: {"vote": genres[r.member_votes[m]], "weight": weights.get(m),
                         "probs": _scores(genres, r.member_probs[m])} for m in r.member_probs},
         "timings": {"features_ms": round(r.features_ms, 3), "inference_ms": round(r.inference_ms, 3),
@@ -50,17 +63,24 @@ def window_record(r: WindowResult, genres: tuple[str, ...], weights: dict[str, i
 
 
 class JsonOutput:
-    """Writes each window as one line, flushed at once, in a single write (never a torn line)."""
+    """Writes each window as one line, flushed at once, in a single write (never a torn line).
 
-    def __init__(self, genres: tuple[str, ...], weights: dict[str, int], stream: TextIO | None = None):
+    ``progress`` (gtzan.daemon.progress.StderrProgress), when given, shows the run on stderr.
+    """
+
+    def __init__(self, genres: tuple[str, ...], weights: dict[str, int], stream: TextIO | None = None,
+                 progress: Any = None):
         self.genres, self.weights = genres, weights
         self.stream = stream or sys.stdout
+        self.progress = progress
 
     def start(self, state: Any) -> None:
-        return None
+        if self.progress is not None:
+            self.progress.start(state)
 
     def tick(self, state: Any) -> None:
-        return None
+        if self.progress is not None:
+            self.progress.tick(state)
 
     def window(self, r: WindowResult, state: Any) -> float:
         rec = window_record(r, self.genres, self.weights)
@@ -68,10 +88,13 @@ class JsonOutput:
         rec["timings"]["latency_ms"] = round(latency, 3)
         self.stream.write(json.dumps(rec) + "\n")
         self.stream.flush()
+        if self.progress is not None:
+            self.progress.window(r, state)
         return latency
 
     def close(self) -> None:
-        return None
+        if self.progress is not None:
+            self.progress.close()
 
     def summary(self, summary: dict[str, Any]) -> None:
         self.stream.write(json.dumps({"summary": summary}) + "\n")

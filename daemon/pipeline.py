@@ -1,7 +1,8 @@
 """Samples in, verdicts out: StreamingExtractor -> bundle.predict (the blend) -> smoothing.
 
 Silent windows (level below the threshold) skip inference: they are reported as silence, not
-given a genre, and clear the smoothing history.
+given a genre, and clear the smoothing history. A verdict whose calibrated probability is below the
+bundle's ``uncertain_below`` is marked uncertain, for the raw window and for the smoothed verdict apart.
 """
 
 from __future__ import annotations
@@ -44,10 +45,15 @@ class WindowResult:
     silent: bool
     label: int | None = None  # raw blended genre index
     scores: np.ndarray | None = None  # blended vote share (10,)
+    probs: np.ndarray | None = None  # calibrated blend probabilities (10,)
+    probability: float | None = None  # probs[label]
+    uncertain: bool | None = None  # probability below the bundle's threshold
     member_probs: dict[str, np.ndarray] = field(default_factory=dict)
     member_votes: dict[str, int] = field(default_factory=dict)
     smoothed: int | None = None
-    smoothed_scores: np.ndarray | None = None
+    smoothed_probs: np.ndarray | None = None  # calibrated probabilities averaged over the last N windows
+    smoothed_probability: float | None = None  # smoothed_probs[smoothed]
+    smoothed_uncertain: bool | None = None
     features_ms: float = 0.0
     inference_ms: float = 0.0
     arrival: float = 0.0  # monotonic time the window's last sample arrived
@@ -68,6 +74,7 @@ class Pipeline:
         self.smooth_n, self.smooth_k = smoothing_params(smooth_seconds, self.hop_seconds)
         self.smoother = Smoother(self.smooth_n, self.smooth_k)
         self.silence_db = silence_db
+        self.uncertain_below = float(bundle.uncertain_below)
         self.samples_in = 0
         self._n = 0
         self._pending_ms = 0.0  # extractor time not yet charged to a window
@@ -94,23 +101,25 @@ class Pipeline:
                                         features_ms=feat_ms, arrival=arrival, features=w.features))
             self._n += 1
         loud = [i for i, r in enumerate(results) if not r.silent]
-        tiebreak: dict[int, np.ndarray] = {}
         if loud:
             t1 = time.perf_counter()
             pred = self.bundle.predict(np.stack([windows[i].features for i in loud]))
             inf_ms = (time.perf_counter() - t1) * 1000.0 / len(loud)
-            weighted = np.asarray(pred.weighted_probs)
             for j, i in enumerate(loud):
                 r = results[i]
                 r.label = int(pred.labels[j])
                 r.scores = np.asarray(pred.scores[j], dtype=np.float64)
+                r.probs = np.asarray(pred.probs[j], dtype=np.float64)
+                r.probability = float(pred.confidence[j])
+                r.uncertain = r.probability < self.uncertain_below
                 r.member_probs = {m: np.asarray(p[j]) for m, p in pred.member_probs.items()}
                 r.member_votes = {m: int(v[j]) for m, v in pred.member_votes.items()}
                 r.inference_ms = inf_ms
-                tiebreak[i] = weighted[j]
-        for i, r in enumerate(results):
+        for r in results:
             if r.silent:
                 self.smoother.reset()
             else:
-                r.smoothed, r.smoothed_scores = self.smoother.update(r.scores, tiebreak[i])
+                r.smoothed, r.smoothed_probs = self.smoother.update(r.probs)
+                r.smoothed_probability = float(r.smoothed_probs[r.smoothed])
+                r.smoothed_uncertain = r.smoothed_probability < self.uncertain_below
         return results

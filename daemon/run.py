@@ -63,6 +63,7 @@ class RunState:
     smooth_k: int
     silence_db: float
     audio_seconds: Callable[[], float]
+    uncertain_below: float = 0.5  # the bundle's threshold on a verdict's calibrated probability
     started: float = field(default_factory=time.monotonic)
     input_dbfs: float = LEVEL_FLOOR_DB  # level of the latest block, for the live meter
 
@@ -162,12 +163,13 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
                 source.start()
             bundle = load_models()
             output = make_output(bundle)
-            summary = SummaryBuilder(tuple(bundle.genres))
+            summary = SummaryBuilder(tuple(bundle.genres), bundle.uncertain_below)
             pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
             state = RunState(source=source, source_text=source.describe(), synthetic=source.synthetic,
                              hop_seconds=pipeline.hop_seconds, smooth_n=pipeline.smooth_n,
                              smooth_k=pipeline.smooth_k, silence_db=silence_db,
-                             audio_seconds=lambda: pipeline.samples_in / SR)
+                             audio_seconds=lambda: pipeline.samples_in / SR,
+                             uncertain_below=pipeline.uncertain_below)
 
             def deliver(results: list) -> None:
                 _deliver(results, source, output, state, summary, latencies)

@@ -2,14 +2,20 @@
 
 One setting, ``--smooth SECONDS``, together with the hop gives both knobs:
 
-* ``N = max(1, round(smooth / hop))`` windows enter a moving average of the blended scores;
+* ``N = max(1, round(smooth / hop))`` windows enter a moving average of the calibrated blend
+  probabilities (gtzan.blend.calibrate); its argmax (lowest genre index on a tie) leads;
 * ``K = max(1, N // 2)`` consecutive windows: how long a new leader of that average must stay
   ahead before the displayed genre switches to it (hysteresis).
 
+Probabilities rather than vote shares are averaged because a vote share jumps between a few values
+and reads 100% whenever the members agree: the averaged probability of the shown genre is its
+confidence, and it is what the uncertainty threshold is compared with.
+
 With the defaults (smooth 3 s, hop 0.5 s) N = 6 and K = 3: the average covers the last 3 s of
-windows and a change of genre shows after 1.5 s of agreement. ``--smooth 0`` gives N = K = 1,
-which is exactly the raw blend. A silent window clears the history: after silence a new piece
-is judged on its own windows.
+windows and a change of genre shows after 1.5 s of agreement. ``--smooth 0`` gives N = K = 1: each
+window's own calibrated probabilities, whose argmax is the raw verdict of a ``"mean"`` bundle (a
+``"vote"`` bundle's raw verdict is the vote, which can differ from it). A silent window clears the
+history: after silence a new piece is judged on its own windows.
 """
 
 from __future__ import annotations
@@ -25,14 +31,6 @@ def smoothing_params(smooth_seconds: float, hop_seconds: float) -> tuple[int, in
     return n, max(1, n // 2)
 
 
-def _leader(scores: np.ndarray, tiebreak: np.ndarray) -> int:
-    """The blend rule's argmax: highest score, ties broken by the weighted probabilities, then lowest index."""
-    top = np.flatnonzero(scores == scores.max())
-    if len(top) == 1:
-        return int(top[0])
-    return int(top[np.argmax(tiebreak[top])])
-
-
 class Smoother:
     """Moving average over the last ``n`` windows plus a ``k``-window hysteresis on the displayed genre."""
 
@@ -41,18 +39,16 @@ class Smoother:
         self.reset()
 
     def reset(self) -> None:
-        self._scores: deque[np.ndarray] = deque(maxlen=self.n)
-        self._tiebreak: deque[np.ndarray] = deque(maxlen=self.n)
+        self._probs: deque[np.ndarray] = deque(maxlen=self.n)
         self.genre: int | None = None
         self._candidate: int | None = None
         self._streak = 0
 
-    def update(self, scores: np.ndarray, tiebreak: np.ndarray) -> tuple[int, np.ndarray]:
-        """Add one window's blended scores (and weighted probabilities); return (displayed genre, averaged scores)."""
-        self._scores.append(np.asarray(scores, dtype=np.float64))
-        self._tiebreak.append(np.asarray(tiebreak, dtype=np.float64))
-        avg = np.mean(self._scores, axis=0)
-        leader = _leader(avg, np.mean(self._tiebreak, axis=0))
+    def update(self, probs: np.ndarray) -> tuple[int, np.ndarray]:
+        """Add one window's calibrated probabilities; return (displayed genre, averaged probabilities)."""
+        self._probs.append(np.asarray(probs, dtype=np.float64))
+        avg = np.mean(self._probs, axis=0)
+        leader = int(np.argmax(avg))
         if self.genre is None or leader == self.genre:
             self.genre = leader
             self._candidate, self._streak = None, 0

@@ -97,8 +97,18 @@ class FileSource:
         return describe_source(self.info)
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": str(self.path), "samplerate": self.info.samplerate,
-                "channels": self.info.channels, "resampled": self.resampled, "synthetic": False}
+        info = self.info
+        truncated = None if info.header_frames is None else {
+            "header_seconds": round(info.header_frames / info.samplerate, 3),
+            "file_seconds": round(info.frames / info.samplerate, 3)}
+        return {"kind": self.kind, "path": str(self.path), "samplerate": info.samplerate,
+                "channels": info.channels, "resampled": self.resampled, "synthetic": False, "truncated": truncated}
+
+    def truncation_note(self) -> str | None:
+        """One line when the header announces more audio than the file holds (the file was cut short)."""
+        from gtzan.audio import truncation_note
+
+        return truncation_note(self._header())
 
     def label_at(self, start_sample: int, end_sample: int) -> str | None:
         return None
@@ -325,23 +335,33 @@ class MicSource:
     def label_at(self, start_sample: int, end_sample: int) -> str | None:
         return None
 
+    def _stalled(self, now: float, started: float) -> str | None:
+        """How the device has failed to deliver, as the end of a sentence, or None while it is in time.
+
+        Before its first callback a device gets ``start_grace`` (at least the stall timeout: opening can
+        take a while); after that, ``stall_seconds`` between callbacks.
+        """
+        if self._last_callback:
+            if now - self._last_callback > self.stall_seconds:
+                return (f"for more than {self.stall_seconds:g} s (--stall-timeout) after it had delivered "
+                        f"{self.frames / self.samplerate:.1f} s of audio (device lost, or it stopped delivering)")
+        elif now - started > self.start_grace:
+            return (f"in the {self.start_grace:g} s after it was opened (nothing feeding it, or the device is "
+                    f"not working; --stall-timeout {self.stall_seconds:g} s applies once audio flows)")
+        return None
+
     def blocks(self, stop: StopFlag) -> Iterator[Block]:
         started = self._started
         while not stop():
             try:
                 data, arrival = self._queue.get(timeout=0.1)
             except queue.Empty:
-                now = time.monotonic()
-                if self._last_callback:
-                    silent_for, limit = now - self._last_callback, self.stall_seconds
-                else:
-                    silent_for, limit = now - started, self.start_grace
                 name = self.device_info["name"]
                 if self._finished:
                     raise SourceStalled(f"the input stream from device {name!r} ended (device lost)") from None
-                if silent_for > limit:
-                    raise SourceStalled(f"no audio from input device {name!r} for {silent_for:.1f} s "
-                                        "(device lost, or it stopped delivering)") from None
+                stalled = self._stalled(time.monotonic(), started)
+                if stalled:
+                    raise SourceStalled(f"no audio from input device {name!r} {stalled}") from None
                 continue
             if self.resampler is not None:
                 y = self.resampler.process(data if self.channels > 1 else data[:, 0])

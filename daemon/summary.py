@@ -1,4 +1,9 @@
-"""The end-of-run verdict: the share of each genre over the classified windows."""
+"""The end-of-run verdict: the share of each genre over the classified windows, and how probable it is.
+
+``probability`` is the verdict genre's calibrated blend probability averaged over every classified
+window (those given another genre included), so a track split between two genres reads lower than one
+heard the same way throughout; ``uncertain`` says it is below the bundle's ``uncertain_below``.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,25 @@ import numpy as np
 from gtzan.daemon.pipeline import WindowResult
 
 
+def ranking(counts: np.ndarray, prob_sum: np.ndarray) -> list[int]:
+    """Indices of the genres given at least one window, by the verdict rule: most windows first, ties to
+    the larger summed calibrated probability, then to the lower index. The verdict is the first, and the
+    summary lists the genres in this order, so a tie reads the same in both."""
+    return sorted((k for k in range(len(counts)) if counts[k] > 0), key=lambda k: (-counts[k], -prob_sum[k], k))
+
+
 class SummaryBuilder:
     """Counts raw blended verdicts; the track's verdict is the most frequent one.
 
-    Ties go to the genre with the larger summed blended score, then to the lower genre index.
+    Ties go to the genre with the larger summed calibrated probability, then to the lower genre index.
     Silent windows are counted apart and never win.
     """
 
-    def __init__(self, genres: tuple[str, ...]):
+    def __init__(self, genres: tuple[str, ...], uncertain_below: float = 0.5):
         self.genres = genres
+        self.uncertain_below = float(uncertain_below)
         self.counts = np.zeros(len(genres), dtype=np.int64)
-        self.score_sum = np.zeros(len(genres))
+        self.prob_sum = np.zeros(len(genres))
         self.smoothed_counts = np.zeros(len(genres), dtype=np.int64)
         self.windows = 0
         self.silent = 0
@@ -32,7 +45,7 @@ class SummaryBuilder:
             self.silent += 1
             return
         self.counts[r.label] += 1
-        self.score_sum += r.scores
+        self.prob_sum += r.probs
         if r.smoothed is not None:
             self.smoothed_counts[r.smoothed] += 1
 
@@ -41,19 +54,26 @@ class SummaryBuilder:
         return int(self.counts.sum())
 
     def verdict(self) -> int | None:
-        if self.classified == 0:
-            return None
-        keys = sorted(range(len(self.genres)), key=lambda k: (-self.counts[k], -self.score_sum[k], k))
-        return keys[0]
+        ranked = ranking(self.counts, self.prob_sum)
+        return ranked[0] if ranked else None
+
+    def probability(self) -> float | None:
+        """The verdict's calibrated probability, averaged over the classified windows."""
+        v = self.verdict()
+        return None if v is None else float(self.prob_sum[v]) / self.classified
 
     def as_dict(self, ended: str, source: dict[str, Any], audio_seconds: float, overflows: int, dropped: int) -> dict[str, Any]:
         n = max(1, self.classified)
         v = self.verdict()
+        p = self.probability()
         return {
             "verdict": None if v is None else self.genres[v],
+            "probability": None if p is None else round(p, 6),
+            "uncertain": None if p is None else p < self.uncertain_below,
             "shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.counts, strict=False)} if self.classified else {},
             "smoothed_shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.smoothed_counts, strict=False)}
             if self.classified else {},
+            "ranking": [self.genres[k] for k in ranking(self.counts, self.prob_sum)],
             "windows": self.windows,
             "classified": self.classified,
             "silent": self.silent,
@@ -65,24 +85,73 @@ class SummaryBuilder:
         }
 
 
+def verdict_text(summary: dict[str, Any]) -> str:
+    """'rock, mean probability 62%', 'uncertain: rock? mean probability 41%' or 'none (...)'."""
+    v, p = summary["verdict"], summary.get("probability")
+    if v is None:
+        return "none (no classified window)"
+    if p is None:
+        return v
+    return (f"uncertain: {v}?" if summary.get("uncertain") else f"{v},") + f" mean probability {100 * p:.0f}%"
+
+
 def render_summary(summary: dict[str, Any]) -> Any:
-    """A rich renderable of the summary for the terminal (or stderr)."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
+    """A rich renderable of the summary for the terminal, sized to it when drawn (see SummaryView)."""
+    return SummaryView(summary)
 
-    from gtzan.daemon.display import genre_style
 
+class SummaryView:
+    """The summary as the last thing on the screen: genre shares in ``ranking`` order, a line of counts,
+    and the verdict on the last line, so that it is the last thing to scroll away. It stays within the
+    console's height (the least frequent genres give way, counted as '+N more') and width (the bars
+    shrink, then go; a short form of the verdict replaces one that would wrap)."""
+
+    def __init__(self, summary: dict[str, Any]):
+        self.summary = summary
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.table import Table
+        from rich.text import Text
+
+        from gtzan.daemon.display import genre_style
+
+        s = self.summary
+        width = options.max_width
+        height = options.height or console.height
+        note = Text(f"{s['classified']} classified and {s['silent']} silent windows over {s['audio_seconds']:.1f} s "
+                    f"of audio; overflows {s['overflows']}, dropped blocks {s['dropped']}", style="grey62")
+        note_lines = len(note.wrap(console, width))
+        ranked = list(s["ranking"])
+        room = max(1, height - note_lines - 4)  # header, verdict, a '+N more' line, a spare
+        shown = ranked if len(ranked) <= room else ranked[: room - 1]
+        bar = min(30, width - 20)
+        t = Table(show_edge=False, box=None, padding=(0, 1), show_header=bool(ranked), header_style="bold")
+        t.add_column("genre", no_wrap=True)
+        t.add_column("share", justify="right", no_wrap=True)
+        if bar >= 4:
+            t.add_column("", no_wrap=True)
+        for g in shown:
+            share = s["shares"][g]
+            cells = [f"[{genre_style(g)}]{g}[/]", f"{100 * share:5.1f}%"]
+            if bar >= 4:
+                cells.append(f"[{genre_style(g)}]" + "█" * int(round(bar * share)) + "[/]")
+            t.add_row(*cells)
+        if len(shown) < len(ranked):
+            t.add_row(f"+{len(ranked) - len(shown)} more", "")
+        yield t
+        yield note
+        yield Text(verdict_line(s, width), style="bold")
+
+
+def verdict_line(summary: dict[str, Any], width: int = 1000) -> str:
+    """'verdict: rock, mean probability 62%' or, where that would not fit in ``width``, 'verdict: rock 62%'."""
     synthetic = " (synthetic demo audio)" if summary["source"].get("synthetic") else ""
-    title = f"verdict: {summary['verdict'] or 'none (no classified window)'}{synthetic}"
-    t = Table(title=title, title_style="bold", show_edge=False)
-    t.add_column("genre")
-    t.add_column("share of windows", justify="right")
-    t.add_column("")
-    for g, s in sorted(summary["shares"].items(), key=lambda kv: -kv[1]):
-        if s > 0:
-            t.add_row(f"[{genre_style(g)}]{g}[/]", f"{100 * s:5.1f}%", f"[{genre_style(g)}]" + "█" * int(round(30 * s)) + "[/]")
-    note = Text(f"{summary['classified']} classified and {summary['silent']} silent windows over "
-                f"{summary['audio_seconds']:.1f} s of audio; overflows {summary['overflows']}, "
-                f"dropped blocks {summary['dropped']}", style="grey62")
-    return Group(t, note)
+    full = f"verdict: {verdict_text(summary)}{synthetic}"
+    if len(full) <= width:
+        return full
+    v, p = summary["verdict"], summary.get("probability")
+    if v is None or p is None:
+        short = "verdict: none" if v is None else f"verdict: {v}"
+    else:
+        short = f"verdict: {'uncertain: ' + v + '?' if summary.get('uncertain') else v} {100 * p:.0f}%"
+    return short + (" (synthetic)" if synthetic and len(short) + 12 <= width else "")

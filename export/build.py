@@ -1,4 +1,10 @@
-"""The whole export run: features -> split -> train -> evaluate/report -> ONNX -> verified bundle."""
+"""The whole export run: features -> grouped cross-validation -> blend -> refit -> report -> ONNX bundle.
+
+The members are cross-validated (folds grouped by the protocol), the blend rule, weights and
+temperature are chosen on their out-of-fold predictions, and the members are then refitted on every
+row at the lengths the folds chose (:func:`gtzan.training.crossfit.cross_fit`). The metrics in the
+manifest are the out-of-fold ones, labelled with their protocol.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +18,24 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.bundle import sha256_file
-
 from .bundle_writer import ExportedMember, bundle_size, check_target, write_bundle
 from .errors import ExportError
 from .members import export_member
 
-BLEND_RULE = ("each member votes for the argmax of its probabilities; votes[n,k] = sum_i w_i onehot_i[n,k]; "
-              "scores = votes / sum(w); label = argmax votes, ties by sum_i w_i p_i[n,k], then lowest genre index")
 REPORT_MD = "REPORT.md"
 MAX_REPORT_BYTES = 4 * 2**20  # report files copied into the bundle (PNGs are small)
+VERIFY_ROWS = 2000  # rows each exported graph is checked on against its original model
+AUDIO_ROWS = ("train", "evaluate")
 
 
 @dataclass
 class ExportConfig:
     audio_dir: Path | None = None
     features_csv: Path | None = None
+    audio_rows: str = "train"  # with both inputs: our windows of the audio join training, or only evaluation
     out: Path = Path("gtzan-bundle")
     protocol: str = "track"
+    folds: int = 5
     quick: bool = False
     seed: int = 0
     quantize: bool = False
@@ -37,6 +43,7 @@ class ExportConfig:
     cache_dir: Path | None = None
     jobs: int | None = None
     provisional: bool = False
+    native_log: Path | None = None  # where native libraries' stderr went; copied into the bundle
 
 
 @dataclass
@@ -76,48 +83,33 @@ def _dataset_error():
 
 
 def load_table(cfg: ExportConfig, progress: bool = True):
-    """The feature table and a description of where it came from (for the manifest)."""
-    from gtzan.training import dataset as ds
+    """The feature table, each row's source (``table`` or ``ours``) and where the data came from."""
+    from gtzan.training.dataset import load_sources
 
-    if cfg.features_csv is not None and cfg.audio_dir is not None:
-        raise ExportError("give either --audio-dir or --features, not both")
-    if cfg.features_csv is not None:
-        p = Path(cfg.features_csv)
-        if not p.is_file():
-            raise ExportError(f"features CSV not found: {p}")
-        table = ds.read_features_csv(p)
-        source = {"kind": "features_csv", "path": p.name, "features_csv_sha256": sha256_file(p)}
-    else:
+    audio = cfg.audio_dir
+    if cfg.features_csv is not None and not Path(cfg.features_csv).is_file():
+        raise ExportError(f"features CSV not found: {cfg.features_csv}")
+    if audio is None and cfg.features_csv is None:
         from gtzan.datadir import audio_dir
 
-        d = Path(cfg.audio_dir) if cfg.audio_dir is not None else audio_dir()
-        if d is None:
+        audio = audio_dir()
+        if audio is None:
             raise ExportError("no audio folder found: pass --audio-dir DIR or --features CSV")
-        if not d.is_dir():
-            raise ExportError(f"audio folder not found: {d}")
-        build = getattr(ds, "build_table", None) or ds.build_feature_table
-        res = build(d, cache_dir=cfg.cache_dir, n_jobs=cfg.jobs, progress=progress)
-        table = res[0] if isinstance(res, tuple) else res
-        source = {"kind": "audio", "path": d.name, "audio_fingerprint": ds.audio_fingerprint(d)}
-    if len(table) == 0:
-        raise ExportError("the dataset is empty: no feature rows")
+    if audio is not None and not Path(audio).is_dir():
+        raise ExportError(f"audio folder not found: {audio}")
+    table, sources, info = load_sources(cfg.features_csv, audio, n_jobs=cfg.jobs, cache_dir=cfg.cache_dir,
+                                        progress=progress)
     if len(np.unique(table.y)) < 2:
         raise ExportError("the dataset has fewer than two genres; nothing to learn")
-    return table, source
+    return table, sources, info
 
 
 # ------------------------------------------------------------------------------------ evaluation
 
-def _evaluate(trained, table) -> dict[str, Any]:
-    from gtzan.training.evaluate import evaluate
+def _write_report(fit, report_dir: Path, dataset: dict[str, Any]) -> None:
+    from gtzan.training.report import write_cv_report
 
-    return evaluate(trained, table, ("val", "test"))
-
-
-def _write_report(results: dict[str, Any], report_dir: Path, dataset: dict[str, Any]) -> None:
-    from gtzan.training.report import write_report
-
-    write_report(results, report_dir, dataset=dataset)
+    write_cv_report([fit], report_dir, dataset=dataset)
 
 
 def _report_files(report_dir: Path) -> dict[str, Path]:
@@ -151,33 +143,35 @@ def _warn_clip_length(table, console) -> None:
 
 def run_export(cfg: ExportConfig, console=None) -> ExportResult:
     """Run the whole export; raises ExportError (one line) and leaves cfg.out untouched on any failure."""
-    from gtzan.bundle import feature_code_sha256
+    from gtzan.fingerprint import fingerprint
 
-    code_hash = feature_code_sha256()  # the code this process imported, even if the files change meanwhile
+    features_print = fingerprint()  # of the code this process runs, even if the files change meanwhile
     DatasetError = _dataset_error()
     stages = _Stages(console)
     out = Path(cfg.out).expanduser().absolute()
     check_target(out)  # before hours of work, not after
+    if cfg.audio_rows not in AUDIO_ROWS:
+        raise ExportError(f"audio rows must be one of {', '.join(AUDIO_ROWS)}, not {cfg.audio_rows!r}")
     try:
-        table, source = stages.run("features", load_table, cfg)
+        table, sources, source = stages.run("features", load_table, cfg)
         _warn_clip_length(table, console)
         from gtzan.datadir import data_dir
-        from gtzan.training.pipeline import train_members
-        from gtzan.training.splits import make_split
+        from gtzan.training.crossfit import cross_fit
 
-        split = stages.run("split", make_split, table, cfg.protocol, seed=cfg.seed, data_dir=data_dir())
-        if len(split.test) == 0:
-            raise ExportError(f"the {cfg.protocol} split has no test rows; need more tracks")
-        trained = stages.run("train", train_members, table, split, quick=cfg.quick, seed=cfg.seed)
-        results = stages.run("evaluate", _evaluate, trained, table)
+        trainable = np.ones(len(table), dtype=bool)
+        if cfg.audio_rows == "evaluate" and np.any(sources != "ours"):
+            trainable = sources != "ours"
+        fit = stages.run("train", cross_fit, table, cfg.protocol, sources=sources, trainable=trainable,
+                         n_folds=cfg.folds, seed=cfg.seed, quick=cfg.quick, data_dir=data_dir(),
+                         console=console)
     except DatasetError as e:
         raise ExportError(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
 
-    weights = {k: int(v) for k, v in dict(trained.weights).items()}
-    x_test = table.X[split.test]
-    label = "audio folder" if source["kind"] == "audio" else "features CSV"
-    dataset = {"source": f"{label} {source.get('path', '?')}", "rows": int(len(table)),
-               "tracks": int(len(set(map(str, table.tracks))))}
+    weights = {m.name: int(fit.choice.weights.get(m.name, 0)) for m in fit.members}
+    rng = np.random.default_rng(cfg.seed)
+    rows = np.flatnonzero(trainable)
+    x_verify = table.X[np.sort(rng.choice(rows, size=min(VERIFY_ROWS, rows.size), replace=False))]
+    dataset = {k: source[k] for k in ("source", "rows", "tracks", "sources")}
     exported: list[ExportedMember] = []
 
     def export_all():
@@ -185,10 +179,10 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True, disable=console is None) as prog:
-            task = prog.add_task("export + verify", total=len(trained.members))
-            for m in trained.members:
+            task = prog.add_task("export + verify", total=len(fit.members))
+            for m in fit.members:
                 prog.update(task, description=f"export + verify {m.name}")
-                em = export_member(m, weights.get(m.name, 0), x_test, quantize=cfg.quantize)
+                em = export_member(m, weights[m.name], x_verify, quantize=cfg.quantize)
                 exported.append(em)
                 prog.advance(task)
                 if console is not None:
@@ -210,20 +204,21 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
         external = report_dir is not None
         report_dir = report_dir or staging
         report_dir.mkdir(parents=True, exist_ok=True)
-        stages.run("report", _write_report, results, report_dir, dataset)
+        stages.run("report", _write_report, fit, report_dir, dataset)
         files = _report_files(report_dir)
         extra: dict[str, Path | bytes] = {}
         if not external:
             extra.update({f"report/{k}": v for k, v in files.items()})
+        if cfg.native_log is not None and Path(cfg.native_log).is_file():
+            extra["report/native.log"] = Path(cfg.native_log).read_bytes()
         md = _main_markdown(files)
         if md is not None:
             text = md.read_text(encoding="utf-8")
             if not external:  # images sit in report/ inside the bundle
                 text = _relink_images(text, [k for k in files if "/" not in k and not k.endswith(".md")])
             extra[REPORT_MD] = text.encode("utf-8")
-        info = manifest_info(cfg, source, split, trained, results, table)
-        info["metrics"]["shipped_graphs_test"] = shipped_scores(exported, x_test, table.y[split.test])
-        info["feature_code_sha256"] = code_hash
+        info = manifest_info(cfg, source, fit, table)
+        info["feature_fingerprint"] = features_print
         stages.run("write", write_bundle, out, exported, info, extra)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -238,75 +233,62 @@ def _relink_images(text: str, names: list[str]) -> str:
 
 # ------------------------------------------------------------------------------------- manifest
 
-def shipped_scores(exported: list[ExportedMember], x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Test accuracy of the graphs as shipped (int8/float16 weights can move a row or two)."""
-    from gtzan.blend import blend_predict
-
-    from .verify import run_onnx
-
-    probs = {m.name: run_onnx(m.onnx_bytes, x) for m in exported}
-    out: dict[str, Any] = {"rows": int(len(y))}
-    out.update({name: float(np.mean(p.argmax(1) == y)) for name, p in probs.items()})
-    w = [m.weight for m in exported]
-    out["blend"] = float(np.mean(blend_predict(np.stack([probs[m.name] for m in exported]), w) == y))
+def _scores(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Per source of rows and per model: accuracy, track accuracy, log-loss, recall (no matrices)."""
+    keep = ("accuracy", "track_accuracy", "log_loss", "rows", "tracks", "recall")
+    out: dict[str, Any] = {}
+    for src, ev in evaluation["by_source"].items():
+        sc = ev["scores"]
+        out[src] = {name: {k: v for k, v in s.items() if k in keep} for name, s in sc.items() if name != "per_fold"}
+        out[src]["per_fold"] = sc["per_fold"]
+        out[src]["trained_on"] = ev["trained_on"]
     return out
 
 
-def _member_metrics(results: dict[str, Any]) -> dict[str, Any]:
-    """Per-model and blend scores per part (accuracy, track accuracy, log-loss, rows)."""
-    keep = ("accuracy", "track_accuracy", "log_loss", "rows", "tracks", "recall")
-    return {part: {name: {k: v for k, v in sc.items() if k in keep} for name, sc in by_name.items()}
-            for part, by_name in results.get("scores", {}).items()}
-
-
-def manifest_info(cfg: ExportConfig, source: dict, split, trained, results: dict, table) -> dict[str, Any]:
+def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]:
     """Everything the manifest records beyond the members: blend, metrics, data and training settings."""
-    scores = results.get("scores", {})
+    from gtzan.blend import RULES
+    from gtzan.training.crossfit import UNCERTAIN_BELOW, protocol_note
 
-    def acc(part: str, name: str) -> float | None:
-        return scores.get(part, {}).get(name, {}).get("accuracy")
-
+    choice = fit.choice
+    cal = {k: v for k, v in choice.calibration.items() if not k.startswith("reliability")}
     blend = {
-        "rule": BLEND_RULE,
-        "weights": {k: int(v) for k, v in dict(trained.weights).items()},
-        "weights_source": "validation",
-        "validation_tuned": {
-            "weights": dict(trained.weights),
-            "val_accuracy": trained.blend_val_accuracy,
-            "test_accuracy": acc("test", "blend"),
-        },
-        "test_tuned": {
-            "weights": dict(trained.weights_test_tuned),
-            "test_accuracy": trained.blend_test_tuned_accuracy,
-            "note": "the report's procedure (weights tuned on the test rows): optimistic, for comparison only",
-        },
-        "search_seconds": results.get("blend_search_seconds"),
+        "rule": choice.rule,
+        "weights": dict(choice.weights),
+        "calibration": cal,
+        "uncertain_below": UNCERTAIN_BELOW,
+        "weights_source": f"exhaustive integer search on the out-of-fold predictions ({fit.protocol} folds)",
+        "searched": {r: {"weights": choice.searched[r], "oof_accuracy": choice.oof_accuracy[r]} for r in RULES},
     }
     tracks = sorted(set(map(str, table.tracks)))
-    full = {k: v for k, v in results.items() if k not in ("histories",)}
+    source = {k: v for k, v in source.items() if k in ("kind", "path", "audio_path", "hop", "features_csv_sha256",
+                                                       "audio_fingerprint")}
     return {
         "provisional": cfg.provisional or cfg.quick,
         "quick": cfg.quick,
         "blend": blend,
         "metrics": {
-            "protocol": split.protocol,
-            "note": split.note,
-            "held_out": "test",
-            "scores": _member_metrics(results),
-            "evaluation": full,
+            "protocol": fit.protocol,
+            "note": protocol_note(fit.protocol, fit.n_folds),
+            "held_out": "out-of-fold",
+            "n_folds": fit.n_folds,
+            "scores": _scores(fit.evaluation),
+            "nested_folds": fit.evaluation["nested_folds"],
         },
         "data": {
             **source,
             "n_rows": int(len(table)),
             "n_tracks": len(tracks),
+            "rows_by_source": {str(s): int(np.sum(fit.sources == s)) for s in np.unique(fit.sources)},
+            "trained_on": sorted({str(s) for s in fit.sources[fit.trainable]}),
             "median_length_samples": float(np.median(table.X[:, 0])),  # 66149 for 3 s windows
             "tracks": tracks,
             "tracks_sha256": hashlib.sha256("\n".join(tracks).encode()).hexdigest(),
-            "split_sizes": split.summary(table),
-            "test_tracks": sorted(set(map(str, table.tracks[split.test]))),
             "skipped": [list(map(str, s)) for s in getattr(table, "skipped", [])],
         },
-        "training": {"protocol": split.protocol, "seed": cfg.seed, "quick": cfg.quick, "quantize": cfg.quantize,
+        "training": {"protocol": fit.protocol, "folds": fit.n_folds, "seed": cfg.seed, "quick": cfg.quick,
+                     "quantize": cfg.quantize, "refit_lengths": fit.lengths,
+                     "lengths_per_fold": fit.evaluation["lengths_per_fold"], "timings": fit.timings,
                      "members": {m.name: {"kind": m.kind, "params": m.params, "seconds": m.seconds}
-                                 for m in trained.members}},
+                                 for m in fit.members}},
     }

@@ -2,7 +2,10 @@
 
 manifest.json (format_version 1) holds:
   created_utc, provisional, quick        when and how it was made (quick/provisional bundles are for tests)
-  features {names, count, dtype, raw, code_sha256}   input contract + hash of gtzan's feature code
+  features {names, count, dtype, raw, fingerprint{probe, values, rtol, atol}, code_sha256}
+                                         input contract; what the exporting code computes for the probe
+                                         clip of gtzan.fingerprint (checked at load); the hash of that
+                                         code's sources (for information only)
   genres                                 output order
   members [{name, kind, file, sha256, bytes, weight, input, output, quantized, weights_dtype,
             scaler_in_graph, parity, quantization?}]  one ONNX graph each, features -> probabilities
@@ -37,6 +40,7 @@ from gtzan.bundle import (
     sha256_file,
 )
 from gtzan.features import FEATURE_NAMES, GENRES
+from gtzan.fingerprint import fingerprint
 
 from .errors import ExportError
 
@@ -111,6 +115,7 @@ def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: d
             "count": len(FEATURE_NAMES),
             "dtype": "float32",
             "raw": True,
+            "fingerprint": info.get("feature_fingerprint") or fingerprint(),
             "code_sha256": info.get("feature_code_sha256") or feature_code_sha256(),
         },
         "genres": list(GENRES),
@@ -134,7 +139,7 @@ def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: d
         "packages": package_versions(),
     }
     for k, v in info.items():
-        if k == "feature_code_sha256":
+        if k in ("feature_code_sha256", "feature_fingerprint"):
             continue
         if k not in man or k == "provisional":
             man[k] = jsonable(v)

@@ -3,13 +3,15 @@
 Every failure (missing, empty, not audio, corrupt, truncated mid-stream, NaN samples) becomes an
 ``AudioError`` with a one-line message that names the file, so command-line tools can print it
 and exit instead of showing a traceback. Truncated files that libsndfile reads without complaint
-(WAV, AIFF, MP3, Ogg) give the audio that is there.
+(WAV, AIFF, MP3, Ogg) give the audio that is there; where the header tells how much was announced
+(WAV, AIFF, AU), ``AudioInfo.header_frames`` says so, for a warning.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +24,7 @@ from gtzan.resample import AudioError, StreamResampler, first_non_finite, resamp
 
 __all__ = [
     "SR", "AudioError", "AudioInfo", "StreamResampler",
-    "audio_info", "describe_source", "iter_audio", "load_audio", "resample", "to_mono",
+    "audio_info", "describe_source", "iter_audio", "load_audio", "resample", "to_mono", "truncation_note",
 ]
 
 PathLike = str | os.PathLike
@@ -46,7 +48,11 @@ class _SequentialSoundFile(sf.SoundFile):
 
 
 class AudioInfo(NamedTuple):
-    """What the file's header says (``frames`` may overstate a truncated MP3)."""
+    """What the file's header says (``frames`` may overstate a truncated MP3).
+
+    For a file cut short whose header libsndfile corrects (WAV, AIFF, AU, W64, RF64), ``frames`` is
+    what the file holds and ``header_frames`` about what the header announced; None when they agree.
+    """
 
     samplerate: int
     channels: int
@@ -55,6 +61,7 @@ class AudioInfo(NamedTuple):
     subtype: str
     duration: float  # seconds
     path: str = ""
+    header_frames: int | None = None
 
 
 def audio_info(path: PathLike) -> AudioInfo:
@@ -203,7 +210,39 @@ def _info(f: sf.SoundFile, path: PathLike) -> AudioInfo:
         subtype=str(f.subtype),
         duration=frames / f.samplerate,
         path=str(path),
+        header_frames=_header_frames(f, frames),
     )
+
+
+# libsndfile's header log notes a size the file cannot hold as "data : 441000 (should be 264582)"
+# (WAV data chunk), "SSND : ..." (AIFF), "Data Size : ..." (AU), or only on the container's
+# "RIFF"/"riff" line (W64, RF64); it then reads what is there.
+_SIZE_CLAIM = re.compile(r"^\s*([A-Za-z][\w ]*?)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_DATA_CHUNKS = {"data", "SSND", "Data Size", "Data size"}
+_UNKNOWN_SIZE = 0x7FFF0000  # streaming writers put 0xFFFFFFFF or 0x7FFFF000 in the header: "length unknown"
+
+
+def _header_frames(f: sf.SoundFile, frames: int) -> int | None:
+    """About how many frames the header announced, when that is more than the file holds; else None."""
+    try:
+        log = f.extra_info
+    except Exception:  # noqa: BLE001 - the log is a diagnostic; never fail to open a file over it
+        return None
+    claims = [(name, int(said), int(real)) for name, said, real in _SIZE_CLAIM.findall(log)]
+    short = [c for c in claims if _UNKNOWN_SIZE > c[1] > c[2] > 0]
+    if not short or frames <= 0:
+        return None
+    _, said, real = next((c for c in short if c[0] in _DATA_CHUNKS), short[0])
+    return int(round(frames * said / real))  # sizes in bytes scale with frames (headers are a few bytes)
+
+
+def truncation_note(info: AudioInfo) -> str | None:
+    """'song.wav is truncated: ...' when the header announces more audio than the file holds, else None."""
+    if info.header_frames is None:
+        return None
+    name = Path(info.path).name if info.path else "the file"
+    return (f"{name} is truncated: its header announces {info.header_frames / info.samplerate:.2f} s of audio "
+            f"but the file holds {info.frames / info.samplerate:.2f} s; classifying the part that is there")
 
 
 def _reason(e: sf.LibsndfileError) -> str:

@@ -1,9 +1,18 @@
-"""The integer-weighted vote blend shared by training and the daemon (NumPy only).
+"""The blend rules shared by training and the daemon (NumPy only), and the calibration of their output.
 
-Rule: every member votes for the argmax of its probabilities (lowest genre index on a tie);
-``votes[n, k] = sum_i w_i * onehot_i[n, k]``. The predicted genre is the argmax of the votes; a tie
-in votes is broken by the weighted probabilities ``sum_i w_i * p_i[n, k]`` over the tied genres, and a
-tie there by the lowest genre index. The blended scores are the vote share ``votes / sum(w)``.
+Two rules combine the members' probabilities ``p_i`` with integer weights ``w_i`` (members with weight 0
+take no part):
+
+* ``"mean"``: the weighted average ``p_w = sum_i w_i p_i / sum(w)`` (:func:`weighted_probs`); the label is
+  its argmax, the lowest genre index on a tie (:func:`mean_predict`).
+* ``"vote"``: every member votes for the argmax of its probabilities (lowest genre index on a tie);
+  ``votes[n, k] = sum_i w_i * onehot_i[n, k]``. The predicted genre is the argmax of the votes; a tie in
+  votes is broken by ``sum_i w_i * p_i[n, k]`` over the tied genres, and a tie there by the lowest genre
+  index (:func:`blend_predict`). Its scores are the vote share ``votes / sum(w)`` (:func:`blend_scores`).
+
+Vote shares take only the few values that sums of the weights allow and reach 100% whenever the members
+agree, right or wrong, so they are no measure of confidence. :func:`calibrate` turns ``p_w`` into probabilities with
+one temperature fitted on held-out data, whichever rule gives the label.
 
 :func:`search_weights` enumerates every integer weight vector in ``[0, R]^m`` (all-zero excluded), as the
 report did with a brute-force C++ program, but grouped by vote pattern so that ``[0, 10]^6`` (1.77 M
@@ -19,13 +28,21 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "RULES",
+    "PROB_FLOOR",
     "member_votes",
     "vote_counts",
     "weighted_probs",
     "blend_scores",
     "blend_predict",
+    "mean_predict",
+    "predict",
+    "calibrate",
     "search_weights",
 ]
+
+RULES = ("mean", "vote")
+PROB_FLOOR = 1e-12  # log(0) has no place in a softmax; a probability this small is as good as zero
 
 
 def _check(probs: np.ndarray, weights: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +100,40 @@ def blend_predict(probs: np.ndarray, weights: Any) -> np.ndarray:
     tied = votes == votes.max(axis=1, keepdims=True)
     tb = np.where(tied, _weighted_sum(probs, w.astype(np.float64)), -np.inf)
     return tb.argmax(axis=1)
+
+
+def mean_predict(probs: np.ndarray, weights: Any) -> np.ndarray:
+    """Labels (n,) of the ``"mean"`` rule: argmax of the weighted average probabilities, lowest index on a tie."""
+    return weighted_probs(probs, weights).argmax(axis=1)
+
+
+def predict(probs: np.ndarray, weights: Any, rule: str) -> np.ndarray:
+    """Labels (n,) of the named rule (one of :data:`RULES`), so that training and the bundle agree on it."""
+    if rule == "mean":
+        return mean_predict(probs, weights)
+    if rule == "vote":
+        return blend_predict(probs, weights)
+    raise ValueError(f"unknown blend rule {rule!r} (expected one of {', '.join(RULES)})")
+
+
+def calibrate(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature-scaled probabilities (n, k): ``softmax(log(max(p, 1e-12)) / T)`` per row.
+
+    ``T = 1`` returns a normalised ``p`` unchanged (up to rounding, entries below 1e-12 raised to it),
+    ``T > 1`` flattens it and ``T < 1`` sharpens it; the order of the genres in a row, and so the argmax,
+    never changes. One temperature fitted on held-out rows lets the probability of the verdict be read as
+    how often such verdicts are right, which raw averaged member probabilities are not.
+    """
+    t = float(temperature)
+    if not np.isfinite(t) or t <= 0.0:
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"p must have shape (rows, classes), got {p.shape}")
+    z = np.log(np.maximum(p, PROB_FLOOR)) / t
+    z -= z.max(axis=1, keepdims=True)  # exp never overflows; the largest term is 1
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 # ----------------------------------------------------------------------------------------- search

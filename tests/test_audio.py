@@ -419,6 +419,28 @@ def test_truncated_wav_returns_what_is_there(tmp_path):
     assert np.abs(y[:-200] - full[: len(y) - 200]).max() < 1e-6  # same audio up to the cut
 
 
+@pytest.mark.parametrize("fmt,ext", [("WAV", "wav"), ("WAVEX", "wav"), ("AIFF", "aiff"), ("AU", "au"), ("W64", "w64")])
+def test_truncated_header_is_reported(tmp_path, fmt, ext):
+    from gtzan.audio import truncation_note
+
+    src = wavgen.write(tmp_path / f"full.{ext}", wavgen.music_like(seconds=4.0), subtype="PCM_16", fmt=fmt)
+    assert audio_info(src).header_frames is None and truncation_note(audio_info(src)) is None
+    info = audio_info(wavgen.truncated(src, tmp_path / f"cut.{ext}", keep=0.5))
+    assert info.frames == pytest.approx(2 * SR, abs=60) and info.header_frames == pytest.approx(4 * SR, abs=60)
+    assert truncation_note(info) == (f"cut.{ext} is truncated: its header announces 4.00 s of audio but the file "
+                                     "holds 2.00 s; classifying the part that is there")
+
+
+def test_streamed_wav_of_unknown_length_is_not_called_truncated(tmp_path):
+    """Writers that stream a WAV put 0xFFFFFFFF in its size fields: length unknown, not cut short."""
+    data = bytearray(wavgen.write(tmp_path / "a.wav", wavgen.music_like(seconds=1.0), subtype="PCM_16").read_bytes())
+    data[4:8] = data[40:44] = struct.pack("<I", 0xFFFFFFFF)
+    path = tmp_path / "streamed.wav"
+    path.write_bytes(bytes(data))
+    info = audio_info(path)
+    assert info.frames == SR and info.header_frames is None
+
+
 @pytest.mark.parametrize("keep", [0.9, 0.5, 0.01])
 def test_truncated_flac_is_an_error(tmp_path, keep):
     src = wavgen.write(tmp_path / "full.flac", wavgen.music_like(seconds=3.0, sr=44100), 44100, subtype="PCM_16")

@@ -1,4 +1,4 @@
-"""The blend rule and the exhaustive weight search (checked against a plain Python loop)."""
+"""The blend rules, their calibration and the exhaustive weight search (checked against a plain Python loop)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ import itertools
 import numpy as np
 import pytest
 
-from gtzan.blend import blend_predict, blend_scores, search_weights, vote_counts, weighted_probs
+from gtzan.blend import (
+    blend_predict,
+    blend_scores,
+    calibrate,
+    mean_predict,
+    predict,
+    search_weights,
+    vote_counts,
+    weighted_probs,
+)
 
 
 def _rand_probs(rng: np.random.Generator, m: int, n: int, k: int, quantised: bool = False) -> np.ndarray:
@@ -128,3 +137,70 @@ def test_bad_input_is_rejected():
         blend_predict(probs, (1, 2, 3))
     with pytest.raises(ValueError):
         search_weights(probs, np.zeros(5))
+
+
+# ----------------------------------------------------------------------------- the mean rule, calibration
+
+def test_mean_rule_follows_confidence_where_the_vote_follows_the_majority():
+    probs = np.full((3, 1, 10), 0.7 / 9)
+    probs[0, 0, 1] = probs[1, 0, 1] = 0.3  # two lukewarm votes for genre 1
+    probs[:2, 0, 7] = 0.01
+    probs[2, 0] = 0.01 / 9
+    probs[2, 0, 7] = 0.99  # one confident vote for genre 7
+    assert blend_predict(probs, (1, 1, 1)).tolist() == [1]
+    assert mean_predict(probs, (1, 1, 1)).tolist() == [7]
+    assert predict(probs, (1, 1, 1), "vote").tolist() == [1]
+    assert predict(probs, (1, 1, 1), "mean").tolist() == [7]
+    assert mean_predict(probs, (2, 2, 0)).tolist() == [1]  # weight 0: no part in the average
+
+
+def test_mean_rule_is_the_argmax_of_the_weighted_average_lowest_index_on_ties():
+    rng = np.random.default_rng(5)
+    probs = _rand_probs(rng, 3, 50, 6)
+    for w in [(1, 0, 0), (1, 2, 3), (0, 4, 1)]:
+        np.testing.assert_array_equal(mean_predict(probs, w), weighted_probs(probs, w).argmax(axis=1))
+    tie = np.zeros((2, 1, 4))
+    tie[0, 0] = [0.0, 0.5, 0.0, 0.5]
+    tie[1, 0] = [0.0, 0.0, 0.5, 0.5]
+    assert mean_predict(tie, (1, 1)).tolist() == [3]
+    tie[1, 0] = [0.0, 0.5, 0.0, 0.5]
+    assert mean_predict(tie, (1, 1)).tolist() == [1]
+
+
+def test_unknown_rule_is_refused():
+    with pytest.raises(ValueError, match="unknown blend rule"):
+        predict(np.ones((1, 2, 3)) / 3, (1,), "median")
+
+
+def test_calibrate_t1_is_the_identity_on_distributions():
+    p = _rand_probs(np.random.default_rng(1), 1, 40, 10)[0]
+    np.testing.assert_allclose(calibrate(p, 1.0), p, rtol=1e-12, atol=1e-15)
+    q = np.array([[0.0, 1.0, 0.0], [0.25, 0.25, 0.5]])  # zeros are floored at 1e-12, not log(0)
+    np.testing.assert_allclose(calibrate(q, 1.0), q, atol=1e-11)
+
+
+def test_calibrate_higher_temperature_flattens_and_keeps_the_order():
+    p = _rand_probs(np.random.default_rng(2), 1, 40, 10)[0]
+    prev = p
+    for t in (1.5, 3.0, 10.0):
+        c = calibrate(p, t)
+        np.testing.assert_allclose(c.sum(axis=1), 1.0)
+        np.testing.assert_array_equal(c.argmax(axis=1), p.argmax(axis=1))
+        np.testing.assert_array_equal(np.argsort(c, axis=1, kind="stable"), np.argsort(p, axis=1, kind="stable"))
+        assert np.all(c.max(axis=1) < prev.max(axis=1))  # the top probability comes down
+        prev = c
+    sharp = calibrate(p, 0.5)
+    assert np.all(sharp.max(axis=1) > p.max(axis=1))
+    np.testing.assert_allclose(calibrate(p, 1e6), 1 / 10, atol=1e-4)  # towards uniform
+
+
+def test_calibrate_matches_the_formula():
+    p = np.array([[0.6, 0.3, 0.1]])
+    z = np.log(p) / 2.0
+    np.testing.assert_allclose(calibrate(p, 2.0), np.exp(z) / np.exp(z).sum())
+
+
+@pytest.mark.parametrize("t", [0.0, -1.0, float("nan"), float("inf")])
+def test_calibrate_refuses_bad_temperatures(t):
+    with pytest.raises(ValueError, match="temperature"):
+        calibrate(np.full((1, 4), 0.25), t)

@@ -67,9 +67,11 @@ def test_shipped_bundle_loads_and_predicts():
     pred = b.predict(x)
     assert isinstance(pred, Prediction)
     assert pred.scores.shape == (7, N_K) and pred.labels.shape == (7,)
-    assert pred.weighted_probs.shape == (7, N_K)
+    assert pred.weighted_probs.shape == (7, N_K) and pred.probs.shape == (7, N_K)
     np.testing.assert_allclose(pred.scores.sum(axis=1), 1.0, atol=1e-9)
     np.testing.assert_allclose(pred.weighted_probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(pred.probs.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(pred.confidence, pred.probs[np.arange(7), pred.labels])
     for m in b.members:
         p = pred.member_probs[m.name]
         assert p.shape == (7, N_K) and p.dtype == np.float32
@@ -79,10 +81,27 @@ def test_shipped_bundle_loads_and_predicts():
     assert one.labels.shape == (1,) and one.labels[0] == pred.labels[0]
 
 
+def test_shipped_format_1_bundle_reads_as_a_vote_of_its_weighted_members():
+    b = load_bundle()
+    if b.manifest["format_version"] != 1:
+        pytest.skip("the shipped bundle is no longer format 1")
+    weights = {m["name"]: m["weight"] for m in b.manifest["members"]}
+    assert (b.rule, b.temperature, b.uncertain_below) == ("vote", 1.0, 0.5)
+    assert [m.name for m in b.members] == [n for n, w in weights.items() if w > 0]
+    assert set(b.idle_members) == {n for n, w in weights.items() if w == 0}
+    assert all(m.weight > 0 for m in b.members)
+    pred = b.predict(np.ones((2, N_F)))
+    assert set(pred.member_probs) == {m.name for m in b.members}
+    np.testing.assert_allclose(pred.probs, pred.weighted_probs, atol=1e-9)  # T = 1
+
+
 def test_shipped_manifest_records_provenance():
     man = load_bundle().manifest
     assert man["features"]["names"] == list(FEATURE_NAMES)
     assert len(man["features"]["code_sha256"]) == 64
+    fp = man["features"].get("fingerprint")
+    if fp is not None:
+        assert len(fp["values"]) == len(fp["rtol"]) == len(fp["atol"]) == N_F
     for m in man["members"]:
         assert m["input"]["name"] == "features" and m["output"]["name"] == "probabilities"
         assert m["parity"]["label_agreement"] >= 0.999 and m["parity"]["max_abs_prob_diff"] <= 1e-4
@@ -224,7 +243,8 @@ def _onehotish(k: int, hi: float = 0.6) -> np.ndarray:
     return p
 
 
-def _hand_bundle(path: Path, probs: list[np.ndarray], weights: list[int], **model_kw) -> Path:
+def _hand_bundle(path: Path, probs: list[np.ndarray], weights: list[int], blend: dict | None = None,
+                 format_version: int = 1, **model_kw) -> Path:
     path.mkdir()
     members, files = [], {}
     for i, (p, w) in enumerate(zip(probs, weights)):
@@ -233,8 +253,11 @@ def _hand_bundle(path: Path, probs: list[np.ndarray], weights: list[int], **mode
         files[f] = sha256_file(path / f)
         members.append({"name": f"m{i}", "kind": "const", "file": f, "sha256": files[f], "weight": w,
                         "quantized": False})
-    man = {"format_version": 1, "features": {"names": list(FEATURE_NAMES), "code_sha256": feature_code_sha256()},
+    man = {"format_version": format_version,
+           "features": {"names": list(FEATURE_NAMES), "code_sha256": feature_code_sha256()},
            "genres": list(GENRES), "members": members, "files": files}
+    if blend is not None:
+        man["blend"] = blend
     _write_manifest(path, man)
     return path
 
@@ -257,12 +280,13 @@ def test_blend_rule_majority_beats_confidence(tmp_path: Path):
     assert b.predict(np.zeros(N_F)).labels.tolist() == [1]
 
 
-def test_zero_weight_member_is_ignored(tmp_path: Path):
+def test_zero_weight_member_is_not_run(tmp_path: Path):
     probs = [_onehotish(3), _onehotish(4)]
     b = load_bundle(_hand_bundle(tmp_path / "b", probs, [0, 1]))
     pred = b.predict(np.zeros((2, N_F)))
     assert pred.labels.tolist() == [4, 4]
-    assert pred.member_votes["m0"].tolist() == [3, 3]
+    assert [m.name for m in b.members] == ["m1"] and b.blend_weights == (1,) and b.idle_members == ("m0",)
+    assert set(pred.member_votes) == set(pred.member_probs) == {"m1"}
 
 
 def test_wrong_input_width_rejected(tmp_path: Path):
@@ -278,9 +302,24 @@ def test_wrong_output_rejected(tmp_path: Path):
         load_bundle(_hand_bundle(tmp_path / "c", [_onehotish(0)], [1], out_name="scores"))
 
 
-def test_feature_code_hash_recorded(tmp_path: Path):
-    b = load_bundle(_hand_bundle(tmp_path / "b", [_onehotish(0)], [1]))
-    assert b.feature_code_matches
+def test_feature_fingerprint_checked_at_load(tmp_path: Path, monkeypatch):
+    from gtzan.fingerprint import fingerprint
+
+    monkeypatch.setenv("GTZAN_CACHE", str(tmp_path / "cache"))
+    path = _hand_bundle(tmp_path / "b", [_onehotish(0)], [1])
+    b = load_bundle(path)
+    assert b.feature_code_matches is None and b.feature_mismatches is None  # only code_sha256: unknown
+    man = _manifest(path)
+    man["features"]["fingerprint"] = fp = fingerprint()
+    _write_manifest(path, man)
+    b = load_bundle(path)
+    assert b.feature_code_matches is True and b.feature_mismatches == []
+    i = FEATURE_NAMES.index("spectral_bandwidth_mean")
+    fp["values"][i] *= 1.001
+    _write_manifest(path, man)
+    b = load_bundle(path)
+    assert b.feature_code_matches is False
+    assert [m.name for m in b.feature_mismatches] == ["spectral_bandwidth_mean"]
 
 
 def test_feature_sources_follow_every_import_form():
@@ -313,8 +352,10 @@ def test_shipped_bundle_reproduces_its_held_out_accuracy(gtzan_audio: Path):
 
     b = load_bundle()
     man = b.manifest
-    if not b.feature_code_matches:
-        pytest.skip("the feature code changed since the shipped bundle was trained")
+    if b.feature_mismatches is None:
+        pytest.skip("the shipped bundle records no feature fingerprint: it was exported before fingerprints")
+    assert not b.feature_mismatches, f"this feature code computes the shipped bundle's features differently: " \
+        f"{b.feature_mismatches}"
     if man["data"].get("kind") != "audio" or man["metrics"]["protocol"] != "track":
         pytest.skip("the shipped bundle was not trained on audio with the track protocol")
     rows, labels = [], []
@@ -340,3 +381,153 @@ def test_shipped_bundle_reproduces_its_held_out_accuracy(gtzan_audio: Path):
     assert np.mean(pred.labels == y) == pytest.approx(test["blend"]["accuracy"], abs=1.5 / len(y))
     for name, votes in pred.member_votes.items():
         assert np.mean(votes == y) == pytest.approx(test[name]["accuracy"], abs=1.5 / len(y)), name
+
+
+# --------------------------------------------------------------------------- blend section (format 2)
+
+def _set_blend(p: Path, version: int = 2, **blend) -> None:
+    """Rewrite the manifest's blend section (manifest.json is not in the checksum table)."""
+    man = _manifest(p)
+    man["format_version"] = version
+    man["blend"].update(blend)
+    _write_manifest(p, man)
+
+
+def test_format_2_mean_bundle_with_temperature(shipped: Path):
+    from gtzan.blend import calibrate, mean_predict, weighted_probs
+
+    _set_blend(shipped, rule="mean", calibration={"method": "temperature", "temperature": 1.7}, uncertain_below=0.4)
+    b = load_bundle(shipped)
+    assert (b.rule, b.temperature, b.uncertain_below) == ("mean", 1.7, 0.4)
+    x = np.random.default_rng(1).normal(size=(9, N_F)) * 0.1 + 1.0
+    pred = b.predict(x)
+    stack = np.stack([pred.member_probs[m.name] for m in b.members])
+    w = list(b.blend_weights)
+    np.testing.assert_array_equal(pred.labels, mean_predict(stack, w))
+    np.testing.assert_allclose(pred.probs, calibrate(weighted_probs(stack, w), 1.7))
+    np.testing.assert_array_equal(pred.labels, pred.probs.argmax(axis=1))
+    np.testing.assert_allclose(pred.confidence, pred.probs.max(axis=1))
+    assert np.all(pred.probs.max(axis=1) < pred.weighted_probs.max(axis=1) + 1e-12)  # T > 1 flattens
+
+
+def test_format_2_vote_bundle_keeps_the_vote(shipped: Path):
+    base = load_bundle(shipped).predict(np.ones((3, N_F)))
+    _set_blend(shipped, rule="vote", calibration={"method": "temperature", "temperature": 2.0})
+    pred = load_bundle(shipped).predict(np.ones((3, N_F)))
+    np.testing.assert_array_equal(pred.labels, base.labels)
+    np.testing.assert_array_equal(pred.scores, base.scores)
+    assert np.all(pred.probs.max(axis=1) < base.probs.max(axis=1))  # calibrated, not the vote share
+    np.testing.assert_array_equal(pred.confidence, pred.probs[np.arange(3), pred.labels])
+
+
+def test_mean_and_vote_rules_on_hand_built_members(tmp_path: Path):
+    probs = [_onehotish(1, 0.3), _onehotish(1, 0.3), _onehotish(7, 0.99)]
+    vote = load_bundle(_hand_bundle(tmp_path / "v", probs, [1, 1, 1], {"rule": "vote"}, format_version=2))
+    mean = load_bundle(_hand_bundle(tmp_path / "m", probs, [1, 1, 1], {"rule": "mean"}, format_version=2))
+    assert vote.predict(np.zeros(N_F)).labels.tolist() == [1]
+    pm = mean.predict(np.zeros(N_F))
+    assert pm.labels.tolist() == [7]
+    assert pm.confidence[0] == pytest.approx((0.99 + 2 * 0.7 / 9) / 3, rel=1e-5)
+
+
+def test_members_with_weight_0_get_no_session(shipped: Path, monkeypatch: pytest.MonkeyPatch):
+    import onnxruntime as ort
+
+    opened: list[str] = []
+    real = ort.InferenceSession
+
+    def counting(path, *a, **kw):
+        opened.append(Path(path).name)
+        return real(path, *a, **kw)
+
+    weights = {m["name"]: m["weight"] for m in _manifest(shipped)["members"]}
+    weights.update(keras1=0, keras2=3)
+    man = _manifest(shipped)
+    for m in man["members"]:
+        m["weight"] = weights[m["name"]]
+    man["blend"]["weights"] = weights
+    _write_manifest(shipped, man)
+    monkeypatch.setattr(ort, "InferenceSession", counting)
+    b = load_bundle(shipped)
+    used = [n for n, w in weights.items() if w > 0]
+    assert sorted(opened) == sorted(f"{n}.onnx" for n in used)
+    assert [m.name for m in b.members] == used
+    assert set(b.idle_members) == {n for n, w in weights.items() if w == 0}
+    assert set(b.predict(np.ones(N_F)).member_probs) == set(used)
+
+
+def test_background_bundle_offers_the_same_members_and_blend(shipped: Path):
+    from gtzan.daemon.loading import BackgroundBundle, member_rows
+
+    _set_blend(shipped, rule="mean", calibration={"method": "temperature", "temperature": 1.3}, uncertain_below=0.6)
+    bg = BackgroundBundle(shipped)
+    assert (bg.rule, bg.temperature, bg.uncertain_below) == ("mean", 1.3, 0.6)  # before the sessions exist
+    b = bg.loaded()
+    assert [m.name for m in bg.members] == [m.name for m in b.members]
+    assert bg.blend_weights == b.blend_weights and bg.idle_members == b.idle_members
+    assert bg.blend == b.blend
+    assert member_rows(bg) == member_rows(b)
+    assert {n for n, _, w in member_rows(b) if w == 0} == set(b.idle_members)
+
+
+def test_weights_that_disagree_are_refused(shipped: Path):
+    man = _manifest(shipped)
+    name = next(m["name"] for m in man["members"] if m["weight"] > 0)
+    man["blend"]["weights"][name] += 1
+    _write_manifest(shipped, man)
+    with pytest.raises(BundleError, match=f"member '{name}' has weight") as ei:
+        load_bundle(shipped)
+    assert "\n" not in str(ei.value)
+
+
+def test_weights_of_unknown_members_are_refused(shipped: Path):
+    man = _manifest(shipped)
+    man["blend"]["weights"]["ghost"] = 1
+    _write_manifest(shipped, man)
+    with pytest.raises(BundleError, match="'ghost', which is not a member"):
+        load_bundle(shipped)
+
+
+def test_members_weights_alone_are_enough(shipped: Path):
+    man = _manifest(shipped)
+    del man["blend"]["weights"]
+    _write_manifest(shipped, man)
+    b = load_bundle(shipped)
+    assert b.blend_weights == tuple(m["weight"] for m in man["members"] if m["weight"] > 0)
+
+
+@pytest.mark.parametrize("t", [0, -1.5, "1.7", None, True, float("inf"), float("nan")])
+def test_bad_temperature_is_refused(shipped: Path, t):
+    _set_blend(shipped, rule="mean", calibration={"method": "temperature", "temperature": t})
+    with pytest.raises(BundleError, match="temperature .* is not a positive finite number") as ei:
+        load_bundle(shipped)
+    assert "\n" not in str(ei.value)
+
+
+def test_unknown_calibration_method_is_refused(shipped: Path):
+    _set_blend(shipped, rule="mean", calibration={"method": "isotonic"})
+    with pytest.raises(BundleError, match="calibration 'isotonic' is not supported"):
+        load_bundle(shipped)
+
+
+@pytest.mark.parametrize("rule", ["median", "each member votes for the argmax of its probabilities", 3])
+def test_unknown_rule_is_refused_in_format_2(shipped: Path, rule):
+    _set_blend(shipped, rule=rule)
+    with pytest.raises(BundleError, match="blend rule .* is not supported") as ei:
+        load_bundle(shipped)
+    assert "\n" not in str(ei.value) and len(str(ei.value)) < 200
+
+
+@pytest.mark.parametrize("below", [-0.1, 1.5, "0.5", None, float("nan")])
+def test_threshold_outside_0_1_is_refused(shipped: Path, below):
+    _set_blend(shipped, rule="vote", uncertain_below=below)
+    with pytest.raises(BundleError, match="uncertain_below .* is not a number in"):
+        load_bundle(shipped)
+
+
+def test_background_bundle_refuses_what_load_bundle_refuses(shipped: Path):
+    from gtzan.daemon.loading import BackgroundBundle
+
+    _set_blend(shipped, rule="mean", calibration={"method": "temperature", "temperature": -1})
+    with pytest.raises(BundleError, match="temperature"):
+        BackgroundBundle(shipped)

@@ -21,7 +21,8 @@ from tests import wavgen
 HOP_SAMPLES = 22 * 512  # --hop 0.5 rounds to whole 512-sample frames
 _SCRIPT = Path(sys.executable).parent / "gtzan-listen"  # the installed console script, as users run it
 CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "gtzan.daemon.cli"]
-WINDOW_KEYS = {"window", "start", "end", "level_dbfs", "silence", "genre", "scores", "smoothed", "members", "timings"}
+WINDOW_KEYS = {"window", "start", "end", "level_dbfs", "silence", "genre", "probability", "probs", "uncertain",
+               "scores", "smoothed", "members", "timings"}
 
 
 def listen(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -41,10 +42,17 @@ def without_timings(ws: list[dict]) -> list[dict]:
 
 
 def shipped_weights() -> dict[str, int]:
+    """The weights of the shipped bundle's members that run (weight above 0)."""
     from gtzan.bundle import default_bundle_dir
 
     manifest = json.loads((default_bundle_dir() / "manifest.json").read_text())
-    return {m["name"]: int(m["weight"]) for m in manifest["members"]}
+    return {m["name"]: int(m["weight"]) for m in manifest["members"] if int(m["weight"]) > 0}
+
+
+def shipped_threshold() -> float:
+    from gtzan.bundle import load_bundle
+
+    return load_bundle().uncertain_below
 
 
 def n_windows(n_samples: int) -> int:
@@ -81,6 +89,7 @@ def test_windows_timestamps_and_schema(music_run: subprocess.CompletedProcess) -
     assert music_run.returncode == 0, music_run.stderr
     ws, summary = lines(music_run.stdout)
     assert len(ws) == n_windows(10 * SR) == 14
+    below = shipped_threshold()
     for i, w in enumerate(ws):
         assert WINDOW_KEYS <= set(w) and "synthetic" not in w
         assert w["window"] == i
@@ -89,7 +98,13 @@ def test_windows_timestamps_and_schema(music_run: subprocess.CompletedProcess) -
         assert w["silence"] is False and -40 < w["level_dbfs"] < 0
         assert w["genre"] in GENRES and list(w["scores"]) == list(GENRES)
         assert sum(w["scores"].values()) == pytest.approx(1.0, abs=1e-5)
-        assert w["smoothed"]["genre"] in GENRES
+        # calibrated probabilities: a distribution, its verdict's entry and the threshold
+        assert list(w["probs"]) == list(GENRES) and sum(w["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert w["probability"] == w["probs"][w["genre"]] and w["uncertain"] is (w["probability"] < below)
+        sm = w["smoothed"]
+        assert set(sm) == {"genre", "probability", "probs", "uncertain"} and sm["genre"] in GENRES
+        assert sm["probability"] == sm["probs"][sm["genre"]] and sm["uncertain"] is (sm["probability"] < below)
+        assert sum(sm["probs"].values()) == pytest.approx(1.0, abs=1e-5)
         weights = {m: v["weight"] for m, v in w["members"].items()}
         assert weights == shipped_weights()
         # the blended score of each genre is the weight share of the members voting for it
@@ -102,6 +117,10 @@ def test_windows_timestamps_and_schema(music_run: subprocess.CompletedProcess) -
     assert summary["windows"] == 14 and summary["ended"] == "end" and summary["source"]["kind"] == "file"
     counts = {g: sum(w["genre"] == g for w in ws) for g in GENRES}
     assert summary["verdict"] in [g for g in GENRES if counts[g] == max(counts.values())]
+    mean = sum(w["probs"][summary["verdict"]] for w in ws) / len(ws)
+    assert summary["probability"] == pytest.approx(mean, abs=1e-5)
+    assert summary["uncertain"] is (summary["probability"] < below)
+    assert "mean probability" in music_run.stderr
     assert "verdict:" in music_run.stderr and "Traceback" not in music_run.stderr
 
 
@@ -149,7 +168,8 @@ def test_silence_is_reported_not_classified(wavs: dict[str, Path]) -> None:
     assert first_loud > 0
     for w in ws[:first_loud]:
         assert w["genre"] is None and w["scores"] is None and w["members"] == {} and w["level_dbfs"] < -60
-        assert w["smoothed"]["genre"] is None
+        assert w["probability"] is None and w["probs"] is None and w["uncertain"] is None
+        assert w["smoothed"]["genre"] is None and w["smoothed"]["probability"] is None
     assert all(w["genre"] in GENRES for w in ws[first_loud:])
     assert summary["silent"] == first_loud and summary["classified"] == len(ws) - first_loud
     # a stricter threshold turns every window into silence
@@ -178,25 +198,14 @@ def test_demo_is_labelled_synthetic() -> None:
 
 @pytest.mark.parametrize("cols,rows,layout", [("110", "50", "members"), ("80", "24", "votes keras")])
 def test_live_display_on_a_terminal(wavs: dict[str, Path], cols: str, rows: str, layout: str) -> None:
-    import pty
+    from tests.terminal import run_on_pty
 
-    master, slave = pty.openpty()
     env = dict(os.environ, COLUMNS=cols, LINES=rows, TERM="xterm-256color")
-    p = subprocess.Popen([*CLI, "--file", str(wavs["music"]), "--fast"], stdin=slave, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    assert p.wait(60) == 0
-    os.close(master)
-    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.decode(errors="replace"))  # without colours
-    for part in ("genre", "blended scores", layout, "recent windows", "dBFS", "music.wav", "latency", "verdict:"):
+    code, out = run_on_pty([*CLI, "--file", str(wavs["music"]), "--fast"], env=env, timeout=60)
+    assert code == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out)  # without colours
+    for part in ("genre", "blended probabilities", layout, "recent windows", "dBFS", "music.wav", "x real time",
+                 "not used", "verdict:"):
         assert part in text, part
     assert "{" not in text  # no JSON on a terminal
 

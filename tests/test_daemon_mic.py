@@ -99,6 +99,7 @@ def test_source_that_stops_delivering_is_detected(vmic: VirtualMic, music_wav: P
     took = time.monotonic() - t0
     assert p.returncode == 1, err
     assert "no audio from input device" in err and "Traceback" not in err
+    assert "for more than 2 s (--stall-timeout)" in err
     assert took < 2 + 4, took  # detected within a few seconds of the stall, no hang on the way out
     ws, summary = lines(first + out)
     assert summary["ended"] == "error" and len(ws) >= 1
@@ -115,6 +116,20 @@ def test_device_lost_when_the_sound_server_dies(vmic: VirtualMic, music_wav: Pat
     assert time.monotonic() - t0 < 5 and "Traceback" not in err
     assert "device lost" in err
     assert lines(first + out)[1]["ended"] == "error"
+    # PortAudio's own reports ("Expression '...' failed in 'src/hostapi/alsa/pa_linux_alsa.c'") stay off stderr
+    assert "Expression '" not in err and "pa_linux_alsa" not in err, err
+    assert [line for line in err.splitlines() if "error" in line] == [err.splitlines()[-1]]
+
+
+def test_device_that_never_delivers_says_what_was_waited_for(vmic: VirtualMic) -> None:
+    """Nothing is fed: the message gives the start-up wait, not a stall against --stall-timeout."""
+    p = subprocess.Popen([*CLI, "--json", "--stall-timeout", "1"], env=vmic.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert vmic.wait_for_capture(p, timeout=60), p.communicate(timeout=10)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 1, err
+    assert "no audio from input device 'default' in the 5 s after it was opened" in err
+    assert "--stall-timeout 1 s applies once audio flows" in err and "Traceback" not in err
 
 
 def test_sigterm_on_a_live_device(vmic: VirtualMic, music_wav: Path) -> None:
@@ -133,6 +148,28 @@ def test_unknown_device_lists_what_exists(vmic: VirtualMic) -> None:
     assert "not found" in r.stderr and "default" in r.stderr and "--file" in r.stderr
     d = listen("--list-devices", env=vmic.env, timeout=60)
     assert d.returncode == 0 and "default" in d.stdout
+
+
+@pytest.mark.parametrize("config", ["missing", "empty"])
+def test_broken_alsa_config_is_reported_not_a_crash(tmp_path: Path, config: str) -> None:
+    """alsa-lib aborts the process while PortAudio starts when ALSA_CONFIG_PATH names a missing or empty
+    file; gtzan-listen finds that out in a child process and says so."""
+    try:
+        import sounddevice  # noqa: F401
+    except OSError:
+        pytest.skip("PortAudio not installed")
+    path = tmp_path / "asound.conf"
+    if config == "empty":
+        path.write_text("")
+    env = dict(os.environ, ALSA_CONFIG_PATH=str(path))
+    for args in (["--list-devices"], ["--json"]):
+        r = listen(*args, env=env, timeout=60)
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        err = r.stderr.splitlines()
+        assert len(err) == 1 and err[0].startswith("gtzan-listen: error: PortAudio crashed while starting"), r.stderr
+        assert f"ALSA_CONFIG_PATH={str(path)!r}" in err[0]
+        assert ("does not exist" if config == "missing" else "is empty") in err[0] and "--file" in err[0]
+        assert r.stdout == ""
 
 
 def test_no_input_device(tmp_path: Path) -> None:

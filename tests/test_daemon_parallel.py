@@ -181,6 +181,10 @@ def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, durati
                                                                           y.member_votes)
         np.testing.assert_array_equal(x.features, y.features)
         np.testing.assert_array_equal(x.scores, y.scores)
+        np.testing.assert_array_equal(x.probs, y.probs)
+        np.testing.assert_array_equal(x.smoothed_probs, y.smoothed_probs)
+        assert (x.probability, x.uncertain, x.smoothed_probability, x.smoothed_uncertain) == \
+            (y.probability, y.uncertain, y.smoothed_probability, y.smoothed_uncertain)
     assert sa == sb
 
 

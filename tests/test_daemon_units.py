@@ -1,4 +1,5 @@
-"""Unit tests of gtzan-listen's parts: smoothing, level, summary, demo audio, device argument parsing."""
+"""Unit tests of gtzan-listen's parts: smoothing, level, summary, JSON and display of a window, demo audio,
+device argument parsing."""
 
 from __future__ import annotations
 
@@ -25,25 +26,44 @@ def test_smoothing_params(smooth: float, hop: float, expect: tuple[int, int]) ->
     assert smoothing_params(smooth, hop) == expect
 
 
-def test_smoother_n1_is_the_raw_blend_including_ties() -> None:
+def test_smoother_n1_follows_each_windows_probabilities() -> None:
     s = Smoother(1, 1)
+    p = np.full(10, 0.05)
+    p[[2, 5]] = [0.2, 0.4]
+    genre, avg = s.update(p)
+    assert genre == 5 and np.array_equal(avg, p)
     tie = np.zeros(10)
     tie[[2, 5]] = 0.5
-    wp = np.zeros(10)
-    wp[5] = 0.6
-    wp[2] = 0.4
-    assert s.update(tie, wp)[0] == 5  # tie on votes -> weighted probabilities decide
-    assert s.update(onehot(1), onehot(1))[0] == 1  # and it follows every window at once
+    assert s.update(tie)[0] == 2  # a tie goes to the lowest genre index
+    assert s.update(onehot(1))[0] == 1  # and it follows every window at once
+
+
+def test_smoother_averages_the_probabilities_of_the_last_n_windows() -> None:
+    s = Smoother(3, 1)
+    a, b = np.full(10, 0.02), np.full(10, 0.02)
+    a[[0, 4]] = [0.42, 0.42]
+    a[0] += 0.02
+    b[[0, 4]] = [0.1, 0.74]
+    g, avg = s.update(a)
+    assert g == 0
+    g, avg = s.update(b)
+    np.testing.assert_allclose(avg, (a + b) / 2)
+    assert g == 4  # 0.58 against 0.27: the confident window outweighs the lukewarm one
+    s.update(b)
+    g, avg = s.update(a)  # the first window has left the average
+    np.testing.assert_allclose(avg, (b + b + a) / 3)
+    s.reset()
+    assert np.array_equal(s.update(a)[1], a)
 
 
 def test_smoother_hysteresis_waits_k_windows() -> None:
     n, k = smoothing_params(3.0, 0.5)
     s = Smoother(n, k)
-    shown = [s.update(onehot(0), onehot(0))[0] for _ in range(6)]
+    shown = [s.update(onehot(0))[0] for _ in range(6)]
     assert shown == [0] * 6
     # genre 3 takes over the raw stream: the average's leader changes after 4 windows (4 vs 2 of 6),
     # then it must lead K = 3 windows before it is shown
-    shown = [s.update(onehot(3), onehot(3))[0] for _ in range(8)]
+    shown = [s.update(onehot(3))[0] for _ in range(8)]
     first = shown.index(3)
     assert shown[:first] == [0] * first and all(g == 3 for g in shown[first:])
     assert first == 3 + k - 1  # leads from the 4th window (index 3), shown K-1 windows later
@@ -52,9 +72,9 @@ def test_smoother_hysteresis_waits_k_windows() -> None:
 def test_smoother_ignores_a_one_window_blip() -> None:
     s = Smoother(*smoothing_params(3.0, 0.5))
     for _ in range(6):
-        s.update(onehot(0), onehot(0))
-    assert s.update(onehot(7), onehot(7))[0] == 0
-    assert s.update(onehot(0), onehot(0))[0] == 0
+        s.update(onehot(0))
+    assert s.update(onehot(7))[0] == 0
+    assert s.update(onehot(0))[0] == 0
 
 
 def test_level_dbfs_matches_the_samples_rms() -> None:
@@ -67,9 +87,9 @@ def test_level_dbfs_matches_the_samples_rms() -> None:
     assert level_dbfs(f) == LEVEL_FLOOR_DB
 
 
-def _result(i: int, label: int | None, scores: np.ndarray | None) -> WindowResult:
+def _result(i: int, label: int | None, probs: np.ndarray | None) -> WindowResult:
     return WindowResult(index=i, start_sample=0, start=0.0, end=3.0, level_dbfs=-20.0, silent=label is None,
-                        label=label, scores=scores, smoothed=label)
+                        label=label, scores=None if label is None else onehot(label), probs=probs, smoothed=label)
 
 
 def test_summary_verdict_is_the_most_frequent_window_genre() -> None:
@@ -81,7 +101,30 @@ def test_summary_verdict_is_the_most_frequent_window_genre() -> None:
     assert d["shares"]["rock"] == pytest.approx(0.6) and d["shares"]["country"] == pytest.approx(0.4)
 
 
-def test_summary_tie_goes_to_the_larger_score_sum() -> None:
+def test_summary_probability_is_the_verdicts_mean_calibrated_probability() -> None:
+    b = SummaryBuilder(GENRES, uncertain_below=0.5)
+    b.add(_result(0, 9, 0.7 * onehot(9) + 0.3 * onehot(2)))
+    b.add(_result(1, 9, 0.5 * onehot(9) + 0.5 * onehot(2)))
+    b.add(_result(2, 2, 0.3 * onehot(9) + 0.7 * onehot(2)))
+    d = b.as_dict("end", {}, 9.0, 0, 0)
+    assert d["verdict"] == "rock" and d["probability"] == pytest.approx(0.5) and d["uncertain"] is False
+    b.add(_result(3, 2, 0.2 * onehot(9) + 0.8 * onehot(2)))
+    b.add(_result(4, 9, 0.4 * onehot(9) + 0.6 * onehot(2)))
+    d = b.as_dict("end", {}, 9.0, 0, 0)
+    assert d["verdict"] == "rock" and d["probability"] == pytest.approx(0.42) and d["uncertain"] is True
+    assert SummaryBuilder(GENRES).as_dict("end", {}, 0.0, 0, 0)["uncertain"] is None
+
+
+def test_summary_verdict_text() -> None:
+    from gtzan.daemon.summary import verdict_text
+
+    assert verdict_text({"verdict": "rock", "probability": 0.62, "uncertain": False}) == "rock, mean probability 62%"
+    assert verdict_text({"verdict": "rock", "probability": 0.41, "uncertain": True}) == \
+        "uncertain: rock? mean probability 41%"
+    assert verdict_text({"verdict": None, "probability": None}).startswith("none")
+
+
+def test_summary_tie_goes_to_the_larger_probability_sum() -> None:
     b = SummaryBuilder(GENRES)
     b.add(_result(0, 4, 0.4 * onehot(4) + 0.3 * onehot(6)))
     b.add(_result(1, 6, 0.9 * onehot(6)))
@@ -92,6 +135,82 @@ def test_summary_of_silence_has_no_verdict() -> None:
     b = SummaryBuilder(GENRES)
     b.add(_result(0, None, None))
     assert b.verdict() is None and b.as_dict("end", {}, 3.0, 0, 0)["verdict"] is None
+
+
+def _loud(label: int, probs: np.ndarray, smoothed: int, smoothed_probs: np.ndarray,
+          below: float = 0.5) -> WindowResult:
+    return WindowResult(index=4, start_sample=4 * 11264, start=2.55, end=5.55, level_dbfs=-18.0, silent=False,
+                        label=label, scores=onehot(label), probs=probs, probability=float(probs[label]),
+                        uncertain=float(probs[label]) < below, member_probs={"knn": onehot(label)},
+                        member_votes={"knn": label}, smoothed=smoothed, smoothed_probs=smoothed_probs,
+                        smoothed_probability=float(smoothed_probs[smoothed]),
+                        smoothed_uncertain=float(smoothed_probs[smoothed]) < below)
+
+
+def test_json_window_carries_calibrated_probabilities() -> None:
+    import json
+
+    from gtzan.daemon.output_json import window_record
+
+    p = np.full(10, 0.04)
+    p[9], p[2] = 0.41, 0.27
+    sp = np.full(10, 0.03)
+    sp[9], sp[2] = 0.55, 0.21
+    rec = json.loads(json.dumps(window_record(_loud(9, p, 9, sp), GENRES, {"knn": 1, "rf": 0})))
+    assert rec["genre"] == "rock" and rec["probability"] == pytest.approx(0.41) and rec["uncertain"] is True
+    assert list(rec["probs"]) == list(GENRES) and rec["probs"]["country"] == pytest.approx(0.27)
+    assert rec["scores"]["rock"] == 1.0  # the vote share stays beside the probabilities
+    assert rec["smoothed"] == {"genre": "rock", "probability": pytest.approx(0.55),
+                               "probs": {g: pytest.approx(x) for g, x in zip(GENRES, sp)}, "uncertain": False}
+    assert set(rec["members"]) == {"knn"} and rec["members"]["knn"]["weight"] == 1
+    quiet = WindowResult(index=0, start_sample=0, start=0.0, end=3.0, level_dbfs=-90.0, silent=True)
+    rec = window_record(quiet, GENRES, {})
+    assert rec["probability"] is None and rec["probs"] is None and rec["uncertain"] is None
+    assert rec["smoothed"] == {"genre": None, "probability": None, "probs": None, "uncertain": None}
+
+
+def _render(r: WindowResult | None, members: list[tuple[str, str, int]], below: float = 0.5,
+            wide: bool = True) -> str:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from gtzan.daemon.display import LiveDisplay
+
+    console = Console(width=120 if wide else 80, height=50 if wide else 24, record=True, color_system=None)
+    d = LiveDisplay(GENRES, members, console=console)
+    d._state = SimpleNamespace(audio_seconds=lambda: 6.0, silence_db=-60.0, smooth_n=6, synthetic=False,
+                               uncertain_below=below, input_dbfs=-20.0, source_text="test.wav", started=0.0,
+                               hop_seconds=0.5108, source=SimpleNamespace(overflows=0, dropped=0))
+    d.last = r
+    console.print(d._render())
+    return console.export_text()
+
+
+MEMBERS = [("keras1", "keras", 1), ("keras2", "keras", 0), ("knn", "sklearn", 1)]
+
+
+def test_display_shows_the_calibrated_probability_and_uncertainty() -> None:
+    p = np.full(10, 0.05)
+    p[9], p[2] = 0.41, 0.19
+    text = _render(_loud(9, p, 9, p), MEMBERS)
+    assert "uncertain: rock? 41%" in text and "below 50%" in text
+    assert "ROCK" not in text and "vote share" not in text and "weighted votes" not in text
+    p[9], p[2] = 0.62, 0.0
+    text = _render(_loud(9, p, 9, p), MEMBERS)
+    assert "ROCK" in text and "62%" in text and "uncertain" not in text
+    assert "uncertain: rock? 62%" in _render(_loud(9, p, 9, p, below=0.7), MEMBERS, below=0.7)
+
+
+def test_display_does_not_show_unused_members_as_voting() -> None:
+    p = np.full(10, 0.05)
+    p[9] = 0.55
+    wide = _render(_loud(9, p, 9, p), MEMBERS)
+    row = next(line for line in wide.splitlines() if "keras2" in line)
+    assert "not used" in row and "rock" not in row
+    short = _render(_loud(9, p, 9, p), MEMBERS, wide=False)
+    votes = next(line for line in short.splitlines() if line.startswith("votes"))
+    assert "keras1(w1)" in votes and "keras2(" not in votes and "not used: keras2" in short
 
 
 def test_demo_clip_is_deterministic_and_labelled() -> None:

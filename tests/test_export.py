@@ -279,7 +279,14 @@ def test_cli_missing_csv_and_both_inputs(tmp_path: Path):
     _assert_one_line_error(res, "not found")
     res = _run_cli(["--features", str(tmp_path / "nope.csv"), "--audio-dir", str(tmp_path), "--out",
                     str(tmp_path / "b")])
-    _assert_one_line_error(res, "either --audio-dir or --features")
+    _assert_one_line_error(res, "not found")
+    good = tmp_path / "good.csv"  # both inputs are taken together: a readable CSV and an audio folder with no audio
+    good.write_text(",".join(["filename", *FEATURE_NAMES, "label"]) + "\n" + "".join(
+        ",".join([f"{g}.00000.0.wav", *["1.0"] * len(FEATURE_NAMES), g]) + "\n" for g in GENRES))
+    (tmp_path / "noaudio").mkdir()
+    res = _run_cli(["--features", str(good), "--audio-dir", str(tmp_path / "noaudio"), "--out", str(tmp_path / "b")])
+    _assert_one_line_error(res, "no audio")
+    assert not (tmp_path / "b").exists()
 
 
 @pytest.mark.gtzan
@@ -295,33 +302,39 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
         (audio / g).mkdir(parents=True)
         for t in tracks:
             (audio / g / t.name).symlink_to(t)
-    from gtzan.training import pipeline
+    from gtzan.training import crossfit
 
-    trained = []
-    real_train = pipeline.train_members
+    fitted = []
+    real_fit = crossfit.cross_fit
 
-    def train_once(*a, **kw):  # the rerun below reuses the models: only the export step is under test there
-        if not trained:
-            trained.append(real_train(*a, **kw))
-        return trained[0]
+    def fit_once(*a, **kw):  # the rerun below reuses the models: only the export step is under test there
+        if not fitted:
+            fitted.append(real_fit(*a, **kw))
+        return fitted[0]
 
-    monkeypatch.setattr(pipeline, "train_members", train_once)
+    monkeypatch.setattr(crossfit, "cross_fit", fit_once)
     out = tmp_path / "bundle"
     cache = tmp_path / "cache"  # features computed here with the current feature code
-    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--seed", "1",
-                    "--cache-dir", str(cache)])
+    args = ["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--folds", "3",
+            "--seed", "1", "--cache-dir", str(cache)]
+    res = _run_cli(args)
     assert res.exit_code == 0, res.stderr[-2000:]
     b = load_bundle(out)
     man = b.manifest
     assert man["provisional"] and man["quick"] and man["data"]["n_tracks"] == 20
     assert man["data"]["audio_fingerprint"] and man["metrics"]["protocol"] == "paper"
+    assert man["metrics"]["held_out"] == "out-of-fold" and man["metrics"]["n_folds"] == 3
     assert man["data"]["median_length_samples"] == 66149
-    assert set(man["metrics"]["shipped_graphs_test"]) >= {"blend", "rows", "keras1", "rf"}
-    assert {m.name for m in b.members} >= {"keras1", "keras2", "keras3", "xgb", "knn", "rf"}
+    scores = man["metrics"]["scores"]["ours"]
+    assert scores["blend"]["rows"] == 200 and {"keras1", "rf", "blend_nested", "blend_vote"} <= set(scores)
+    assert len(scores["per_fold"]["blend"]) == 3
+    assert {m.name for m in b.members} | set(b.idle_members) >= {"keras1", "keras2", "keras3", "xgb", "knn", "rf"}
     for m in man["members"]:
         assert m["parity"]["label_agreement"] >= 0.999 and m["parity"]["max_abs_prob_diff"] <= 1e-4
     assert (out / "REPORT.md").is_file() and "report/report.md" in man["files"]
-    assert set(man["blend"]) >= {"weights", "validation_tuned", "test_tuned", "rule"}
+    assert "report/reliability_paper.png" in man["files"]
+    assert set(man["blend"]) >= {"weights", "rule", "calibration", "uncertain_below", "searched"}
+    assert man["blend"]["rule"] == b.rule and man["blend"]["calibration"]["temperature"] == b.temperature > 0
     pred = b.predict(np.ones((3, N_F)))
     assert pred.labels.shape == (3,)
 
@@ -329,8 +342,7 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
     from gtzan.export import verify
 
     monkeypatch.setattr(verify, "MAX_PROB_DIFF", -1.0)  # no export can pass: verification must fail
-    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--seed", "1",
-                    "--cache-dir", str(cache)])
+    res = _run_cli(args)
     _assert_one_line_error(res, "failed verification")
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before

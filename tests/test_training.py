@@ -119,14 +119,18 @@ def test_cli_quick_run_reproduces_the_pipeline(trained, tmp_path):
     from gtzan.training.cli import main
     from gtzan.training.evaluate import evaluate
 
-    table, tm = trained
+    from gtzan.training.pipeline import train_members
+    from gtzan.training.splits import make_split
+
+    table, _ = trained
     csv = tmp_path / "features.csv"
     table.to_csv(csv)
     out = tmp_path / "out"
-    r = CliRunner().invoke(main, ["--features", str(csv), "--protocol", "track", "--out", str(out), "--quick"])
+    r = CliRunner().invoke(main, ["--features", str(csv), "--protocol", "paper", "--out", str(out), "--quick"])
     assert r.exit_code == 0, r.output
-    assert "Protocol `track`" in (out / "report.md").read_text()
+    assert "Protocol `paper`" in (out / "report.md").read_text()
     cli = json.loads((out / "report.json").read_text())["runs"][0]["scores"]["test"]
+    tm = train_members(table, make_split(table, "paper", seed=0, data_dir=None), quick=True, seed=0, progress=False)
     ref = evaluate(tm, table, parts=("test",))["scores"]["test"]
     for name in ("xgb", "knn", "rf", "numpy_net"):
         assert cli[name]["log_loss"] == ref[name]["log_loss"], name
@@ -144,6 +148,30 @@ def test_cli_bad_input(tmp_path):
     assert r.exit_code == 1 and "not a Kaggle GTZAN features table" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "o2").exists()
     r = CliRunner().invoke(main, ["--out", str(tmp_path / "o3")])
-    assert r.exit_code == 2 and "exactly one of" in r.output
+    assert r.exit_code == 2 and "give --audio-dir, --features, or both" in r.output
     r = CliRunner().invoke(main, ["--features", str(bad), "--out", str(tmp_path / "o4"), "--hop", "0"])
     assert r.exit_code == 2
+
+
+def test_cli_track_protocol_is_a_grouped_cross_validation(tmp_path):
+    """Every row is predicted out of fold, by members that never saw its track; the blend is chosen on those."""
+    from click.testing import CliRunner
+
+    from gtzan.training.cli import main
+
+    table = _table(tracks=5, windows=3, seed=3)
+    csv = tmp_path / "features.csv"
+    table.to_csv(csv)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["--features", str(csv), "--protocol", "track", "--folds", "3", "--out", str(out),
+                                  "--quick", "--no-numpy"])
+    assert r.exit_code == 0, r.output
+    md = (out / "report.md").read_text()
+    assert "Protocol `track` (3-fold cross-validation)" in md and "(honest)" in md
+    fit = json.loads((out / "report.json").read_text())["cross_validated"][0]
+    sc = fit["evaluation"]["by_source"]["table"]["scores"]
+    assert sc["blend"]["rows"] == len(table) and sc["blend"]["tracks"] == 50
+    assert len(sc["per_fold"]["blend_nested"]) == 3
+    assert fit["blend"]["rule"] in ("mean", "vote") and fit["blend"]["temperature"] > 0
+    assert (out / "reliability_track.png").stat().st_size > 1000
+    assert (out / "confusion_track_table_blend.png").is_file()

@@ -27,10 +27,12 @@ __all__ = [
     "DatasetError",
     "FeatureTable",
     "Track",
+    "SOURCES",
     "audio_fingerprint",
     "build_feature_table",
     "default_cache_dir",
     "find_tracks",
+    "load_sources",
     "read_features_csv",
     "track_features",
 ]
@@ -98,6 +100,14 @@ class FeatureTable:
     @classmethod
     def from_csv(cls, path: str | os.PathLike) -> FeatureTable:
         return read_features_csv(path)
+
+    @classmethod
+    def concat(cls, tables: Iterable[FeatureTable]) -> FeatureTable:
+        """Rows of several tables, in order (e.g. the Kaggle table and our own windows of the audio)."""
+        ts = list(tables)
+        return cls(np.concatenate([t.X for t in ts]), np.concatenate([t.y for t in ts]),
+                   np.concatenate([t.filenames for t in ts]), np.concatenate([t.tracks for t in ts]),
+                   skipped=[s for t in ts for s in t.skipped])
 
 
 # ------------------------------------------------------------------------------------ Kaggle CSV
@@ -227,10 +237,14 @@ def audio_fingerprint(audio_dir: str | os.PathLike) -> str:
 
 
 def feature_code_hash() -> str:
-    """Cache key of the feature definition: the package version and the hash of its source files."""
-    from gtzan.bundle import feature_code_sha256
+    """Cache key of the feature definition: the package version and the digest of its probe features.
 
-    return hashlib.sha256(f"{gtzan.__version__}\0{feature_code_sha256()}".encode()).hexdigest()
+    Numbers rather than source text (gtzan.fingerprint), so cached features outlive a refactor that
+    leaves them alone.
+    """
+    from gtzan.fingerprint import digest
+
+    return hashlib.sha256(f"{gtzan.__version__}\0{digest()}".encode()).hexdigest()
 
 
 def default_cache_dir() -> Path:
@@ -328,6 +342,43 @@ def build_feature_table(
         names += [f"{t.name}.{i}.wav" for i in range(len(arr))]
         trk += [t.name] * len(arr)
     return FeatureTable(np.concatenate(X), np.array(y), np.array(names), np.array(trk), skipped=skipped)
+
+
+SOURCES = ("table", "ours")  # rows of a Kaggle-format CSV; rows our feature code computed from audio
+
+
+def load_sources(features_csv: str | os.PathLike | None = None, audio_dir: str | os.PathLike | None = None, *,
+                 hop: int = WINDOW_SAMPLES, n_jobs: int | None = None, cache_dir: str | os.PathLike | None = None,
+                 progress: bool = True) -> tuple[FeatureTable, np.ndarray, dict[str, object]]:
+    """The rows of a features CSV and/or of an audio folder, each row's source, and where they came from.
+
+    The Kaggle table was computed by an older librosa; our windows of the same tracks come from the
+    feature code the listener runs. Keeping the source of each row lets training use both and score each.
+    """
+    if features_csv is None and audio_dir is None:
+        raise DatasetError("give a features CSV, an audio folder, or both")
+    tables: list[FeatureTable] = []
+    names: list[str] = []
+    info: dict[str, object] = {}
+    if features_csv is not None:
+        p = Path(features_csv)
+        tables.append(read_features_csv(p))
+        names.append("table")
+        info.update(kind="features_csv", path=p.name, features_csv_sha256=_file_sha256(p))
+    if audio_dir is not None:
+        d = Path(audio_dir)
+        t = build_feature_table(d, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress)
+        tables.append(t)
+        names.append("ours")
+        info.update(kind="features_csv+audio" if info else "audio", audio_path=d.name, hop=hop,
+                    audio_fingerprint=audio_fingerprint(d))
+        info.setdefault("path", d.name)
+    table = FeatureTable.concat(tables)
+    sources = np.concatenate([np.full(len(t), n) for t, n in zip(tables, names)])
+    label = {"audio": "audio folder", "features_csv": "features CSV"}.get(str(info["kind"]), "features CSV and audio")
+    info.update(source=f"{label} {info['path']}", rows=len(table), tracks=int(np.unique(table.tracks).size),
+                sources={n: int(np.sum(sources == n)) for n in names}, counts=table.counts())
+    return table, sources, info
 
 
 def _run(paths: list[str], hop: int, n_jobs: int | None, progress: bool) -> Iterable[tuple[str, np.ndarray | None, str]]:

@@ -56,11 +56,13 @@ def build_model(n_features: int = 58, n_classes: int = 10, *, hidden: tuple[int,
 
 
 def train_keras(
-    X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
+    X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None, y_val: np.ndarray | None, *,
     seed: int = 0, epochs: int = 100, batch_size: int = 32, patience: int = 10,
     n_classes: int = 10, eager: bool = False, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
     """Fit one network (scaled features in); returns (model, history with loss/accuracy/val_*).
+
+    Without validation rows it trains exactly ``epochs`` epochs (a refit at a length chosen before).
 
     ``eager`` skips graph tracing, which costs seconds and only pays off over many steps (quick runs).
     """
@@ -68,13 +70,14 @@ def train_keras(
     import keras
 
     model = build_model(X.shape[1], n_classes, seed=seed, eager=eager)
+    has_val = X_val is not None and y_val is not None and len(y_val) > 0
     callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                                          restore_best_weights=True)]
+                                                          restore_best_weights=True)] if has_val else []
     if on_epoch is not None:
         callbacks.append(keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})))
     hist = model.fit(np.asarray(X, np.float32), np.asarray(y, np.int64),
-                     validation_data=(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64)),
+                     validation_data=(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64)) if has_val else None,
                      epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()
                if k in ("loss", "accuracy", "val_loss", "val_accuracy")}

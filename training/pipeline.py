@@ -10,6 +10,7 @@ separately as ``weights_test_tuned`` and is optimistic by construction.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from gtzan.features import GENRES
 from .dataset import FeatureTable
 from .splits import Split, SplitError
 
-__all__ = ["BLEND_MEMBERS", "MEMBER_NAMES", "TrainedMember", "TrainedModels", "train_members"]
+__all__ = ["BLEND_MEMBERS", "MEMBER_NAMES", "TrainedMember", "TrainedModels", "fit_members", "train_members"]
 
 BLEND_MEMBERS = ("keras1", "keras2", "keras3", "xgb", "knn", "rf")
 MEMBER_NAMES = (*BLEND_MEMBERS, "numpy_net")
@@ -30,7 +31,7 @@ N_CLASSES = len(GENRES)
 
 # Full-run settings, and the quick ones (CI: whole pipeline well under a minute on one core).
 SETTINGS: dict[str, dict[str, Any]] = {
-    "full": dict(keras_epochs=150, keras_patience=15, keras_batch=32, numpy_epochs=100,
+    "full": dict(keras_epochs=100, keras_patience=10, keras_batch=128, numpy_epochs=100,
                  xgb_estimators=500, xgb_early_stop=50, rf_estimators=100, rf_max_depth=12,
                  knn_neighbours=(1, 3, 5, 9, 15, 19), blend_stop_max=10),
     "quick": dict(keras_epochs=3, keras_patience=2, keras_batch=32, numpy_epochs=3,
@@ -107,13 +108,22 @@ def _progress(enabled: bool):
                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not enabled)
 
 
-def _fit_xgb(Xtr, ytr, Xva, yva, cfg: dict[str, Any], seed: int, quick: bool) -> tuple[Any, list[float]]:
-    """Gradient-boosted trees on raw features, early-stopped on the validation log-loss."""
+def _threads() -> int:
+    """Threads for XGBoost: $GTZAN_TRAIN_THREADS, else every core (its histogram method is deterministic)."""
+    return max(1, int(os.environ.get("GTZAN_TRAIN_THREADS", "0")) or os.cpu_count() or 1)
+
+
+def _fit_xgb(Xtr, ytr, Xva, yva, cfg: dict[str, Any], seed: int, quick: bool,
+             rounds: int | None = None) -> tuple[Any, list[float]]:
+    """Gradient-boosted trees on raw features, early-stopped on the validation log-loss (or ``rounds``)."""
     from xgboost import XGBClassifier
 
     params = dict(n_estimators=cfg["xgb_estimators"], learning_rate=0.3 if quick else 0.05, max_depth=6,
-                  subsample=0.8, colsample_bytree=0.8, n_jobs=1, random_state=seed, tree_method="hist",
+                  subsample=0.8, colsample_bytree=0.8, n_jobs=_threads(), random_state=seed, tree_method="hist",
                   eval_metric="mlogloss", early_stopping_rounds=cfg["xgb_early_stop"])
+    if rounds is not None:
+        params.update(n_estimators=int(rounds), early_stopping_rounds=None)
+        return XGBClassifier(**params).fit(Xtr, ytr, verbose=False), []
     xgb = XGBClassifier(**params).fit(Xtr, ytr, eval_set=[(Xva, yva)], verbose=False)
     curve = [float(v) for v in xgb.evals_result()["validation_0"]["mlogloss"]]
     best = getattr(xgb, "best_iteration", None) if cfg["xgb_early_stop"] else None
@@ -139,30 +149,42 @@ def _fit_knn(Ztr, ytr, Zva, yva, candidates: tuple[int, ...]) -> tuple[Any, floa
     return KNeighborsClassifier(n_neighbors=best_k).fit(Ztr, ytr), best_acc
 
 
-def train_members(
+def fit_members(
     table: FeatureTable,
-    split: Split,
+    train: np.ndarray,
+    val: np.ndarray | None = None,
     *,
     quick: bool = False,
     seed: int = 0,
     progress: bool = True,
     include_numpy: bool = True,
     numpy_config: str = "256-256-relu",
-) -> TrainedModels:
-    """Fit every member on the training part, then tune blend weights on validation (and test)."""
+    fixed: dict[str, Any] | None = None,
+) -> list[TrainedMember]:
+    """Fit every member on the ``train`` rows.
+
+    With ``val`` rows, the networks and XGBoost stop early on them and KNN picks its k there. With
+    ``fixed`` instead (``keras_epochs`` list, ``xgb_rounds``, ``knn_k``, ``numpy_epochs``: what
+    cross-validation chose), every member trains for exactly that long on all of ``train``.
+    """
     from sklearn.ensemble import RandomForestClassifier
+    from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import StandardScaler
 
     from .numpy_net import NumpyNet
 
     cfg = SETTINGS["quick" if quick else "full"]
+    if (val is None or len(val) == 0) and fixed is None:
+        raise SplitError("members need validation rows or fixed training lengths")
     X, y = table.X, table.y
-    Xtr, ytr, Xva, yva = X[split.train], y[split.train], X[split.val], y[split.val]
+    Xtr, ytr = X[train], y[train]
+    Xva, yva = (X[val], y[val]) if fixed is None else (None, None)
     absent = [GENRES[k] for k in range(N_CLASSES) if not np.any(ytr == k)]
     if absent:
         raise SplitError(f"the training part has no rows of {', '.join(absent)}; every genre is needed")
     scaler = StandardScaler().fit(Xtr)
-    Ztr, Zva = scaler.transform(Xtr), scaler.transform(Xva)
+    Ztr = scaler.transform(Xtr)
+    Zva = scaler.transform(Xva) if Xva is not None else None
     members: list[TrainedMember] = []
 
     with _progress(progress) as bar:
@@ -171,35 +193,39 @@ def train_members(
 
         def epoch_cb(tid, key="val_accuracy"):
             def cb(epoch: int, logs: dict[str, float]) -> None:
-                bar.update(tid, completed=epoch, info=f"val acc {logs.get(key, float('nan')):.3f}")
+                bar.update(tid, completed=epoch, info=f"{key} {logs.get(key, logs.get('accuracy', float('nan'))):.3f}")
             return cb
 
         from .keras_net import train_keras
 
         for i in range(3):
             name = f"keras{i + 1}"
-            tid = task(name, cfg["keras_epochs"])
+            epochs = cfg["keras_epochs"] if fixed is None else int(fixed["keras_epochs"][i])
+            tid = task(name, epochs)
             t0 = time.perf_counter()
-            model, hist = train_keras(Ztr, ytr, Zva, yva, seed=seed * 1000 + i + 1, epochs=cfg["keras_epochs"],
+            model, hist = train_keras(Ztr, ytr, Zva, yva, seed=seed * 1000 + i + 1, epochs=epochs,
                                       batch_size=cfg["keras_batch"], patience=cfg["keras_patience"],
-                                      eager=quick,
-                                      on_epoch=epoch_cb(tid))
-            bar.update(tid, completed=cfg["keras_epochs"])
+                                      eager=quick, on_epoch=epoch_cb(tid))
+            bar.update(tid, completed=epochs)
             members.append(TrainedMember(name, "keras", model, scaler, hist,
-                                         {"seed": seed * 1000 + i + 1, "epochs_run": len(hist["loss"])},
+                                         {"seed": seed * 1000 + i + 1, "epochs_run": len(hist["loss"]),
+                                          "best_epoch": _best_epoch(hist)},
                                          time.perf_counter() - t0))
 
         tid = task("xgb", 1)
         t0 = time.perf_counter()
-        xgb, ev = _fit_xgb(Xtr, ytr, Xva, yva, cfg, seed, quick)
+        xgb, ev = _fit_xgb(Xtr, ytr, Xva, yva, cfg, seed, quick, rounds=None if fixed is None else fixed["xgb_rounds"])
         bar.update(tid, completed=1)
-        members.append(TrainedMember("xgb", "xgboost", xgb, None, {"val_loss": ev},
+        members.append(TrainedMember("xgb", "xgboost", xgb, None, {"val_loss": ev} if ev else None,
                                      {"n_estimators": int(xgb.n_estimators), "rounds_tried": len(ev)},
                                      time.perf_counter() - t0))
 
         tid = task("knn", 1)
         t0 = time.perf_counter()
-        knn, val_acc = _fit_knn(Ztr, ytr, Zva, yva, cfg["knn_neighbours"])
+        if fixed is None:
+            knn, val_acc = _fit_knn(Ztr, ytr, Zva, yva, cfg["knn_neighbours"])
+        else:
+            knn, val_acc = KNeighborsClassifier(n_neighbors=int(fixed["knn_k"])).fit(Ztr, ytr), None
         bar.update(tid, completed=1)
         members.append(TrainedMember("knn", "sklearn", knn, scaler, None,
                                      {"n_neighbors": knn.n_neighbors, "val_accuracy": val_acc},
@@ -216,16 +242,42 @@ def train_members(
 
         if include_numpy:
             t0 = time.perf_counter()
-            tid = task("numpy_net", cfg["numpy_epochs"])
-            net = NumpyNet.from_config(numpy_config, epochs=cfg["numpy_epochs"], seed=seed,
-                                       n_classes=N_CLASSES, progress=epoch_cb(tid))
+            over: dict[str, Any] = {"epochs": cfg["numpy_epochs"]}
+            if fixed is not None:
+                over = {"epochs": int(fixed["numpy_epochs"]), "early_stop": None}
+            tid = task("numpy_net", over["epochs"])
+            net = NumpyNet.from_config(numpy_config, seed=seed, n_classes=N_CLASSES,
+                                       progress=epoch_cb(tid), **over)
             net.fit(Ztr, ytr, Zva, yva)
             net.progress = None  # the callback holds the progress bar: keep the model picklable
-            bar.update(tid, completed=cfg["numpy_epochs"])
+            bar.update(tid, completed=over["epochs"])
             members.append(TrainedMember("numpy_net", "numpy", net, scaler, dict(net.history_),
                                          {"config": numpy_config, "epochs_run": net.n_epochs_,
                                           "best_epoch": net.best_epoch_}, time.perf_counter() - t0))
+    return members
 
+
+def _best_epoch(hist: dict[str, list[float]]) -> int:
+    """1-based epoch of the lowest validation loss (the weights kept), else the last epoch."""
+    v = hist.get("val_loss")
+    return int(np.argmin(v)) + 1 if v else len(hist.get("loss", []))
+
+
+def train_members(
+    table: FeatureTable,
+    split: Split,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    include_numpy: bool = True,
+    numpy_config: str = "256-256-relu",
+) -> TrainedModels:
+    """Fit every member on the training part, then tune blend weights on validation (and test)."""
+    cfg = SETTINGS["quick" if quick else "full"]
+    X, y = table.X, table.y
+    members = fit_members(table, split.train, split.val, quick=quick, seed=seed, progress=progress,
+                          include_numpy=include_numpy, numpy_config=numpy_config)
     by_name = {m.name: m for m in members}
 
     def tune(idx: np.ndarray) -> tuple[dict[str, int], float, dict[str, Any]]:

@@ -7,6 +7,13 @@
 
 Every protocol carves a validation part out of the training side (early stopping, blend tuning)
 and keeps each exact-duplicate pair of tracks on one side.
+
+Cross-validation (:func:`cv_folds`) assigns every row a fold so that whole groups move together:
+``track`` groups a track with its exact duplicates and its same-artist-and-title partners (Sturm's
+index); ``artist`` groups every track of one artist (an unknown artist is its own group) on top of
+that; ``paper`` folds are random over the 3-second rows (a window and its exact duplicates together), so
+windows of one track sit in several folds, as in the report. Folds are stratified by genre
+(scikit-learn's ``StratifiedGroupKFold``).
 """
 
 from __future__ import annotations
@@ -22,10 +29,14 @@ from gtzan.features import GENRES
 
 from .dataset import DatasetError, FeatureTable
 
-__all__ = ["PROTOCOLS", "Split", "SplitError", "duplicate_pairs", "make_split"]
+__all__ = ["CV_PROTOCOLS", "PROTOCOLS", "Split", "SplitError", "artists", "cv_folds", "duplicate_pairs", "group_tracks",
+           "make_split", "same_title_groups"]
 
 PROTOCOLS = ("paper", "track", "filtered")
+CV_PROTOCOLS = ("track", "artist", "paper")
 DUPLICATES_CSV = Path("metadata") / "exact_duplicate_pairs_from_features_30_sec.csv"
+SAME_TITLE_CSV = Path("metadata") / "same_artist_title_groups_from_sturm_index.csv"
+STURM_INDEX = Path("metadata") / "sturm2012_GTZANindex.txt"
 FILTERED_DIR = Path("splits") / "kereliuk2015_filtered"
 
 
@@ -67,6 +78,72 @@ def duplicate_pairs(data_dir: str | Path | None) -> list[tuple[str, str]]:
         return []
     with open(p, newline="") as f:
         return [(r["track_a"].strip(), r["track_b"].strip()) for r in csv.DictReader(f)]
+
+
+def same_title_groups(data_dir: str | Path | None) -> list[list[str]]:
+    """Groups of tracks with the same artist and title in Sturm's index (likely repetitions)."""
+    p = Path(data_dir) / SAME_TITLE_CSV if data_dir is not None else None
+    if p is None or not p.is_file():
+        return []
+    with open(p, newline="") as f:
+        return [[t.strip() for t in r["tracks"].split(";") if t.strip()] for r in csv.DictReader(f)]
+
+
+def artists(data_dir: str | Path | None) -> dict[str, str]:
+    """Track name -> artist from Sturm's index; tracks with no known artist are left out."""
+    p = Path(data_dir) / STURM_INDEX if data_dir is not None else None
+    if p is None or not p.is_file():
+        return {}
+    out = {}
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("#") or ":::" not in line:
+            continue
+        track, artist, *_ = (part.strip() for part in line.split(":::"))
+        if artist:
+            out[Path(track).stem] = artist.lower()
+    return out
+
+
+def group_tracks(tracks: np.ndarray, protocol: str, data_dir: str | Path | None,
+                 filenames: np.ndarray | None = None) -> np.ndarray:
+    """One group name per row: rows of a group must stay on one side of any split (see module doc)."""
+    if protocol not in CV_PROTOCOLS:
+        raise SplitError(f"unknown grouping {protocol!r}; choose one of {', '.join(CV_PROTOCOLS)}")
+    links = list(duplicate_pairs(data_dir))
+    for g in same_title_groups(data_dir):
+        links += [(g[0], t) for t in g[1:]]
+    if protocol == "paper":
+        windows = np.array([str(_window_index(f)) for f in filenames]) if filenames is not None else None
+        if windows is None:
+            raise SplitError("paper folds need the rows' file names (window numbers)")
+        return np.char.add(np.char.add(_canonical_tracks(tracks, duplicate_pairs(data_dir)), "."), windows)
+    if protocol == "artist":
+        if not (Path(data_dir or ".") / STURM_INDEX).is_file():
+            raise SplitError("the artist protocol needs Sturm's index in the data folder's metadata/")
+        by_artist: dict[str, str] = {}
+        for t, a in sorted(artists(data_dir).items()):
+            links.append((by_artist.setdefault(a, t), t))
+    return _canonical_tracks(tracks, links)
+
+
+def cv_folds(table: FeatureTable, protocol: str, *, n_folds: int = 5, seed: int = 0,
+             data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(fold 0..n_folds-1, group name) of every row: whole groups per fold, genres balanced across folds."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if data_dir is None:
+        from gtzan.datadir import data_dir as _dd
+
+        data_dir = _dd()
+    groups = group_tracks(table.tracks, protocol, data_dir, table.filenames)
+    n_groups = np.unique(groups).size
+    if n_groups < n_folds:
+        raise SplitError(f"{protocol} cross-validation needs at least {n_folds} groups, the table has {n_groups}")
+    fold = np.full(len(table), -1, dtype=np.int64)
+    skf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for f, (_, test) in enumerate(skf.split(np.zeros(len(table)), table.y, groups)):
+        fold[test] = f
+    return fold, groups
 
 
 def _canonical_tracks(tracks: np.ndarray, pairs: list[tuple[str, str]]) -> np.ndarray:

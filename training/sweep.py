@@ -121,7 +121,7 @@ def main(audio_dir, features, protocol, out, epochs, seed, n_jobs, cache_dir) ->
     """Run the report's Table 1 sweep of the NumPy network and print the table."""
     from .cli import load_table, make_split_or_fail
 
-    table, _ = load_table(audio_dir, features, n_jobs=n_jobs, cache_dir=cache_dir)
+    table, _, _ = load_table(audio_dir, features, n_jobs=n_jobs, cache_dir=cache_dir)
     split = make_split_or_fail(table, protocol, seed)
     sweep = run_sweep(table, split, epochs=epochs, seed=seed)
     print_sweep(sweep)
