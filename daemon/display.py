@@ -1,7 +1,8 @@
 """The live terminal view (rich.live.Live): verdict, probability bars, members' votes, timeline, level, timings.
 
 The verdict is the smoothed genre with its calibrated probability (averaged over the last N windows);
-below the bundle's ``uncertain_below`` it reads "uncertain: rock? 41%". Vote shares are not shown: they
+below the bundle's ``uncertain_below`` it reads "uncertain: rock? 41%". Under it, a window too quiet or
+clipping (gtzan.daemon.level) says so with the level measured. Vote shares are not shown: they
 jump between a few values and read 100% whenever the members agree. Members with weight 0 are listed
 greyed as "not used" (they are not run).
 
@@ -24,6 +25,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from gtzan.daemon.level import warning_text
 from gtzan.daemon.pipeline import WindowResult
 
 GENRE_STYLES = {
@@ -134,6 +136,10 @@ class LiveDisplay:
             body.append("\nthis window: ")
             body.append(f"{raw}{'?' if r.uncertain else ''} ({100 * float(r.probability or 0.0):.0f}%)",
                         style=genre_style(raw))
+        if r is not None and r.level_warning is not None:
+            text = warning_text(r.level_warning, r.level_dbfs, r.peak_dbfs, r.clipped,
+                                short=self.console.width < NARROW)
+            body.append("\n" + text, style="bold red" if r.level_warning == "clipping" else "bold yellow")
         if r is not None and r.note:
             body.append(f"\n{r.note.upper()} (synthetic audio, not real music)", style="bold yellow")
         title = "genre" + ("  [yellow]SYNTHETIC DEMO[/]" if s.synthetic else "")

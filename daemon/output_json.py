@@ -3,7 +3,9 @@
 Nothing else is written to stdout in this mode (messages go to stderr), so the output can be
 piped straight into ``jq`` or a program. Window object keys:
 
-``window`` index, ``start``/``end`` seconds of the stream, ``level_dbfs``, ``silence`` (bool),
+``window`` index, ``start``/``end`` seconds of the stream, ``level_dbfs``, ``peak_dbfs`` (the largest
+|sample|), ``clipped`` (share of the samples at full scale, |x| >= 0.999), ``level_warning`` (null,
+``"quiet"`` or ``"clipping"``: see gtzan.daemon.level), ``silence`` (bool),
 ``genre`` (raw blended verdict by the bundle's rule, null when silent), ``probability`` (the
 calibrated probability of ``genre``), ``probs`` (calibrated blend probability per genre),
 ``uncertain`` (``probability`` is below the bundle's ``uncertain_below``), ``scores`` (weighted vote
@@ -42,6 +44,9 @@ def window_record(r: WindowResult, genres: tuple[str, ...], weights: dict[str, i
         "start": round(r.start, 6),
         "end": round(r.end, 6),
         "level_dbfs": round(r.level_dbfs, 2),
+        "peak_dbfs": round(r.peak_dbfs, 2),
+        "clipped": round(r.clipped, 6),
+        "level_warning": r.level_warning,
         "silence": r.silent,
         "genre": None if r.label is None else genres[r.label],
         "probability": _prob(r.probability),

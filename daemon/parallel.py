@@ -26,7 +26,7 @@ import numpy as np
 
 from gtzan.features import FEATURE_NAMES, SR, WINDOW_SAMPLES
 from gtzan.frames import HOP
-from gtzan.stream import StreamingExtractor, Window, hop_frames
+from gtzan.stream import StreamingExtractor, Window, hop_frames, sample_peak
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves
@@ -173,7 +173,7 @@ class SplitWindows:
         for i in range(a, b, block):
             for win in ex.push(self.y[i : min(b, i + block)]):
                 s = win.start_sample + a
-                yield Window(s, s / SR, (s + WINDOW_SAMPLES) / SR, win.features)
+                yield win._replace(start_sample=s, start=s / SR, end=(s + WINDOW_SAMPLES) / SR)
 
     def _batched(self, windows: Iterator[Window]) -> Iterator[list[Window]]:
         """Consecutive windows in lists covering about one read block of samples each."""
@@ -229,7 +229,8 @@ class SplitWindows:
                 feats = np.concatenate(self._rows)[: end - nxt]
                 self._rows.clear()
                 starts = (nxt + np.arange(len(feats))) * self.hop
-                yield [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f)
+                yield [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f,
+                              *sample_peak(self.y[s : s + WINDOW_SAMPLES]))  # the worker sends features only
                        for s, f in zip(starts, feats, strict=True)]
                 nxt += len(feats)
         finally:

@@ -1,7 +1,8 @@
 """Samples in, verdicts out: StreamingExtractor -> bundle.predict (the blend) -> smoothing.
 
 Silent windows (level below the threshold) skip inference: they are reported as silence, not
-given a genre, and clear the smoothing history. A verdict whose calibrated probability is below the
+given a genre, and clear the smoothing history. Windows too quiet or clipping are classified as usual
+and carry a warning (gtzan.daemon.level). A verdict whose calibrated probability is below the
 bundle's ``uncertain_below`` is marked uncertain, for the raw window and for the smoothed verdict apart.
 """
 
@@ -14,15 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gtzan.daemon.level import FLOOR_DBFS, level_warning, peak_dbfs
 from gtzan.daemon.smoothing import Smoother, smoothing_params
-from gtzan.features import FEATURE_NAMES, SR
+from gtzan.features import FEATURE_NAMES, SR, WINDOW_SAMPLES
 
 if TYPE_CHECKING:
     from gtzan.stream import Window
 
 _RMS_MEAN = FEATURE_NAMES.index("rms_mean")
 _RMS_VAR = FEATURE_NAMES.index("rms_var")
-LEVEL_FLOOR_DB = -120.0
+LEVEL_FLOOR_DB = FLOOR_DBFS
 
 
 def level_dbfs(features: np.ndarray) -> float:
@@ -43,6 +45,9 @@ class WindowResult:
     end: float
     level_dbfs: float
     silent: bool
+    peak_dbfs: float = LEVEL_FLOOR_DB  # the largest |sample|
+    clipped: float = 0.0  # share of the samples at full scale (|x| >= 0.999)
+    level_warning: str | None = None  # "quiet", "clipping" (gtzan.daemon.level) or None
     label: int | None = None  # raw blended genre index
     scores: np.ndarray | None = None  # blended vote share (10,)
     probs: np.ndarray | None = None  # calibrated blend probabilities (10,)
@@ -96,8 +101,12 @@ class Pipeline:
         results: list[WindowResult] = []
         for w in windows:
             lvl = level_dbfs(w.features)
+            silent = lvl < self.silence_db
+            clipped = w.clipped / WINDOW_SAMPLES
             results.append(WindowResult(index=self._n, start_sample=int(w.start_sample), start=float(w.start),
-                                        end=float(w.end), level_dbfs=lvl, silent=lvl < self.silence_db,
+                                        end=float(w.end), level_dbfs=lvl, silent=silent,
+                                        peak_dbfs=peak_dbfs(w.peak), clipped=clipped,
+                                        level_warning=level_warning(lvl, silent, clipped),
                                         features_ms=feat_ms, arrival=arrival, features=w.features))
             self._n += 1
         loud = [i for i, r in enumerate(results) if not r.silent]

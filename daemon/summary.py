@@ -25,7 +25,7 @@ class SummaryBuilder:
     """Counts raw blended verdicts; the track's verdict is the most frequent one.
 
     Ties go to the genre with the larger summed calibrated probability, then to the lower genre index.
-    Silent windows are counted apart and never win.
+    Silent windows are counted apart and never win. Windows with a level warning are counted by kind.
     """
 
     def __init__(self, genres: tuple[str, ...], uncertain_below: float = 0.5):
@@ -36,11 +36,14 @@ class SummaryBuilder:
         self.smoothed_counts = np.zeros(len(genres), dtype=np.int64)
         self.windows = 0
         self.silent = 0
+        self.warnings = {"quiet": 0, "clipping": 0}  # windows with each level warning
         self.last_end = 0.0
 
     def add(self, r: WindowResult) -> None:
         self.windows += 1
         self.last_end = r.end
+        if r.level_warning is not None:
+            self.warnings[r.level_warning] += 1
         if r.silent or r.label is None:
             self.silent += 1
             return
@@ -77,6 +80,7 @@ class SummaryBuilder:
             "windows": self.windows,
             "classified": self.classified,
             "silent": self.silent,
+            "level_warnings": dict(self.warnings),
             "audio_seconds": round(audio_seconds, 3),
             "ended": ended,
             "overflows": overflows,
@@ -119,7 +123,8 @@ class SummaryView:
         width = options.max_width
         height = options.height or console.height
         note = Text(f"{s['classified']} classified and {s['silent']} silent windows over {s['audio_seconds']:.1f} s "
-                    f"of audio; overflows {s['overflows']}, dropped blocks {s['dropped']}", style="grey62")
+                    f"of audio; overflows {s['overflows']}, dropped blocks {s['dropped']}{warnings_note(s)}",
+                    style="grey62")
         note_lines = len(note.wrap(console, width))
         ranked = list(s["ranking"])
         room = max(1, height - note_lines - 4)  # header, verdict, a '+N more' line, a spare
@@ -141,6 +146,13 @@ class SummaryView:
         yield t
         yield note
         yield Text(verdict_line(s, width), style="bold")
+
+
+def warnings_note(summary: dict[str, Any]) -> str:
+    """'; 3 too quiet, 2 clipping windows' for the summary's count line ('' when there were none)."""
+    w = summary.get("level_warnings") or {}
+    parts = [f"{w[k]} {label}" for k, label in (("quiet", "too quiet"), ("clipping", "clipping")) if w.get(k)]
+    return f"; {', '.join(parts)} windows" if parts else ""
 
 
 def verdict_line(summary: dict[str, Any], width: int = 1000) -> str:

@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from gtzan.features import WINDOW_SAMPLES
+
 from .bundle_writer import ExportedMember, bundle_size, check_target, write_bundle
 from .errors import ExportError
-from .members import export_member
+from .members import export_members
 
 REPORT_MD = "REPORT.md"
 MAX_REPORT_BYTES = 4 * 2**20  # report files copied into the bundle (PNGs are small)
@@ -33,6 +35,7 @@ class ExportConfig:
     audio_dir: Path | None = None
     features_csv: Path | None = None
     audio_rows: str = "train"  # with both inputs: our windows of the audio join training, or only evaluation
+    audio_hop: int = WINDOW_SAMPLES  # samples between the starts of our windows of each track
     out: Path = Path("gtzan-bundle")
     protocol: str = "track"
     folds: int = 5
@@ -97,8 +100,8 @@ def load_table(cfg: ExportConfig, progress: bool = True):
             raise ExportError("no audio folder found: pass --audio-dir DIR or --features CSV")
     if audio is not None and not Path(audio).is_dir():
         raise ExportError(f"audio folder not found: {audio}")
-    table, sources, info = load_sources(cfg.features_csv, audio, n_jobs=cfg.jobs, cache_dir=cfg.cache_dir,
-                                        progress=progress)
+    table, sources, info = load_sources(cfg.features_csv, audio, hop=cfg.audio_hop, n_jobs=cfg.jobs,
+                                        cache_dir=cfg.cache_dir, progress=progress)
     if len(np.unique(table.y)) < 2:
         raise ExportError("the dataset has fewer than two genres; nothing to learn")
     return table, sources, info
@@ -168,6 +171,9 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
         raise ExportError(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
 
     weights = {m.name: int(fit.choice.weights.get(m.name, 0)) for m in fit.members}
+    shipped = [m for m in fit.members if weights[m.name] > 0]  # a member the blend ignores is not shipped
+    if not shipped:
+        raise ExportError("every blend weight is zero: nothing would vote")
     rng = np.random.default_rng(cfg.seed)
     rows = np.flatnonzero(trainable)
     x_verify = table.X[np.sort(rng.choice(rows, size=min(VERIFY_ROWS, rows.size), replace=False))]
@@ -179,11 +185,9 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True, disable=console is None) as prog:
-            task = prog.add_task("export + verify", total=len(fit.members))
-            for m in fit.members:
-                prog.update(task, description=f"export + verify {m.name}")
-                em = export_member(m, weights[m.name], x_verify, quantize=cfg.quantize)
-                exported.append(em)
+            task = prog.add_task("export + verify", total=len(shipped))
+
+            def done(em: ExportedMember) -> None:
                 prog.advance(task)
                 if console is not None:
                     p = em.parity
@@ -191,8 +195,8 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
                     console.print(f"  {em.name:<10} {len(em.onnx_bytes) / 2**20:6.2f} MB{q}  agreement "
                                   f"{p['label_agreement']:.4f}  max|dp| {p['max_abs_prob_diff']:.1e}  "
                                   f"weight {em.weight}")
-        if sum(e.weight for e in exported) <= 0:
-            raise ExportError("every blend weight is zero: nothing would vote")
+
+            exported.extend(export_members(shipped, weights, x_verify, quantize=cfg.quantize, on_done=done))
 
     stages.run("export", export_all)
 
@@ -218,6 +222,7 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
                 text = _relink_images(text, [k for k in files if "/" not in k and not k.endswith(".md")])
             extra[REPORT_MD] = text.encode("utf-8")
         info = manifest_info(cfg, source, fit, table)
+        info["metrics"]["shipped_graphs_on_audio"] = shipped_scores(exported, fit.choice.rule, table, sources)
         info["feature_fingerprint"] = features_print
         stages.run("write", write_bundle, out, exported, info, extra)
     finally:
@@ -232,6 +237,30 @@ def _relink_images(text: str, names: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------- manifest
+
+def shipped_scores(exported: list[ExportedMember], rule: str, table, sources: np.ndarray) -> dict[str, Any] | None:
+    """Accuracy of the graphs as shipped on our windows of the audio tracks.
+
+    These rows were trained on, so this is no measure of accuracy: it lets a test recompute the same
+    numbers from the audio (features, members, blend) and so prove the bundle behaves as exported.
+    """
+    from gtzan.blend import predict
+
+    from .verify import run_onnx
+
+    rows = np.flatnonzero(sources == "ours")
+    if rows.size == 0:
+        return None
+    x, y = table.X[rows], table.y[rows]
+    probs = {m.name: run_onnx(m.onnx_bytes, x) for m in exported}
+    used = [m for m in exported if m.weight > 0]
+    out: dict[str, Any] = {"rows": int(rows.size), "tracks": sorted(set(map(str, table.tracks[rows]))),
+                           "held_out": False}
+    out.update({name: float(np.mean(p.argmax(1) == y)) for name, p in probs.items()})
+    labels = predict(np.stack([probs[m.name] for m in used]), [m.weight for m in used], rule)
+    out["blend"] = float(np.mean(labels == y))
+    return out
+
 
 def _scores(evaluation: dict[str, Any]) -> dict[str, Any]:
     """Per source of rows and per model: accuracy, track accuracy, log-loss, recall (no matrices)."""
@@ -254,7 +283,9 @@ def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]
     cal = {k: v for k, v in choice.calibration.items() if not k.startswith("reliability")}
     blend = {
         "rule": choice.rule,
-        "weights": dict(choice.weights),
+        "weights": {k: v for k, v in choice.weights.items() if v > 0},
+        "not_shipped": {m.name: "weight 0 in the blend" if m.name in choice.weights else "not a blend member"
+                        for m in fit.members if choice.weights.get(m.name, 0) == 0},
         "calibration": cal,
         "uncertain_below": UNCERTAIN_BELOW,
         "weights_source": f"exhaustive integer search on the out-of-fold predictions ({fit.protocol} folds)",
@@ -289,6 +320,6 @@ def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]
         "training": {"protocol": fit.protocol, "folds": fit.n_folds, "seed": cfg.seed, "quick": cfg.quick,
                      "quantize": cfg.quantize, "refit_lengths": fit.lengths,
                      "lengths_per_fold": fit.evaluation["lengths_per_fold"], "timings": fit.timings,
-                     "members": {m.name: {"kind": m.kind, "params": m.params, "seconds": m.seconds}
-                                 for m in fit.members}},
+                     "members": {m.name: {"kind": m.kind, "params": m.params, "seconds": m.seconds,
+                                          "shipped": choice.weights.get(m.name, 0) > 0} for m in fit.members}},
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from gtzan.bundle import BundleError
+from gtzan.features import WINDOW_SAMPLES
 
 from .errors import ExportError
 
@@ -61,6 +62,10 @@ def _one_line(e: BaseException) -> str:
                    "(out of fold) to measure how the models fare on our extractor's features.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("gtzan-bundle"), show_default=True,
               help="Bundle folder to write (replaced only once the new bundle is complete and verified).")
+@click.option("--audio-hop-samples", "audio_hop", type=click.IntRange(1, None), default=WINDOW_SAMPLES,
+              show_default=True, help="Samples between the starts of our windows of each audio track (66149: the "
+                                      "report's ten windows; 22050: one a second, which helps the models learn "
+                                      "our extractor's features).")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="track", show_default=True,
               help="How the cross-validation folds are grouped: track (a track and its duplicates in one "
                    "fold), artist (Sturm's artist index), or paper (random windows, leaky, as in the report).")
@@ -77,8 +82,8 @@ def _one_line(e: BaseException) -> str:
               help="Feature cache folder (default: $GTZAN_CACHE or ~/.cache/gtzan-listen).")
 @click.option("--jobs", "-j", type=int, default=None, help="Processes for feature extraction (default: all cores).")
 @click.option("--provisional", is_flag=True, hidden=True, help="Mark the bundle as provisional in the manifest.")
-def main(audio_dir, features_csv, audio_rows, out, protocol, folds, quick, seed, quantize, report_dir, cache_dir,
-         jobs, provisional) -> None:
+def main(audio_dir, features_csv, audio_rows, audio_hop, out, protocol, folds, quick, seed, quantize, report_dir,
+         cache_dir, jobs, provisional) -> None:
     """Train the blend and write a verified ONNX model bundle to OUT.
 
     The members are cross-validated, the blend rule, weights and calibration are tuned on their
@@ -101,8 +106,8 @@ def main(audio_dir, features_csv, audio_rows, out, protocol, folds, quick, seed,
         try:
             from .build import ExportConfig, run_export
 
-            cfg = ExportConfig(audio_dir=audio_dir, features_csv=features_csv, audio_rows=audio_rows, out=out,
-                               protocol=protocol, folds=folds, quick=quick, seed=seed, quantize=quantize,
+            cfg = ExportConfig(audio_dir=audio_dir, features_csv=features_csv, audio_rows=audio_rows,
+                               audio_hop=audio_hop, out=out, protocol=protocol, folds=folds, quick=quick, seed=seed, quantize=quantize,
                                report_dir=report_dir, cache_dir=cache_dir, jobs=jobs, provisional=provisional,
                                native_log=log_path)
             result = run_export(cfg, console=console)

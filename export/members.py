@@ -65,7 +65,7 @@ def export_member(member: Any, weight: int, x_verify: np.ndarray, *, quantize: b
 def export_members(members: Sequence[Any], weights: dict[str, int], x_verify: np.ndarray, *,
                    quantize: bool = False, on_done: Callable[[ExportedMember], None] | None = None,
                    ) -> list[ExportedMember]:
-    """Export every member; members absent from ``weights`` get weight 0 (kept, but not voting)."""
+    """Export every member given, with its weight from ``weights`` (0 where absent: kept, but not voting)."""
     out = []
     for m in members:
         em = export_member(m, int(weights.get(m.name, 0)), x_verify, quantize=quantize)

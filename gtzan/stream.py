@@ -28,11 +28,27 @@ _LAG = N_FFT // HOP - 1  # an overlap-added block also holds the frames 1..3 bef
 _OLA = (_SHARED[0] + _LAG, _SHARED[1])  # window blocks 20..111 sum shared frames only: the stream's
 
 
+CLIP_LEVEL = 0.999  # |sample| at or above this counts as full scale (16-bit full scale is 0.99997)
+
+
 class Window(NamedTuple):
     start_sample: int
     start: float
     end: float
     features: np.ndarray
+    peak: float  # the largest |sample|
+    clipped: int  # samples at or above CLIP_LEVEL in magnitude
+
+
+def sample_peak(w: np.ndarray) -> tuple[float, int]:
+    """A window's largest |sample| and its samples at full scale (counted only when the peak gets there).
+
+    About 11 us for a 3 s window, against milliseconds for its features.
+    """
+    if not w.size:
+        return 0.0, 0
+    peak = max(float(w.max()), -float(w.min()))
+    return peak, int(np.count_nonzero(np.abs(w) >= CLIP_LEVEL)) if peak >= CLIP_LEVEL else 0
 
 
 def hop_frames(hop_seconds: float, sr: int = SR) -> int:
@@ -348,4 +364,4 @@ class StreamingExtractor:
 
         y_h = self._harmonic_signal(s, head, tail)
         feats = ft.assemble(ft.WINDOW_SAMPLES, light, chroma, mfcc, bpm, y_h, w - y_h)
-        return Window(start, start / self.sr, (start + ft.WINDOW_SAMPLES) / self.sr, feats)
+        return Window(start, start / self.sr, (start + ft.WINDOW_SAMPLES) / self.sr, feats, *sample_peak(w))

@@ -81,10 +81,15 @@ def test_shipped_bundle_loads_and_predicts():
     assert one.labels.shape == (1,) and one.labels[0] == pred.labels[0]
 
 
-def test_shipped_format_1_bundle_reads_as_a_vote_of_its_weighted_members():
-    b = load_bundle()
-    if b.manifest["format_version"] != 1:
-        pytest.skip("the shipped bundle is no longer format 1")
+def test_format_1_bundle_reads_as_a_vote_of_its_weighted_members(shipped: Path):
+    man = _manifest(shipped)  # as gtzan-export wrote format 1: the rule in prose, no calibration, no threshold
+    man["format_version"] = 1
+    man["blend"] = {"rule": "each member votes for the argmax of its probabilities; ...",
+                    "weights": man["blend"]["weights"]}
+    man["members"][0]["weight"] = 0
+    man["blend"]["weights"][man["members"][0]["name"]] = 0
+    _write_manifest(shipped, man)
+    b = load_bundle(shipped)
     weights = {m["name"]: m["weight"] for m in b.manifest["members"]}
     assert (b.rule, b.temperature, b.uncertain_below) == ("vote", 1.0, 0.5)
     assert [m.name for m in b.members] == [n for n, w in weights.items() if w > 0]
@@ -345,8 +350,10 @@ def f():
 # --------------------------------------------------------------------------- held-out metrics are real
 
 @pytest.mark.gtzan
-def test_shipped_bundle_reproduces_its_held_out_accuracy(gtzan_audio: Path):
-    """Recompute the shipped bundle's test accuracy from the audio of its test tracks with the ONNX members."""
+@pytest.mark.slow
+def test_shipped_bundle_reproduces_its_recorded_scores_from_audio(gtzan_audio: Path):
+    """From the audio to the verdicts: our windows of the audio tracks, the ONNX members and the blend give
+    exactly the scores the export recorded for the shipped graphs; the held-out scores cover the same rows."""
     from gtzan.audio import load_audio
     from gtzan.features import WINDOW_SAMPLES, clip_features, window_starts
 
@@ -356,31 +363,28 @@ def test_shipped_bundle_reproduces_its_held_out_accuracy(gtzan_audio: Path):
         pytest.skip("the shipped bundle records no feature fingerprint: it was exported before fingerprints")
     assert not b.feature_mismatches, f"this feature code computes the shipped bundle's features differently: " \
         f"{b.feature_mismatches}"
-    if man["data"].get("kind") != "audio" or man["metrics"]["protocol"] != "track":
-        pytest.skip("the shipped bundle was not trained on audio with the track protocol")
+    shipped = man["metrics"].get("shipped_graphs_on_audio")
+    if not shipped:
+        pytest.skip("the shipped bundle was not trained on audio")
+    hop = int(man["data"]["hop"])
     rows, labels = [], []
-    for track in man["data"]["test_tracks"]:
+    for track in shipped["tracks"]:
         genre = track.split(".")[0]
         files = sorted((gtzan_audio / genre).glob(f"{track}.*"))
         if not files:
             pytest.skip(f"{track} is not in {gtzan_audio}")
         y = load_audio(files[0])
-        for s in window_starts(len(y)):
+        for s in window_starts(len(y), hop=hop):
             rows.append(clip_features(y[s : s + WINDOW_SAMPLES]))
             labels.append(GENRES.index(genre))
     x, y = np.stack(rows), np.asarray(labels)
-    test = man["metrics"]["scores"]["test"]
-    assert len(y) == test["blend"]["rows"]
+    assert len(y) == shipped["rows"] == man["metrics"]["scores"]["ours"]["blend"]["rows"]
     pred = b.predict(x)
-    shipped = man["metrics"].get("shipped_graphs_test")
-    if shipped:  # what the shipped graphs scored at export time: must match exactly
-        assert np.mean(pred.labels == y) == shipped["blend"]
-        for name, votes in pred.member_votes.items():
-            assert np.mean(votes == y) == shipped[name], name
-    # and the original models' scores within one row (compressed weights may move a row)
-    assert np.mean(pred.labels == y) == pytest.approx(test["blend"]["accuracy"], abs=1.5 / len(y))
+    assert np.mean(pred.labels == y) == shipped["blend"]
     for name, votes in pred.member_votes.items():
-        assert np.mean(votes == y) == pytest.approx(test[name]["accuracy"], abs=1.5 / len(y)), name
+        assert np.mean(votes == y) == shipped[name], name
+    held_out = man["metrics"]["scores"]["ours"]["blend"]["accuracy"]
+    assert held_out < shipped["blend"]  # trained-on rows score higher than out-of-fold ones
 
 
 # --------------------------------------------------------------------------- blend section (format 2)
@@ -411,6 +415,7 @@ def test_format_2_mean_bundle_with_temperature(shipped: Path):
 
 
 def test_format_2_vote_bundle_keeps_the_vote(shipped: Path):
+    _set_blend(shipped, rule="vote", calibration={"method": "temperature", "temperature": 1.0})
     base = load_bundle(shipped).predict(np.ones((3, N_F)))
     _set_blend(shipped, rule="vote", calibration={"method": "temperature", "temperature": 2.0})
     pred = load_bundle(shipped).predict(np.ones((3, N_F)))
@@ -441,7 +446,8 @@ def test_members_with_weight_0_get_no_session(shipped: Path, monkeypatch: pytest
         return real(path, *a, **kw)
 
     weights = {m["name"]: m["weight"] for m in _manifest(shipped)["members"]}
-    weights.update(keras1=0, keras2=3)
+    first, second = list(weights)[:2]
+    weights.update({first: 0, second: 3})
     man = _manifest(shipped)
     for m in man["members"]:
         m["weight"] = weights[m["name"]]

@@ -21,8 +21,8 @@ from tests import wavgen
 HOP_SAMPLES = 22 * 512  # --hop 0.5 rounds to whole 512-sample frames
 _SCRIPT = Path(sys.executable).parent / "gtzan-listen"  # the installed console script, as users run it
 CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "gtzan.daemon.cli"]
-WINDOW_KEYS = {"window", "start", "end", "level_dbfs", "silence", "genre", "probability", "probs", "uncertain",
-               "scores", "smoothed", "members", "timings"}
+WINDOW_KEYS = {"window", "start", "end", "level_dbfs", "peak_dbfs", "clipped", "level_warning", "silence", "genre",
+               "probability", "probs", "uncertain", "scores", "smoothed", "members", "timings"}
 
 
 def listen(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -204,8 +204,12 @@ def test_live_display_on_a_terminal(wavs: dict[str, Path], cols: str, rows: str,
     code, out = run_on_pty([*CLI, "--file", str(wavs["music"]), "--fast"], env=env, timeout=60)
     assert code == 0
     text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out)  # without colours
+    from gtzan.bundle import default_bundle_dir
+
+    manifest = json.loads((default_bundle_dir() / "manifest.json").read_text())
+    idle = any(m["weight"] == 0 for m in manifest["members"])
     for part in ("genre", "blended probabilities", layout, "recent windows", "dBFS", "music.wav", "x real time",
-                 "not used", "verdict:"):
+                 "verdict:", *(["not used"] if idle else [])):
         assert part in text, part
     assert "{" not in text  # no JSON on a terminal
 

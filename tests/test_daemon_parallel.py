@@ -28,8 +28,11 @@ def stream_windows(y: np.ndarray, hop: float = 0.5):
 
 
 def assert_same_windows(got: list, want: list) -> None:
-    """The same windows, in the same order, with bit-identical features."""
-    assert [(w.start_sample, w.start, w.end) for w in got] == [(w.start_sample, w.start, w.end) for w in want]
+    """The same windows, in the same order, with bit-identical features and the same peaks."""
+    def key(w):
+        return w.start_sample, w.start, w.end, w.peak, w.clipped
+
+    assert [key(w) for w in got] == [key(w) for w in want]
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a.features, b.features)
 
@@ -185,6 +188,8 @@ def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, durati
         np.testing.assert_array_equal(x.smoothed_probs, y.smoothed_probs)
         assert (x.probability, x.uncertain, x.smoothed_probability, x.smoothed_uncertain) == \
             (y.probability, y.uncertain, y.smoothed_probability, y.smoothed_uncertain)
+        assert (x.level_dbfs, x.peak_dbfs, x.clipped, x.level_warning) == \
+            (y.level_dbfs, y.peak_dbfs, y.clipped, y.level_warning)
     assert sa == sb
 
 

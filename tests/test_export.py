@@ -328,7 +328,10 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
     scores = man["metrics"]["scores"]["ours"]
     assert scores["blend"]["rows"] == 200 and {"keras1", "rf", "blend_nested", "blend_vote"} <= set(scores)
     assert len(scores["per_fold"]["blend"]) == 3
-    assert {m.name for m in b.members} | set(b.idle_members) >= {"keras1", "keras2", "keras3", "xgb", "knn", "rf"}
+    used = {k for k, w in man["blend"]["weights"].items() if w > 0}
+    assert {m.name for m in b.members} == used and not b.idle_members  # only the members the blend uses ship
+    assert used | set(man["blend"]["not_shipped"]) == {"keras1", "keras2", "keras3", "xgb", "knn", "rf", "numpy_net"}
+    assert all(m["weight"] > 0 for m in man["members"])
     for m in man["members"]:
         assert m["parity"]["label_agreement"] >= 0.999 and m["parity"]["max_abs_prob_diff"] <= 1e-4
     assert (out / "REPORT.md").is_file() and "report/report.md" in man["files"]

@@ -31,10 +31,12 @@ N_CLASSES = len(GENRES)
 
 # Full-run settings, and the quick ones (CI: whole pipeline well under a minute on one core).
 SETTINGS: dict[str, dict[str, Any]] = {
-    "full": dict(keras_epochs=100, keras_patience=10, keras_batch=128, numpy_epochs=100,
+    "full": dict(keras_epochs=100, keras_patience=10, keras_batch=128, keras_dropout=0.3, keras_lr=3e-4,
+                 numpy_epochs=100,
                  xgb_estimators=500, xgb_early_stop=50, rf_estimators=100, rf_max_depth=12,
                  knn_neighbours=(1, 3, 5, 9, 15, 19), blend_stop_max=10),
-    "quick": dict(keras_epochs=3, keras_patience=2, keras_batch=32, numpy_epochs=3,
+    "quick": dict(keras_epochs=3, keras_patience=2, keras_batch=32, keras_dropout=0.5, keras_lr=1e-3,
+                  numpy_epochs=3,
                   xgb_estimators=15, xgb_early_stop=None, rf_estimators=8, rf_max_depth=8,
                   knn_neighbours=(5,), blend_stop_max=5),
 }
@@ -205,6 +207,7 @@ def fit_members(
             t0 = time.perf_counter()
             model, hist = train_keras(Ztr, ytr, Zva, yva, seed=seed * 1000 + i + 1, epochs=epochs,
                                       batch_size=cfg["keras_batch"], patience=cfg["keras_patience"],
+                                      dropout=cfg["keras_dropout"], learning_rate=cfg["keras_lr"],
                                       eager=quick, on_epoch=epoch_cb(tid))
             bar.update(tid, completed=epochs)
             members.append(TrainedMember(name, "keras", model, scaler, hist,
