@@ -537,3 +537,20 @@ def test_background_bundle_refuses_what_load_bundle_refuses(shipped: Path):
     _set_blend(shipped, rule="mean", calibration={"method": "temperature", "temperature": -1})
     with pytest.raises(BundleError, match="temperature"):
         BackgroundBundle(shipped)
+
+
+def test_a_provisional_bundle_says_what_that_means(shipped: Path):
+    from gtzan.daemon.loading import load_models
+
+    man = _manifest(shipped)
+    man["provisional"] = True
+    _write_manifest(shipped, man)
+    said: list[str] = []
+
+    class Console:
+        def print(self, line: str, **_: object) -> None:
+            said.append(line)
+
+    load_models(shipped, Console())
+    note = next(line for line in said if "provisional" in line)
+    assert "quick or test export" in note and "gtzan-export (without --quick)" in note and "\n" not in note

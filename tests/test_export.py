@@ -369,3 +369,39 @@ def test_compare_excuses_only_numerical_ties():
     new2 = np.array([[0.5, 0.5] + [0.0] * 8, [0.1, 0.9] + [0.0] * 8])  # a real flip
     par2 = compare(ref, new2, "t")
     assert par2.label_agreement == 0.5 and par2.max_abs_prob_diff == pytest.approx(0.8)
+
+
+def test_cli_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path, monkeypatch):
+    from gtzan.export import build
+
+    def interrupted(cfg, console=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "run_export", interrupted)
+    res = _run_cli(["--features", str(tmp_path / "x.csv"), "--out", str(tmp_path / "b")])
+    assert res.exit_code == 130
+    _assert_one_line_error(res, "interrupted; nothing was written")
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_native_library_lines_go_to_a_log_not_the_terminal(tmp_path: Path, monkeypatch, capfd):
+    """TensorFlow's absl/oneDNN lines are written by C++ to file descriptor 2: they must not reach the terminal."""
+    import os
+
+    from gtzan.export import build
+    from gtzan.export.errors import ExportError
+
+    seen = {}
+
+    def noisy(cfg, console=None):
+        os.write(2, b"I0000 00:00 port.cc:153] oneDNN custom operations are on\n")
+        seen["log"] = cfg.native_log
+        seen["text"] = Path(cfg.native_log).read_text()
+        raise ExportError("stopped")
+
+    monkeypatch.setattr(build, "run_export", noisy)
+    res = _run_cli(["--features", str(tmp_path / "x.csv"), "--out", str(tmp_path / "b")])
+    _assert_one_line_error(res, "stopped")
+    assert "oneDNN" in seen["text"] and str(seen["log"]) in res.stderr  # the error names the log
+    assert "oneDNN" not in capfd.readouterr().err
+    Path(seen["log"]).unlink()
