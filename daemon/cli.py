@@ -4,6 +4,7 @@ Exit codes: 0 the file ended or --duration was reached; 1 runtime error (no or l
 device, PortAudio missing or unable to start); 2 bad usage or bad input (unknown option, bad
 number, unreadable audio, bad model bundle, audio shorter than one 3 s window, stdout closed);
 130 interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM). Every error is one line on stderr.
+With several files or a folder (gtzan.daemon.batch): 0 every file has a verdict, 2 any failed.
 """
 
 from __future__ import annotations
@@ -47,14 +48,21 @@ Exit codes: 0 the file ended or --duration was reached; 1 runtime error (no inpu
 device lost or silent for --stall-timeout, PortAudio missing); 2 bad usage or bad input
 (unreadable audio, bad model bundle, audio shorter than one 3 s window, standard output
 closed); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Every error is one line on stderr.
+With several files or a folder: 0 every file has a verdict, 2 any file failed (its row says why).
 """
 
 
 @click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
                epilog=EPILOG)
 @click.version_option(__version__, "--version", prog_name="gtzan-listen", message="%(prog)s %(version)s")
-@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Stream this audio file (any format gtzan.audio decodes) instead of the microphone.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--file", "file_", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Stream this audio file (any format gtzan.audio decodes) instead of the microphone; "
+                   "repeatable, like PATH.")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="Files classified at once with several files or a folder (default: the number of cores).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
+              help="With several files or a folder: also write the table of verdicts to this CSV file.")
 @click.option("--demo", is_flag=True, help="Stream a synthetic clip made by the program itself (no microphone or file needed).")
 @click.option("--list-devices", is_flag=True, help="List the audio devices PortAudio sees and exit.")
 @click.option("--device", metavar="NAME|INDEX", help="Capture from this input device (default: the system's default input).")
@@ -79,14 +87,19 @@ closed); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Every error is one 
               help="Seconds without audio from an input device that has been delivering before reporting it "
                    "lost (a device gets at least 5 s to deliver its first audio).")
 @click.pass_context
-def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, device: str | None, hop: float,
+def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jobs: int | None,
+        csv_path: Path | None, demo: bool, list_devices: bool, device: str | None, hop: float,
         models: Path | None, as_json: bool, realtime: bool, duration: float | None, smooth: float,
         silence_db: float, block_frames: int | None, stall_timeout: float) -> None:
-    """Listen to the microphone (default), a file (--file) or a synthetic demo (--demo) and show the
-    music genre of every 3 s window as it plays, from a weighted vote of the bundle's models.
+    """Listen to the microphone (default), a file (PATH or --file) or a synthetic demo (--demo) and show
+    the music genre of every 3 s window as it plays, from a weighted vote of the bundle's models.
 
     With --json, or when stdout is not a terminal, stdout carries one JSON object per window and a
     final {"summary": ...} object; all messages go to stderr.
+
+    With several files or a folder (searched recursively for audio files), every file is classified
+    as fast as possible, --jobs at a time, and gets one verdict: a table (--csv: also a CSV file) or,
+    in JSON, one {"summary": ...} line per file, with its "file" and "error", in input order.
     """
     errc = _Stderr()
     if sys.stdout is None:  # started with stdout closed (`>&-`): the results would have nowhere to go
@@ -95,14 +108,19 @@ def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, 
     from gtzan.memory import keep_freed_blocks
 
     keep_freed_blocks()
-    if file_ is not None and demo:
+    inputs = [*file_, *paths]
+    batch = len(inputs) > 1 or any(p.is_dir() for p in inputs) or (bool(inputs) and csv_path is not None)
+    if not batch and (jobs is not None or csv_path is not None):
+        raise click.UsageError("--jobs and --csv apply to several files or a folder only")
+    file_ = inputs[0] if inputs and not batch else None
+    if inputs and demo:
         raise click.UsageError("use either --file or --demo, not both")
-    if device is not None and (file_ is not None or demo):
+    if device is not None and (inputs or demo):
         raise click.UsageError("--device applies to microphone input only")
     if duration is not None and duration < WINDOW_SECONDS:
         raise click.BadParameter(f"{duration:g} s is shorter than one window ({WINDOW_SECONDS:.2f} s): "
                                  "no complete 3 s window would be classified", param_hint="--duration")
-    uses_device = list_devices or (file_ is None and not demo)
+    uses_device = list_devices or (not inputs and not demo)
     try:
         quiet: Any = nullcontext()
         if uses_device:  # PortAudio's and alsa-lib's own lines stay off the terminal
@@ -115,6 +133,13 @@ def cli(ctx: click.Context, file_: Path | None, demo: bool, list_devices: bool, 
 
                 click.echo(list_devices_text(import_sounddevice()))
                 ctx.exit(EXIT_OK)
+            if batch:
+                from gtzan.daemon.batch import run_batch
+
+                code = run_batch(inputs, models=models, hop=hop, smooth=smooth, silence_db=silence_db,
+                                 duration=duration, block_frames=block_frames, jobs=jobs,
+                                 as_json=as_json or not sys.stdout.isatty(), csv_path=csv_path, errc=errc)
+                ctx.exit(code)
             code = _listen(errc, file_, demo, device, hop, models, as_json or not sys.stdout.isatty(), realtime,
                            duration, smooth, silence_db, block_frames, stall_timeout)
     except ListenError as e:

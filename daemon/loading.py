@@ -86,6 +86,40 @@ def load_models(models: Path | None, errc: Any, background: bool = False) -> Any
         bundle = BackgroundBundle(path) if background else load_bundle(path)
     except BundleError as e:
         raise BadInput(str(e)) from None
+    for line in bundle_notes(bundle):
+        errc.print(line, highlight=False, soft_wrap=True)  # one line each, whatever the terminal width
+    return bundle
+
+
+class CheckedManifest(ManifestFacts):
+    """A bundle's manifest, blend and checksums verified without creating sessions: lets a parent process
+    report a bad bundle once, before worker processes load the models themselves."""
+
+    def __init__(self, path: Path) -> None:
+        from gtzan.bundle import read_blend, read_manifest, verify_files
+
+        self.path = path
+        self.manifest = read_manifest(path)
+        self.blend = read_blend(self.manifest, path)
+        verify_files(path, self.manifest)
+
+
+def check_models(models: Path | None, errc: Any) -> Path:
+    """The bundle's folder once its manifest checks out (BadInput otherwise), after the same notes as load_models."""
+    from gtzan.bundle import BundleError, default_bundle_dir
+
+    path = Path(models).expanduser() if models is not None else default_bundle_dir()
+    try:
+        facts = CheckedManifest(path)
+    except BundleError as e:
+        raise BadInput(str(e)) from None
+    for line in bundle_notes(facts):
+        errc.print(line, highlight=False, soft_wrap=True)
+    return path
+
+
+def bundle_notes(bundle: Any) -> list[str]:
+    """One-line notes about anything that makes the bundle's verdicts doubtful."""
     notes = []
     if bundle.provisional:
         notes.append(f"note: the model bundle {bundle.path} is marked provisional: it comes from a quick or test "
@@ -103,9 +137,7 @@ def load_models(models: Path | None, errc: Any, background: bool = False) -> Any
         names = ", ".join(m.name for m in differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
         notes.append(f"warning: the model bundle {bundle.path} was trained with features that this version of "
                      f"the feature code computes differently ({names}); its verdicts may be off")
-    for line in notes:
-        errc.print(line, highlight=False, soft_wrap=True)  # one line each, whatever the terminal width
-    return bundle
+    return notes
 
 
 def member_rows(bundle: Any) -> list[tuple[str, str, int]]:

@@ -1,0 +1,94 @@
+"""One file, one verdict, in a worker process that loads the model bundle once for all its files.
+
+Each file goes through the same pipeline as ``gtzan-listen --file X --fast``: decoded whole (when it
+is not too long to hold, as --fast does), windowed, blended and summarised, so its verdict is the one a
+single-file run gives.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gtzan.daemon.sources import FILE_BLOCK_FAST, Block, FileSource, StopFlag, sample_limit
+
+_SETTINGS: dict[str, Any] = {}
+_BUNDLE: Any = None
+_BUNDLE_ERROR: str | None = None
+
+
+class DecodedFileSource(FileSource):
+    """A file decoded at once like --fast's (gtzan.audio.load_audio), then handed out in blocks so a stop
+    request is seen between them; streamed when too long to hold or undecodable as a whole."""
+
+    def __init__(self, path: Path, limit: int | None, block_frames: int | None = None) -> None:
+        super().__init__(path, realtime=False, block_frames=block_frames)
+        self.limit = limit
+
+    def blocks(self, stop: StopFlag) -> Iterator[Block]:
+        y = self.samples(self.limit)
+        if y is None:
+            yield from super().blocks(stop)
+            return
+        for i in range(0, len(y), self.block_frames):
+            if stop():
+                return
+            yield y[i : i + self.block_frames], time.monotonic()
+
+
+class _NoOutput:
+    """run() writes windows somewhere; a batch keeps only the summary."""
+
+    def start(self, state: Any) -> None:
+        pass
+
+    def tick(self, state: Any) -> None:
+        pass
+
+    def window(self, r: Any, state: Any) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        pass
+
+
+def init_worker(bundle_path: str, settings: dict[str, Any]) -> None:
+    """Load the bundle once for every file this process will classify.
+
+    Ctrl-C reaches the whole process group: a worker ignores it between files (the parent decides
+    what happens next) and, inside a file, run()'s stop flag ends that file early (SIGTERM too).
+    """
+    global _BUNDLE, _BUNDLE_ERROR
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
+    _SETTINGS.update(settings)
+    from gtzan.bundle import BundleError, load_bundle
+
+    try:
+        _BUNDLE = load_bundle(Path(bundle_path), verify_checksums=False)  # the parent verified them
+    except BundleError as e:
+        _BUNDLE_ERROR = str(e)
+
+
+def classify_file(path: str) -> dict[str, Any]:
+    """``{"file", "summary", "error", "ended"}`` for one file; a bad file gives an error, never an exception."""
+    from gtzan.daemon.errors import ListenError
+    from gtzan.daemon.run import run
+
+    if _BUNDLE is None:
+        return {"file": path, "summary": None, "error": _BUNDLE_ERROR or "the model bundle is not loaded",
+                "ended": "error"}
+    s = _SETTINGS
+    source = DecodedFileSource(Path(path), sample_limit(s["duration"]), s["block_frames"])
+    try:
+        result = run(source, lambda: _BUNDLE, lambda _bundle: _NoOutput(), hop=s["hop"], smooth=s["smooth"],
+                     silence_db=s["silence_db"], duration=s["duration"], warm=False)
+    except ListenError as e:
+        return {"file": path, "summary": None, "error": str(e), "ended": "error"}
+    except Exception as e:  # noqa: BLE001 - one bad file must not stop the others
+        return {"file": path, "summary": None, "error": f"unexpected {type(e).__name__}: {e}", "ended": "error"}
+    error = None if result.error is None else str(result.error)
+    return {"file": path, "summary": result.summary, "error": error, "ended": result.ended}
