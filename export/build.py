@@ -27,7 +27,6 @@ from .members import export_members
 REPORT_MD = "REPORT.md"
 MAX_REPORT_BYTES = 4 * 2**20  # report files copied into the bundle (PNGs are small)
 VERIFY_ROWS = 2000  # rows each exported graph is checked on against its original model
-AUDIO_ROWS = ("train", "evaluate")
 
 
 @dataclass
@@ -153,17 +152,14 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
     stages = _Stages(console)
     out = Path(cfg.out).expanduser().absolute()
     check_target(out)  # before hours of work, not after
-    if cfg.audio_rows not in AUDIO_ROWS:
-        raise ExportError(f"audio rows must be one of {', '.join(AUDIO_ROWS)}, not {cfg.audio_rows!r}")
     try:
         table, sources, source = stages.run("features", load_table, cfg)
         _warn_clip_length(table, console)
         from gtzan.datadir import data_dir
         from gtzan.training.crossfit import cross_fit
+        from gtzan.training.dataset import trainable_rows
 
-        trainable = np.ones(len(table), dtype=bool)
-        if cfg.audio_rows == "evaluate" and np.any(sources != "ours"):
-            trainable = sources != "ours"
+        trainable = trainable_rows(sources, cfg.audio_rows)
         fit = stages.run("train", cross_fit, table, cfg.protocol, sources=sources, trainable=trainable,
                          n_folds=cfg.folds, seed=cfg.seed, quick=cfg.quick, data_dir=data_dir(),
                          console=console)
@@ -253,11 +249,10 @@ def shipped_scores(exported: list[ExportedMember], rule: str, table, sources: np
         return None
     x, y = table.X[rows], table.y[rows]
     probs = {m.name: run_onnx(m.onnx_bytes, x) for m in exported}
-    used = [m for m in exported if m.weight > 0]
     out: dict[str, Any] = {"rows": int(rows.size), "tracks": sorted(set(map(str, table.tracks[rows]))),
                            "held_out": False}
     out.update({name: float(np.mean(p.argmax(1) == y)) for name, p in probs.items()})
-    labels = predict(np.stack([probs[m.name] for m in used]), [m.weight for m in used], rule)
+    labels = predict(np.stack([probs[m.name] for m in exported]), [m.weight for m in exported], rule)
     out["blend"] = float(np.mean(labels == y))
     return out
 

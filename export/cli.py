@@ -14,6 +14,7 @@ import click
 
 from gtzan.bundle import BundleError
 from gtzan.features import WINDOW_SAMPLES
+from gtzan.training.dataset import AUDIO_ROWS
 
 from .errors import ExportError
 
@@ -57,7 +58,7 @@ def _one_line(e: BaseException) -> str:
                    "computes. Default without --features: the GTZAN data folder's audio.")
 @click.option("--features", "features_csv", type=click.Path(path_type=Path), default=None,
               help="A Kaggle-format features CSV (e.g. features_3_sec.csv); with --audio-dir as well, both.")
-@click.option("--audio-rows", type=click.Choice(("train", "evaluate")), default="train", show_default=True,
+@click.option("--audio-rows", type=click.Choice(AUDIO_ROWS), default="train", show_default=True,
               help="With both inputs: our windows of the audio join the training rows, or are only predicted "
                    "(out of fold) to measure how the models fare on our extractor's features.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("gtzan-bundle"), show_default=True,

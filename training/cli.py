@@ -15,7 +15,7 @@ import numpy as np
 
 from gtzan.features import WINDOW_SAMPLES
 
-from .dataset import DatasetError, FeatureTable, load_sources
+from .dataset import AUDIO_ROWS, DatasetError, FeatureTable, load_sources, trainable_rows
 from .splits import PROTOCOLS, Split, make_split
 
 __all__ = ["ALL_PROTOCOLS", "load_table", "main", "make_split_or_fail"]
@@ -46,7 +46,7 @@ def make_split_or_fail(table: FeatureTable, protocol: str, seed: int, data_dir: 
               help="Audio in GTZAN layout: <genre>/<genre>.NNNNN.<ext>.")
 @click.option("--features", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A Kaggle features CSV (features_3_sec.csv or features_30_sec.csv); with --audio-dir, both.")
-@click.option("--audio-rows", type=click.Choice(("train", "evaluate")), default="train", show_default=True,
+@click.option("--audio-rows", type=click.Choice(AUDIO_ROWS), default="train", show_default=True,
               help="With both inputs: our windows of the audio are trained on, or only predicted out of fold.")
 @click.option("--protocol", "protocols", type=click.Choice([*ALL_PROTOCOLS, "all"]), multiple=True,
               default=("track",), show_default=True, help="Protocol; repeat or use 'all' for several.")
@@ -89,9 +89,7 @@ def main(audio_dir, features, audio_rows, protocols, folds, out, quick, seed, ho
     out.mkdir(parents=True, exist_ok=True)
     if audio_dir is not None and features is None:
         table.to_csv(out / "features.csv")
-    trainable = np.ones(len(table), dtype=bool)
-    if audio_rows == "evaluate" and np.any(sources != "ours"):
-        trainable = sources != "ours"
+    trainable = trainable_rows(sources, audio_rows)
     train_table = table.subset(np.flatnonzero(trainable))
     fits, runs, sweep_res = [], [], None
     skipped: list[str] = []

@@ -73,15 +73,17 @@ def score_oof(table: FeatureTable, cv: CrossValResult, choice: BlendChoice, nest
     out: dict[str, Any] = {}
     for name, p in cv.oof.items():
         out[name] = score_predictions(y, p[rows].argmax(axis=1), p[rows], tracks)
-    pw = weighted_probs(probs, w)
-    out["blend"] = score_predictions(y, blend_labels(probs, w, choice.rule), pw, tracks)
+    labels = {}
     for rule in RULES:
         wr = tuple(choice.searched[rule][n] for n in BLEND_MEMBERS)
-        out[f"blend_{rule}"] = score_predictions(y, blend_labels(probs, wr, rule), weighted_probs(probs, wr), tracks)
-    out["blend_nested"] = score_predictions(y, nested["labels"]["chosen"][rows], pw, tracks)
-    folds = cv.folds[rows]
-    lab = blend_labels(probs, w, choice.rule)
+        labels[rule] = blend_labels(probs, wr, rule)
+        out[f"blend_{rule}"] = score_predictions(y, labels[rule], weighted_probs(probs, wr), tracks)
+    out["blend"] = out[f"blend_{choice.rule}"]  # the shipped blend: the chosen rule with its searched weights
+    lab = labels[choice.rule]
+    pw = weighted_probs(probs, w)
     nest = nested["labels"]["chosen"][rows]
+    out["blend_nested"] = score_predictions(y, nest, pw, tracks)
+    folds = cv.folds[rows]
     out["per_fold"] = {
         "blend": [float(np.mean(lab[folds == f] == y[folds == f])) for f in range(cv.n_folds) if np.any(folds == f)],
         "blend_nested": [float(np.mean(nest[folds == f] == y[folds == f])) for f in range(cv.n_folds)

@@ -27,6 +27,7 @@ __all__ = [
     "DatasetError",
     "FeatureTable",
     "Track",
+    "AUDIO_ROWS",
     "SOURCES",
     "audio_fingerprint",
     "build_feature_table",
@@ -34,6 +35,7 @@ __all__ = [
     "find_tracks",
     "load_sources",
     "read_features_csv",
+    "trainable_rows",
     "track_features",
 ]
 
@@ -345,6 +347,16 @@ def build_feature_table(
 
 
 SOURCES = ("table", "ours")  # rows of a Kaggle-format CSV; rows our feature code computed from audio
+AUDIO_ROWS = ("train", "evaluate")  # what our rows of the audio are for, when a CSV is given too
+
+
+def trainable_rows(sources: np.ndarray, audio_rows: str = "train") -> np.ndarray:
+    """Which rows the members may train on: all, or (``evaluate``, with a CSV) all but our audio rows."""
+    if audio_rows not in AUDIO_ROWS:
+        raise DatasetError(f"audio rows must be one of {', '.join(AUDIO_ROWS)}, not {audio_rows!r}")
+    if audio_rows == "evaluate" and np.any(sources != "ours"):
+        return sources != "ours"
+    return np.ones(len(sources), dtype=bool)
 
 
 def load_sources(features_csv: str | os.PathLike | None = None, audio_dir: str | os.PathLike | None = None, *,
