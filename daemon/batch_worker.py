@@ -76,7 +76,7 @@ def init_worker(bundle_path: str, settings: dict[str, Any]) -> None:
 def classify_file(path: str) -> dict[str, Any]:
     """``{"file", "summary", "error", "ended"}`` for one file; a bad file gives an error, never an exception."""
     from gtzan.daemon.errors import ListenError
-    from gtzan.daemon.run import run
+    from gtzan.daemon.run import BATCH_WINDOWS, run
 
     if _BUNDLE is None:
         return {"file": path, "summary": None, "error": _BUNDLE_ERROR or "the model bundle is not loaded",
@@ -85,7 +85,7 @@ def classify_file(path: str) -> dict[str, Any]:
     source = DecodedFileSource(Path(path), sample_limit(s["duration"]), s["block_frames"])
     try:
         result = run(source, lambda: _BUNDLE, lambda _bundle: _NoOutput(), hop=s["hop"], smooth=s["smooth"],
-                     silence_db=s["silence_db"], duration=s["duration"], warm=False)
+                     silence_db=s["silence_db"], duration=s["duration"], warm=False, batch=BATCH_WINDOWS)
     except ListenError as e:
         return {"file": path, "summary": None, "error": str(e), "ended": "error"}
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the others

@@ -203,7 +203,7 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float
         from gtzan.daemon.parallel import start_split
 
         splitter = start_split(source, hop, sample_limit(duration))
-    from gtzan.daemon.run import run
+    from gtzan.daemon.run import BATCH_WINDOWS, run
     from gtzan.daemon.summary import render_summary, verdict_text
 
     def load() -> object:
@@ -212,7 +212,7 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float
         return load_models(models, errc, background=fast)
 
     result = run(source, load, make_output, hop=hop, smooth=smooth, silence_db=silence_db, duration=duration,
-                 warm=not fast, splitter=splitter)  # run closes the splitter
+                 warm=not fast, splitter=splitter, batch=BATCH_WINDOWS if fast else 1)  # run closes the splitter
     output = result.output
     s = result.summary
     if as_json:

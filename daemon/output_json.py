@@ -31,7 +31,8 @@ from gtzan.daemon.pipeline import WindowResult
 
 
 def _scores(genres: tuple[str, ...], v: np.ndarray | None) -> dict[str, float] | None:
-    return None if v is None else {g: round(float(x), 6) for g, x in zip(genres, v, strict=False)}
+    # tolist() gives the same Python floats as float() of each element, at a fraction of the cost
+    return None if v is None else dict(zip(genres, [round(x, 6) for x in v.tolist()], strict=False))
 
 
 def _prob(x: float | None) -> float | None:
@@ -68,7 +69,8 @@ def window_record(r: WindowResult, genres: tuple[str, ...], weights: dict[str, i
 
 
 class JsonOutput:
-    """Writes each window as one line, flushed at once, in a single write (never a torn line).
+    """Writes the lines of the windows delivered together (one window live, many with --fast) in a
+    single write, flushed at once: never a torn line, and one system call per batch, not per window.
 
     ``progress`` (gtzan.daemon.progress.StderrProgress), when given, shows the run on stderr.
     """
@@ -78,12 +80,21 @@ class JsonOutput:
         self.genres, self.weights = genres, weights
         self.stream = stream or sys.stdout
         self.progress = progress
+        self._lines: list[str] = []
 
     def start(self, state: Any) -> None:
         if self.progress is not None:
             self.progress.start(state)
 
+    def _write(self) -> None:
+        if self._lines:
+            self.stream.write("".join(self._lines))
+            self.stream.flush()
+            self._lines.clear()
+
     def tick(self, state: Any) -> None:
+        """After the windows delivered together: write their lines."""
+        self._write()
         if self.progress is not None:
             self.progress.tick(state)
 
@@ -91,13 +102,13 @@ class JsonOutput:
         rec = window_record(r, self.genres, self.weights)
         latency = (time.monotonic() - r.arrival) * 1000.0
         rec["timings"]["latency_ms"] = round(latency, 3)
-        self.stream.write(json.dumps(rec) + "\n")
-        self.stream.flush()
+        self._lines.append(json.dumps(rec) + "\n")
         if self.progress is not None:
             self.progress.window(r, state)
         return latency
 
     def close(self) -> None:
+        self._write()
         if self.progress is not None:
             self.progress.close()
 

@@ -19,6 +19,7 @@ import os
 import select
 import signal
 import struct
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -107,6 +108,9 @@ class SplitWindows:
         self._received = 0  # rows received from the worker
         self._broken = False  # the worker failed or is gone
         self.taken_back = 0  # windows the main process took back from the worker
+        self.output_share = 0.0  # the main process's cost of classifying and writing a window, over its features'
+        self._feature_time = self._output_time = 0.0  # seconds spent here computing features, classifying
+        self._features_done = self._output_done = 0  # and the windows they were spent on
         self._fork()
 
     @property
@@ -171,9 +175,21 @@ class SplitWindows:
         b = (last - 1) * self.hop + WINDOW_SAMPLES
         ex = StreamingExtractor(self.hop_seconds)
         for i in range(a, b, block):
-            for win in ex.push(self.y[i : min(b, i + block)]):
+            t = time.perf_counter()
+            windows = ex.push(self.y[i : min(b, i + block)])
+            self._feature_time += time.perf_counter() - t
+            self._features_done += len(windows)
+            for win in windows:
                 s = win.start_sample + a
                 yield win._replace(start_sample=s, start=s / SR, end=(s + WINDOW_SAMPLES) / SR)
+
+    def note_output(self, seconds: float, windows: int) -> None:
+        """The main process spent ``seconds`` classifying and writing ``windows`` windows: updates
+        ``output_share``, which says how many windows to take back."""
+        self._output_time += seconds
+        self._output_done += windows
+        if self._features_done and self._feature_time > 0:
+            self.output_share = (self._output_time / self._output_done) / (self._feature_time / self._features_done)
 
     def _batched(self, windows: Iterator[Window]) -> Iterator[list[Window]]:
         """Consecutive windows in lists covering about one read block of samples each."""
@@ -210,10 +226,14 @@ class SplitWindows:
 
     def _worker_batches(self) -> Iterator[list[Window]]:
         """The worker's windows as they arrive (all that have arrived, together), then any taken back;
-        what the worker fails to send is computed here."""
+        what the worker fails to send is computed here.
+
+        Windows taken back are computed one at a time, with the worker's windows taken in (and handed
+        on) in between, so that the worker never waits on a full pipe while this process works."""
         total = self.total
         nxt, end = self.split, total  # the worker delivers [split, end)
         own: list[Window] = []
+        todo: Iterator[Window] | None = None  # the windows taken back, not yet computed
         decided = False
         try:
             while nxt < end:
@@ -221,7 +241,15 @@ class SplitWindows:
                 if not self._rows and not self._broken and self._fd is not None:
                     if not decided:  # about to wait: take work back instead?
                         decided = True
-                        end, own = self._take_back(self.split + self._received, total)
+                        end = self._take_back(self.split + self._received, total)
+                        todo = self._compute(end) if end < total else None
+                        continue
+                    if todo is not None:
+                        win = next(todo, None)
+                        if win is None:
+                            todo = None
+                        else:
+                            own.append(win)
                         continue
                     self._receive()
                 if not self._rows:  # the worker is gone
@@ -237,22 +265,29 @@ class SplitWindows:
             self.close()
         if nxt < end:  # the worker failed: do the rest here
             yield from self._batched(self._compute(nxt, end))
+        if todo is not None:
+            own.extend(todo)
         if own:
             yield own
 
-    def _take_back(self, nxt: int, total: int) -> tuple[int, list[Window]]:
+    def _take_back(self, nxt: int, total: int) -> int:
         """When the worker has more windows to go than the main process needs to catch up, ask it to
-        stop early and compute the last windows here: (where the worker now stops, those windows)."""
+        stop early, so that the main process computes the last windows itself: where the worker now stops.
+
+        Both should finish together: the main process computes its first window (``FIRST_WINDOW_HOPS``
+        hops) and k - 1 more, and also classifies and writes every window still to come, which costs
+        ``output_share`` of a window's features each."""
         left = total - nxt - 1  # the worker is busy with one of them
-        k = (left - FIRST_WINDOW_HOPS + 1) // 2  # both finish together: first + (k - 1) = left - k hops
+        r = min(max(self.output_share, 0.0), 0.9)
+        k = int((left * (1 - r) - r - FIRST_WINDOW_HOPS + 1) // 2)
         if k < 2 or self._ctl is None:
-            return total, []
+            return total
         try:
             _write_all(self._ctl, struct.pack("<q", total - k))
         except OSError:  # the worker is gone: it computes nothing more, and the rest is done here
-            return total, []
+            return total
         self.taken_back = k
-        return total - k, list(self._compute(total - k))
+        return total - k
 
     def _reap(self) -> None:
         pid, self._pid = self._pid, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,22 +85,35 @@ class Pipeline:
         self._n = 0
         self._pending_ms = 0.0  # extractor time not yet charged to a window
 
-    def push(self, samples: np.ndarray, arrival: float) -> list[WindowResult]:
-        """Add one block; return the windows it completed, in order."""
+    def extract(self, samples: np.ndarray) -> tuple[list[Window], float]:
+        """Add one block to the extractor: the windows it completed, oldest first, and the extractor's
+        milliseconds per window (time spent on blocks that completed none is charged to the next)."""
         t0 = time.perf_counter()
         windows = self.extractor.push(np.asarray(samples, dtype=np.float32))
         self._pending_ms += (time.perf_counter() - t0) * 1000.0
         self.samples_in += len(samples)
         if not windows:
-            return []
+            return [], 0.0
         feat_ms = self._pending_ms / len(windows)
         self._pending_ms = 0.0
-        return self.classify(windows, arrival, feat_ms)
+        return windows, feat_ms
 
-    def classify(self, windows: list[Window], arrival: float, feat_ms: float) -> list[WindowResult]:
-        """Blend and smooth windows whose features are known (by push, or computed elsewhere)."""
+    def push(self, samples: np.ndarray, arrival: float) -> list[WindowResult]:
+        """Add one block; return the windows it completed, in order."""
+        windows, feat_ms = self.extract(samples)
+        return self.classify(windows, arrival, feat_ms) if windows else []
+
+    def classify(self, windows: Sequence[Window], arrival: float,
+                 feat_ms: float | Sequence[float]) -> list[WindowResult]:
+        """Blend and smoothe windows whose features are known (by push, or computed elsewhere).
+
+        The members run once over all the windows given (their outputs do not depend on how rows are
+        batched: tests/test_daemon_batching.py), so many windows at a time cost far less per window.
+        ``feat_ms`` is the extractor's time, one for all windows or one per window.
+        """
+        per_ms = [float(feat_ms)] * len(windows) if isinstance(feat_ms, (int, float)) else list(feat_ms)
         results: list[WindowResult] = []
-        for w in windows:
+        for w, ms in zip(windows, per_ms, strict=True):
             lvl = level_dbfs(w.features)
             silent = lvl < self.silence_db
             clipped = w.clipped / WINDOW_SAMPLES
@@ -107,7 +121,7 @@ class Pipeline:
                                         end=float(w.end), level_dbfs=lvl, silent=silent,
                                         peak_dbfs=peak_dbfs(w.peak), clipped=clipped,
                                         level_warning=level_warning(lvl, silent, clipped),
-                                        features_ms=feat_ms, arrival=arrival, features=w.features))
+                                        features_ms=ms, arrival=arrival, features=w.features))
             self._n += 1
         loud = [i for i, r in enumerate(results) if not r.silent]
         if loud:

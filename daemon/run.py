@@ -107,44 +107,80 @@ def _deliver(results: list, source: Any, output: Any, state: RunState, summary: 
     output.tick(state)
 
 
+BATCH_WINDOWS = 64  # windows classified together when nothing waits for each one (--fast, folders)
+BATCH_SECONDS = 0.25  # but at least this often, so that a display keeps moving
+
+
+class _Held:
+    """Windows whose features are known, waiting to be classified together (the members cost about as
+    much for one row as for tens): flushed when ``BATCH_WINDOWS`` have gathered or ``BATCH_SECONDS``
+    have passed since the last flush, and at the end."""
+
+    def __init__(self, pipeline: Pipeline, deliver: Callable[[list], None], size: int) -> None:
+        self.pipeline, self.deliver, self.size = pipeline, deliver, size
+        self.windows: list = []
+        self.ms: list[float] = []
+        self.arrival = 0.0
+        self.last = time.monotonic()
+
+    def add(self, windows: list, ms: float, arrival: float) -> None:
+        self.windows += windows
+        self.ms += [ms] * len(windows)
+        self.arrival = arrival
+
+    def due(self) -> bool:
+        return len(self.windows) >= self.size or (bool(self.windows) and time.monotonic() - self.last >= BATCH_SECONDS)
+
+    def flush(self) -> int:
+        """Classify and deliver what is held; how many windows that was."""
+        n = len(self.windows)
+        if n:
+            results = self.pipeline.classify(self.windows, self.arrival, self.ms)
+            self.windows, self.ms = [], []
+            self.deliver(results)
+        self.last = time.monotonic()
+        return n
+
+
 def _run_split(splitter: Any, pipeline: Pipeline, deliver: Callable[[list], None], state: RunState,
                stop: StopFlag) -> None:
     """The main loop for a split clip: batches of windows instead of blocks of samples.
 
-    While the bundle is still loading, computed windows wait for it rather than the other way round,
-    and then go through the models together (each run of the members costs about 2 ms, whatever the rows).
+    While the bundle is still loading, computed windows wait for it rather than the other way round;
+    after that they gather until ``BATCH_WINDOWS`` go through the models together. The time this
+    process spends classifying and writing a window tells the splitter how many windows to take back.
     """
     ready = getattr(pipeline.bundle, "ready", lambda: True)
-    pending: list[tuple[list, float]] = []
 
-    def classify_pending() -> None:
-        if not pending:
-            return
-        windows = [w for batch, _ in pending for w in batch]
-        results = pipeline.classify(windows, time.monotonic(), 0.0)
-        for r, ms in zip(results, [ms for batch, ms in pending for _ in batch], strict=True):
-            r.features_ms = ms
+    def deliver_split(results: list) -> None:
         state.input_dbfs = results[-1].level_dbfs
-        pipeline.samples_in = windows[-1].start_sample + WINDOW_SAMPLES
+        pipeline.samples_in = results[-1].start_sample + WINDOW_SAMPLES
         deliver(results)
-        pending.clear()
+
+    held = _Held(pipeline, deliver_split, BATCH_WINDOWS)
+
+    def flush() -> None:
+        t = time.perf_counter()
+        n = held.flush()
+        if n:
+            splitter.note_output(time.perf_counter() - t, n)
 
     t0 = time.perf_counter()
     for windows in splitter.batches():
-        pending.append((windows, (time.perf_counter() - t0) * 1000.0 / len(windows)))
-        if ready():
-            classify_pending()
+        held.add(windows, (time.perf_counter() - t0) * 1000.0 / len(windows), time.monotonic())
+        if held.due() and ready():
+            flush()
         if stop():
             break
         t0 = time.perf_counter()
-    classify_pending()
+    flush()
     if not stop():
         pipeline.samples_in = len(splitter.y)
 
 
 def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any], Any], *, hop: float = 0.5,
         smooth: float = 3.0, silence_db: float = -60.0, duration: float | None = None, warm: bool = True,
-        splitter: Any = None) -> RunResult:
+        splitter: Any = None, batch: int = 1) -> RunResult:
     """Stream until the source ends, --duration is reached, a signal arrives or an error occurs.
 
     A live input starts capturing before the models load: what it delivers meanwhile waits in its
@@ -175,6 +211,7 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
                 _deliver(results, source, output, state, summary, latencies)
 
             output.start(state)
+            held: _Held | None = None
             try:
                 if warm:
                     warm_up(bundle, hop)
@@ -183,18 +220,28 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
                     if limit is not None and pipeline.samples_in >= limit:
                         ended = "duration"
                 else:
+                    held = _Held(pipeline, deliver, batch) if batch > 1 else None
                     for block, arrival in source.blocks(stop):
                         if limit is not None:
                             block = block[: max(0, limit - pipeline.samples_in)]
                         state.input_dbfs = block_dbfs(block)
-                        deliver(pipeline.push(block, arrival))
+                        if held is None:
+                            deliver(pipeline.push(block, arrival))
+                        else:
+                            held.add(*pipeline.extract(block), arrival)
+                            if held.due():
+                                held.flush()
                         if limit is not None and pipeline.samples_in >= limit:
                             ended = "duration"
                             break
                         if stop():
                             break
+                    if held is not None:
+                        held.flush()
             except ListenError as e:
                 ended, error = "error", e
+                if held is not None:
+                    held.flush()  # the windows before the error count, as when streamed
             finally:
                 output.close()
                 if hasattr(bundle, "join"):  # a loader thread must not be inside onnxruntime at exit

@@ -210,3 +210,28 @@ def test_no_worker_outlives_a_bundle_error(tmp_path: Path, clip: np.ndarray) -> 
         run(source, bad_models, lambda b: Collect(), hop=0.5, warm=False, splitter=splitter)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the forked worker was killed and reaped
+
+
+def test_windows_taken_back_are_computed_between_the_workers(clip: np.ndarray,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large take-back on a long clip: the worker's windows keep being taken in while the main process
+    computes its own, and the order and values stay those of one stream."""
+    import time
+
+    real_write = parallel._write_all
+
+    def slow_write(fd: int, data: bytes) -> None:  # in the worker: a little slower than the main process
+        time.sleep(0.01)
+        real_write(fd, data)
+
+    monkeypatch.setattr(parallel, "_write_all", slow_write)
+    y = np.tile(clip, 8)
+    want = stream_windows(y)
+    split = SplitWindows(lambda: y, 0.5)
+    batches = list(split.batches())
+    split.close()
+    assert_same_windows([w for b in batches for w in b], want)
+    assert split.taken_back >= 10
+    first_own = len(want) - split.taken_back
+    assert batches[-1][0].start_sample == first_own * split.hop  # the windows taken back come last, together
+    assert len(batches[-1]) == split.taken_back
