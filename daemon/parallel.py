@@ -1,16 +1,18 @@
 """--fast on two cores: a forked worker computes the features of the later windows of a clip.
 
-The fork comes first, right after the command line is read: each process then decodes the clip
-itself, so that the main process's own preparation (importing onnxruntime, loading the bundle) runs
-beside the worker's decoding instead of before it.
+The fork comes first, right after the command line is read: each process then reads the clip itself
+(gtzan.daemon.clips: only the ranges it computes, where the file allows that; else all of it), so
+that the main process's own preparation (importing onnxruntime, loading the bundle) runs beside the
+worker's decoding instead of before it.
 
 A window's features depend only on its own samples, so the worker's windows equal those a single
 extractor would give. The main process streams the earlier windows itself (the model bundle loads
 in a thread meanwhile), then hands on the worker's, which the worker sends one by one as it computes
-them and the main process takes in between its own batches, so that the worker never waits on a full
-pipe. If the main process runs out of work while the worker still has many windows to go, it takes
-the last of them back (the worker stops before them) and computes them itself. If the worker fails,
-the windows it did not deliver are computed here instead: the worker only ever saves time.
+them (features, peak and clipped samples) and the main process takes in between its own batches, so
+that the worker never waits on a full pipe. If the main process runs out of work while the worker
+still has many windows to go, it takes the last of them back (the worker stops before them) and
+computes them itself, between the worker's. If the worker fails, the windows it did not deliver are
+computed here instead: the worker only ever saves time.
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from typing import Any
 
 import numpy as np
 
+from gtzan.daemon.clips import ClipError, DecodedClip, FileRanges, seekable_file
+from gtzan.daemon.errors import BadInput
 from gtzan.features import FEATURE_NAMES, SR, WINDOW_SAMPLES
 from gtzan.frames import HOP
-from gtzan.stream import StreamingExtractor, Window, hop_frames, sample_peak
+from gtzan.stream import StreamingExtractor, Window, hop_frames
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves
 FIRST_WINDOW_HOPS = 4  # a fresh extractor's first window against later ones, when taking windows back (tuned)
 _BLOCK = 65536
+_ROW = len(FEATURE_NAMES) + 2  # a window as the worker sends it: its features, peak and clipped samples
 
 
 def window_count(n_samples: int, hop_samples: int) -> int:
@@ -52,13 +57,13 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _receive_batch(fd: int, most: int) -> np.ndarray | None:
-    """One batch of feature rows from the worker; None on a broken pipe or a bad count."""
+    """One batch of rows (features, peak, clipped) from the worker; None on a broken pipe or a bad count."""
     head = _read_exactly(fd, 8)
     n = struct.unpack("<q", head)[0] if head else 0
     if not 0 < n <= most:
         return None
-    body = _read_exactly(fd, n * len(FEATURE_NAMES) * 8)
-    return None if body is None else np.frombuffer(body, dtype=np.float64).reshape(n, len(FEATURE_NAMES))
+    body = _read_exactly(fd, n * _ROW * 8)
+    return None if body is None else np.frombuffer(body, dtype=np.float64).reshape(n, _ROW)
 
 
 def _readable(fd: int) -> bool:
@@ -77,34 +82,42 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
 
 
 def start_split(source: Any, hop_seconds: float, limit: int | None) -> SplitWindows | None:
-    """Fork a worker for the source's later windows when the source can hand over all its samples and
-    the clip is long enough; None otherwise. Call it before any thread starts."""
-    n = source.expected_samples() if hasattr(source, "expected_samples") else None
-    if n is None or not worth_splitting(n if limit is None else min(n, limit), hop_seconds):
+    """Fork a worker for the source's later windows when the source's samples can be had in ranges or
+    whole and the clip is long enough; None otherwise. Call it before any thread starts."""
+    clip: FileRanges | DecodedClip | None = None
+    path = getattr(source, "path", None)
+    if path is not None and not getattr(source, "realtime", False):
+        clip = seekable_file(path, limit)
+    n = clip.n_samples if clip is not None else None
+    if clip is None and hasattr(source, "expected_samples"):
+        n = source.expected_samples()
+        if n is not None:
+            n = n if limit is None else min(n, limit)
+            clip = DecodedClip(lambda: source.samples(limit))
+    if clip is None or not worth_splitting(n, hop_seconds):
         return None
     try:
-        return SplitWindows(lambda: source.samples(limit), hop_seconds)
+        return SplitWindows(clip, hop_seconds)
     except OSError:  # no process or pipe to be had (limits reached): one process streams it all
         return None
 
 
 class SplitWindows:
-    """All windows of the clip ``load()`` returns, in order, the last ``WORKER_SHARE`` of them computed
-    by a forked process that calls ``load`` itself (so it must give the same samples every time).
+    """All windows of a clip, in order, the last ``WORKER_SHARE`` of them computed by a forked process.
 
-    Create it before starting threads (the bundle loader), and iterate in the process that created it.
+    ``clip`` is a gtzan.daemon.clips clip, or a function giving the samples, which the worker calls too
+    (so it must give the same samples every time). Create it before starting threads (the bundle
+    loader), and iterate in the process that created it.
     """
 
-    def __init__(self, load: Callable[[], np.ndarray | None], hop_seconds: float) -> None:
-        self._load = load
-        self._y: np.ndarray | None = None
-        self._loaded = False
+    def __init__(self, clip: FileRanges | DecodedClip | Callable[[], np.ndarray | None], hop_seconds: float) -> None:
+        self.clip = DecodedClip(clip) if callable(clip) else clip
         self.hop_seconds = hop_seconds
         self.hop = hop_frames(hop_seconds) * HOP
         self._pid: int | None = None
         self._fd: int | None = None  # the worker's windows
         self._ctl: int | None = None  # where to stop, when the main process takes windows back
-        self._rows: list[np.ndarray] = []  # feature rows received and not yet handed out
+        self._rows: list[np.ndarray] = []  # rows received and not yet handed out
         self._received = 0  # rows received from the worker
         self._broken = False  # the worker failed or is gone
         self.taken_back = 0  # windows the main process took back from the worker
@@ -113,18 +126,17 @@ class SplitWindows:
         self._features_done = self._output_done = 0  # and the windows they were spent on
         self._fork()
 
+    def available(self) -> bool:
+        """Whether the clip's samples can be had (else the caller streams the source itself)."""
+        return self.clip.available()
+
     @property
-    def y(self) -> np.ndarray | None:
-        """The clip (decoded in this process on first use); None if it could not be."""
-        if not self._loaded:
-            y = self._load()
-            self._y = None if y is None else np.asarray(y, dtype=np.float32)
-            self._loaded = True
-        return self._y
+    def n_samples(self) -> int:
+        return self.clip.n_samples
 
     @property
     def total(self) -> int:
-        return window_count(len(self.y), self.hop)
+        return window_count(self.n_samples, self.hop)
 
     @property
     def split(self) -> int:
@@ -146,7 +158,7 @@ class SplitWindows:
                 os.close(r)
                 os.close(cw)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-                if self.y is not None:  # else the parent fails on its own copy, and streams
+                if self.available():  # else the parent fails on its own copy, and streams
                     self._work(w, cr)
                     code = 0
             finally:
@@ -159,7 +171,8 @@ class SplitWindows:
         """In the worker: send each window as soon as it is computed; stop where the main process asks."""
         stop = self.total
         for win in self._compute(self.split, block=self.hop):
-            _write_all(out, struct.pack("<q", 1) + win.features.astype(np.float64).tobytes())
+            row = np.concatenate([win.features.astype(np.float64), [win.peak, win.clipped]])
+            _write_all(out, struct.pack("<q", 1) + row.tobytes())
             if _readable(ctl):
                 data = _read_exactly(ctl, 8)
                 stop = struct.unpack("<q", data)[0] if data else 0  # closed: the main process is gone
@@ -174,14 +187,17 @@ class SplitWindows:
         a = first * self.hop
         b = (last - 1) * self.hop + WINDOW_SAMPLES
         ex = StreamingExtractor(self.hop_seconds)
-        for i in range(a, b, block):
-            t = time.perf_counter()
-            windows = ex.push(self.y[i : min(b, i + block)])
-            self._feature_time += time.perf_counter() - t
-            self._features_done += len(windows)
-            for win in windows:
-                s = win.start_sample + a
-                yield win._replace(start_sample=s, start=s / SR, end=(s + WINDOW_SAMPLES) / SR)
+        try:
+            for samples in self.clip.blocks(a, b, block):
+                t = time.perf_counter()
+                windows = ex.push(samples)
+                self._feature_time += time.perf_counter() - t
+                self._features_done += len(windows)
+                for win in windows:
+                    s = win.start_sample + a
+                    yield win._replace(start_sample=s, start=s / SR, end=(s + WINDOW_SAMPLES) / SR)
+        except ClipError as e:  # the windows before it are out; the run ends with the error, as streamed
+            raise BadInput(str(e)) from None
 
     def note_output(self, seconds: float, windows: int) -> None:
         """The main process spent ``seconds`` classifying and writing ``windows`` windows: updates
@@ -234,6 +250,7 @@ class SplitWindows:
         nxt, end = self.split, total  # the worker delivers [split, end)
         own: list[Window] = []
         todo: Iterator[Window] | None = None  # the windows taken back, not yet computed
+        failed: BadInput | None = None  # reading the windows taken back failed
         decided = False
         try:
             while nxt < end:
@@ -245,7 +262,10 @@ class SplitWindows:
                         todo = self._compute(end) if end < total else None
                         continue
                     if todo is not None:
-                        win = next(todo, None)
+                        try:
+                            win = next(todo, None)
+                        except BadInput as e:  # raised after the windows before it, the worker's included
+                            failed, win = e, None
                         if win is None:
                             todo = None
                         else:
@@ -254,13 +274,12 @@ class SplitWindows:
                     self._receive()
                 if not self._rows:  # the worker is gone
                     break
-                feats = np.concatenate(self._rows)[: end - nxt]
+                rows = np.concatenate(self._rows)[: end - nxt]
                 self._rows.clear()
-                starts = (nxt + np.arange(len(feats))) * self.hop
-                yield [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f,
-                              *sample_peak(self.y[s : s + WINDOW_SAMPLES]))  # the worker sends features only
-                       for s, f in zip(starts, feats, strict=True)]
-                nxt += len(feats)
+                starts = (nxt + np.arange(len(rows))) * self.hop
+                yield [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, r[:-2], float(r[-2]), int(r[-1]))
+                       for s, r in zip(starts, rows, strict=True)]
+                nxt += len(rows)
         finally:
             self.close()
         if nxt < end:  # the worker failed: do the rest here
@@ -269,6 +288,8 @@ class SplitWindows:
             own.extend(todo)
         if own:
             yield own
+        if failed is not None:
+            raise failed
 
     def _take_back(self, nxt: int, total: int) -> int:
         """When the worker has more windows to go than the main process needs to catch up, ask it to

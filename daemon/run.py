@@ -175,7 +175,7 @@ def _run_split(splitter: Any, pipeline: Pipeline, deliver: Callable[[list], None
         t0 = time.perf_counter()
     flush()
     if not stop():
-        pipeline.samples_in = len(splitter.y)
+        pipeline.samples_in = splitter.n_samples
 
 
 def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any], Any], *, hop: float = 0.5,
@@ -215,7 +215,7 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
             try:
                 if warm:
                     warm_up(bundle, hop)
-                if splitter is not None and splitter.y is not None:  # decoded here, beside the loader
+                if splitter is not None and splitter.available():  # read here, beside the loader
                     _run_split(splitter, pipeline, deliver, state, stop)
                     if limit is not None and pipeline.samples_in >= limit:
                         ended = "duration"

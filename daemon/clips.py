@@ -1,0 +1,107 @@
+"""Sample ranges of a clip for --fast's processes: read where they start, or sliced from one decoding.
+
+A file stored at 22,050 Hz in a format whose samples libsndfile reads exactly from any position (WAV,
+FLAC, AIFF and kin: PCM, float or FLAC-compressed) is read range by range: each process seeks to the
+windows it computes and decodes only those, a block at a time, so neither decodes the whole file and
+memory stays bounded whatever its length. Channels are averaged frame by frame as gtzan.audio does,
+so the samples are those of ``gtzan.audio.load_audio``. Any other clip (resampled, MP3, Ogg, the demo)
+is decoded whole, once per process, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from gtzan.features import SR
+
+# containers whose frame counts are exact and where a seek lands on the very sample asked for
+SEEK_EXACT_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "AIFF", "AU", "CAF", "FLAC"})
+SEEK_EXACT_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"})
+
+
+class ClipError(Exception):
+    """A range could not be read (the file is corrupt or shorter than its header says); one line."""
+
+
+class DecodedClip:
+    """A clip decoded whole on first use (``load`` must give the same samples in every process)."""
+
+    def __init__(self, load: Callable[[], np.ndarray | None]) -> None:
+        self._load = load
+        self._y: np.ndarray | None = None
+        self._loaded = False
+
+    @property
+    def y(self) -> np.ndarray | None:
+        if not self._loaded:
+            y = self._load()
+            self._y = None if y is None else np.asarray(y, dtype=np.float32)
+            self._loaded = True
+        return self._y
+
+    def available(self) -> bool:
+        """Whether the clip could be decoded (else the caller streams it and reports what went wrong)."""
+        return self.y is not None
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.y)
+
+    def blocks(self, a: int, b: int, block: int) -> Iterator[np.ndarray]:
+        y = self.y
+        for i in range(a, b, block):
+            yield y[i : min(b, i + block)]
+
+
+class FileRanges:
+    """Ranges of a seek-exact file (``seekable_file``), read where they start, a block at a time."""
+
+    def __init__(self, path: Path, n_samples: int) -> None:
+        self.path = path
+        self.n_samples = n_samples
+
+    def available(self) -> bool:
+        return True
+
+    def blocks(self, a: int, b: int, block: int) -> Iterator[np.ndarray]:
+        import soundfile as sf
+
+        from gtzan.resample import first_non_finite, to_mono
+
+        with sf.SoundFile(str(self.path)) as f:
+            f.seek(a)
+            done = a
+            while done < b:
+                try:
+                    x = f.read(min(block, b - done), dtype="float32", always_2d=True)
+                except (sf.SoundFileError, RuntimeError, OSError, ValueError) as e:
+                    raise ClipError(f"{self.path}: decoding failed after {done / f.samplerate:.2f} s of audio ({e})") \
+                        from None
+                if len(x) == 0:
+                    raise ClipError(f"{self.path}: the file ends at {done / f.samplerate:.2f} s, before the "
+                                    f"{self.n_samples / SR:.2f} s its header announces")
+                mono = to_mono(x, f.channels)
+                i = first_non_finite(mono)
+                if i >= 0:
+                    raise ClipError(f"{self.path}: non-finite sample (NaN or infinity) at frame {done + i} "
+                                    f"({(done + i) / f.samplerate:.3f} s); the file is corrupt")
+                done += len(x)
+                yield mono
+
+
+def seekable_file(path: Path, limit: int | None) -> FileRanges | None:
+    """Ranges of the file when it can be read range by range exactly (see the module's docstring);
+    None otherwise, and for a file whose header says it is cut short."""
+    from gtzan.audio import AudioError, audio_info
+
+    try:
+        info = audio_info(path)
+    except AudioError:
+        return None
+    if (info.samplerate != SR or info.format not in SEEK_EXACT_FORMATS or info.subtype not in SEEK_EXACT_SUBTYPES
+            or info.header_frames is not None or info.frames <= 0):
+        return None
+    return FileRanges(Path(path), info.frames if limit is None else min(info.frames, limit))
