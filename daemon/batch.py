@@ -129,14 +129,13 @@ class _Rows:
             self.shown = len(self.rows)
 
 
-def _classify_all(files: list[Path], rows: _Rows, jobs: int | None, bundle_path: Path,
-                  settings: dict[str, Any]) -> str:
-    """Run every file through the workers, filling ``rows`` as they finish; how the batch ended."""
+def _classify_all(files: list[Path], rows: _Rows, jobs: int, bundle_path: Path, settings: dict[str, Any]) -> str:
+    """Run every file through ``jobs`` workers, filling ``rows`` as they finish; how the batch ended."""
     from gtzan.daemon.batch_worker import classify_file
 
     saved = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
              signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}  # even if inherited ignored
-    executor = _pool(max(1, min(jobs or default_jobs(), len(files))), bundle_path, settings)
+    executor = _pool(jobs, bundle_path, settings)
     try:
         futures = {executor.submit(classify_file, str(f)): i for i, f in enumerate(files)}
         with _progress(len(files)) as advance:
@@ -179,10 +178,11 @@ def run_batch(paths: Sequence[Path], *, models: Path | None, hop: float, smooth:
     bundle_path = check_models(models, errc)
     import gtzan.stream  # noqa: F401 - imported once here, inherited by forked workers
 
+    workers = max(1, min(jobs or default_jobs(), len(inputs.files)))
     settings = {"hop": hop, "smooth": smooth, "silence_db": silence_db, "duration": duration,
-                "block_frames": block_frames}
+                "block_frames": block_frames, "split": 2 * workers <= (jobs or default_jobs())}
     rows = _Rows(len(inputs.files), as_json)
-    ended = _classify_all(inputs.files, rows, jobs, bundle_path, settings)
+    ended = _classify_all(inputs.files, rows, workers, bundle_path, settings)
     rows.finish()
     done = rows.done()
     if not as_json:

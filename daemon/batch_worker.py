@@ -2,7 +2,8 @@
 
 Each file goes through the same pipeline as ``gtzan-listen --file X --fast``: decoded whole (when it
 is not too long to hold, as --fast does), windowed, blended and summarised, so its verdict is the one a
-single-file run gives.
+single-file run gives. With fewer files than cores, a file's later windows are computed by a second
+process, as --fast does (gtzan.daemon.parallel).
 """
 
 from __future__ import annotations
@@ -83,9 +84,15 @@ def classify_file(path: str) -> dict[str, Any]:
                 "ended": "error"}
     s = _SETTINGS
     source = DecodedFileSource(Path(path), sample_limit(s["duration"]), s["block_frames"])
+    splitter = None
+    if s.get("split"):  # fewer files than cores: this file's later windows go to a second process
+        from gtzan.daemon.parallel import start_split
+
+        splitter = start_split(source, s["hop"], sample_limit(s["duration"]))
     try:
         result = run(source, lambda: _BUNDLE, lambda _bundle: _NoOutput(), hop=s["hop"], smooth=s["smooth"],
-                     silence_db=s["silence_db"], duration=s["duration"], warm=False, batch=BATCH_WINDOWS)
+                     silence_db=s["silence_db"], duration=s["duration"], warm=False, splitter=splitter,
+                     batch=BATCH_WINDOWS)
     except ListenError as e:
         return {"file": path, "summary": None, "error": str(e), "ended": "error"}
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the others

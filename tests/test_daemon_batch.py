@@ -153,3 +153,13 @@ def test_terminal_shows_progress_and_a_table(lib: Path) -> None:
         assert header in screen
     assert "not readable as audio" in screen and "e.flac" in screen
     assert "3 of 4 files classified, 1 failed" in screen
+
+
+def test_one_file_on_several_cores_is_split_and_equals_one_job(lib: Path, tmp_path: Path) -> None:
+    """Fewer files than cores: a file's later windows go to a second process; the row does not change."""
+    outs = []
+    for jobs in ("1", "4"):
+        r = run_in(lib, "a.wav", "--jobs", jobs, "--csv", str(tmp_path / f"{jobs}.csv"))
+        assert r.returncode == 0, r.stderr
+        outs.append(((tmp_path / f"{jobs}.csv").read_text(), r.stdout))
+    assert outs[0] == outs[1]
