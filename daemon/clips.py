@@ -57,11 +57,17 @@ class DecodedClip:
 
 
 class FileRanges:
-    """Ranges of a seek-exact file (``seekable_file``), read where they start, a block at a time."""
+    """Ranges of a seek-exact file (``seekable_file``), read where they start.
 
-    def __init__(self, path: Path, n_samples: int) -> None:
+    Reads cover whole blocks of ``grid`` frames from the file's start, the blocks a stream of the file
+    reads (gtzan.daemon.sources.FileSource.block_frames), and only the asked part is handed on: a
+    corrupt file then fails in the same block, after the same samples, as when it is streamed.
+    """
+
+    def __init__(self, path: Path, n_samples: int, grid: int) -> None:
         self.path = path
         self.n_samples = n_samples
+        self.grid = grid
 
     def available(self) -> bool:
         return True
@@ -69,32 +75,38 @@ class FileRanges:
     def blocks(self, a: int, b: int, block: int) -> Iterator[np.ndarray]:
         import soundfile as sf
 
+        from gtzan.audio import _reason
         from gtzan.resample import first_non_finite, to_mono
 
         with sf.SoundFile(str(self.path)) as f:
-            f.seek(a)
-            done = a
-            while done < b:
-                try:
-                    x = f.read(min(block, b - done), dtype="float32", always_2d=True)
+            pos = a - a % self.grid
+            f.seek(pos)
+            while pos < b:
+                try:  # the messages gtzan.audio gives when the file is decoded from its start
+                    x = f.read(self.grid, dtype="float32", always_2d=True)
+                except sf.LibsndfileError as e:
+                    raise ClipError(f"{self.path}: decoding failed after {pos / f.samplerate:.2f} s of audio "
+                                    f"({_reason(e)}); the file is truncated or corrupt") from None
                 except (sf.SoundFileError, RuntimeError, OSError, ValueError) as e:
-                    raise ClipError(f"{self.path}: decoding failed after {done / f.samplerate:.2f} s of audio ({e})") \
+                    raise ClipError(f"{self.path}: decoding failed after {pos / f.samplerate:.2f} s of audio ({e})") \
                         from None
                 if len(x) == 0:
-                    raise ClipError(f"{self.path}: the file ends at {done / f.samplerate:.2f} s, before the "
-                                    f"{self.n_samples / SR:.2f} s its header announces")
+                    raise ClipError(f"{self.path}: the file ends at {pos / f.samplerate:.2f} s, before the "
+                                    f"{self.n_samples / SR:.2f} s its header announces; the file is truncated")
                 mono = to_mono(x, f.channels)
                 i = first_non_finite(mono)
                 if i >= 0:
-                    raise ClipError(f"{self.path}: non-finite sample (NaN or infinity) at frame {done + i} "
-                                    f"({(done + i) / f.samplerate:.3f} s); the file is corrupt")
-                done += len(x)
-                yield mono
+                    raise ClipError(f"{self.path}: non-finite sample (NaN or infinity) at frame {pos + i} "
+                                    f"({(pos + i) / f.samplerate:.3f} s); the file is corrupt")
+                piece = mono[max(a, pos) - pos : min(b, pos + len(mono)) - pos]
+                for j in range(0, len(piece), block):
+                    yield piece[j : j + block]
+                pos += len(mono)
 
 
-def seekable_file(path: Path, limit: int | None) -> FileRanges | None:
-    """Ranges of the file when it can be read range by range exactly (see the module's docstring);
-    None otherwise, and for a file whose header says it is cut short."""
+def seekable_file(path: Path, limit: int | None, grid: int) -> FileRanges | None:
+    """Ranges of the file when it can be read range by range exactly (see the module's docstring), in
+    reads of ``grid`` frames; None otherwise, and for a file whose header says it is cut short."""
     from gtzan.audio import AudioError, audio_info
 
     try:
@@ -104,4 +116,4 @@ def seekable_file(path: Path, limit: int | None) -> FileRanges | None:
     if (info.samplerate != SR or info.format not in SEEK_EXACT_FORMATS or info.subtype not in SEEK_EXACT_SUBTYPES
             or info.header_frames is not None or info.frames <= 0):
         return None
-    return FileRanges(Path(path), info.frames if limit is None else min(info.frames, limit))
+    return FileRanges(Path(path), info.frames if limit is None else min(info.frames, limit), grid)

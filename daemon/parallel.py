@@ -87,7 +87,7 @@ def start_split(source: Any, hop_seconds: float, limit: int | None) -> SplitWind
     clip: FileRanges | DecodedClip | None = None
     path = getattr(source, "path", None)
     if path is not None and not getattr(source, "realtime", False):
-        clip = seekable_file(path, limit)
+        clip = seekable_file(path, limit, getattr(source, "block_frames", None) or _BLOCK)
     n = clip.n_samples if clip is not None else None
     if clip is None and hasattr(source, "expected_samples"):
         n = source.expected_samples()

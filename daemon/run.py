@@ -166,13 +166,17 @@ def _run_split(splitter: Any, pipeline: Pipeline, deliver: Callable[[list], None
             splitter.note_output(time.perf_counter() - t, n)
 
     t0 = time.perf_counter()
-    for windows in splitter.batches():
-        held.add(windows, (time.perf_counter() - t0) * 1000.0 / len(windows), time.monotonic())
-        if held.due() and ready():
-            flush()
-        if stop():
-            break
-        t0 = time.perf_counter()
+    try:
+        for windows in splitter.batches():
+            held.add(windows, (time.perf_counter() - t0) * 1000.0 / len(windows), time.monotonic())
+            if held.due() and ready():
+                flush()
+            if stop():
+                break
+            t0 = time.perf_counter()
+    except ListenError:
+        flush()  # the windows before an unreadable part count, as when streamed
+        raise
     flush()
     if not stop():
         pipeline.samples_in = splitter.n_samples

@@ -15,7 +15,7 @@ from tests import wavgen
 
 def ranges_equal_whole(path: Path) -> None:
     whole = load_audio(path)
-    clip = seekable_file(path, None)
+    clip = seekable_file(path, None, 8192)
     assert clip is not None and clip.n_samples == len(whole)
     for a, b, block in ((0, len(whole), 65536), (12345, 98765, 4096), (len(whole) - 70000, len(whole), 11264)):
         got = np.concatenate(list(clip.blocks(a, b, block)))
@@ -33,16 +33,16 @@ def test_ranges_equal_the_whole_decoding(tmp_path: Path, subtype: str, fmt: str,
 
 def test_other_files_are_decoded_whole(tmp_path: Path) -> None:
     y = wavgen.music_like(4.0)
-    assert seekable_file(wavgen.write(tmp_path / "a.wav", y, sr=44100, subtype="PCM_16"), None) is None  # resampled
-    assert seekable_file(wavgen.write(tmp_path / "a.ogg", y, subtype="VORBIS"), None) is None
-    assert seekable_file(tmp_path / "missing.wav", None) is None
+    assert seekable_file(wavgen.write(tmp_path / "a.wav", y, sr=44100, subtype="PCM_16"), None, 8192) is None  # resampled
+    assert seekable_file(wavgen.write(tmp_path / "a.ogg", y, subtype="VORBIS"), None, 8192) is None
+    assert seekable_file(tmp_path / "missing.wav", None, 8192) is None
     path = wavgen.write(tmp_path / "b.wav", y, subtype="PCM_16")
-    assert seekable_file(path, 22050).n_samples == 22050  # --duration
+    assert seekable_file(path, 22050, 8192).n_samples == 22050  # --duration
 
 
 def test_a_file_shorter_than_its_header_is_an_error(tmp_path: Path) -> None:
     path = wavgen.write(tmp_path / "c.wav", wavgen.music_like(4.0), subtype="PCM_16")
-    clip = FileRanges(path, 5 * 22050)  # as if the header promised a second more
+    clip = FileRanges(path, 5 * 22050, 8192)  # as if the header promised a second more
     with pytest.raises(ClipError, match="ends at 4.00 s"):
         list(clip.blocks(0, clip.n_samples, 8192))
 
@@ -57,7 +57,7 @@ def test_a_split_run_stops_where_the_file_does(tmp_path: Path) -> None:
     y = wavgen.music_like(12.0)
     path = wavgen.write(tmp_path / "d.wav", y, subtype="PCM_16")
     want = StreamingExtractor(0.5).push(load_audio(path))
-    split = SplitWindows(FileRanges(path, 14 * 22050), 0.5)
+    split = SplitWindows(FileRanges(path, 14 * 22050, 65536), 0.5)
     got = []
     with pytest.raises(BadInput, match="ends at 12.00 s"):
         for batch in split.batches():
