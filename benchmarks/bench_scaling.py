@@ -152,8 +152,8 @@ def plot(results: dict, path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     ref = results.get("reference_ms_per_hop")
-    fig.suptitle("gtzan-listen --fast / folders on 2 cores" + (f" (extractor {ref[0]}-{ref[1]} ms per hop)" if ref else ""),
-                 fontsize=10)
+    speed = f" (extractor {ref[0]}-{ref[1]} ms per hop)" if ref else ""
+    fig.suptitle("gtzan-listen --fast / folders on 2 cores" + speed, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -187,8 +187,9 @@ def main() -> None:
             row = {"audio_s": round(audio_s, 1), "this": summarise(mine, audio_s)}
             if theirs:
                 row["compare"] = summarise(theirs, audio_s)
-                row["wall_ratio"] = round(float(np.median([m["wall_s"] / t["wall_s"] for m, t in zip(mine, theirs)])), 3)
-                row["cpu_ratio"] = round(float(np.median([m["cpu_s"] / t["cpu_s"] for m, t in zip(mine, theirs)])), 3)
+                for key in ("wall_s", "cpu_s"):  # pair by pair, then the median
+                    ratios = [m[key] / t[key] for m, t in zip(mine, theirs, strict=True)]
+                    row[key.replace("_s", "_ratio")] = round(float(np.median(ratios)), 3)
             results["cases"][case] = row
             print(case, json.dumps(row), flush=True)
         results["reference_ms_per_hop"] = [before, reference_ms_per_hop(Path(ref_track))]
