@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gtzan.daemon.sources import FILE_BLOCK_FAST, Block, FileSource, StopFlag, sample_limit
+from gtzan.daemon.sources import Block, FileSource, StopFlag, sample_limit
 
 _SETTINGS: dict[str, Any] = {}
 _BUNDLE: Any = None

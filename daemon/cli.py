@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from gtzan import __version__
 from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, ListenError
 from gtzan.daemon.usage import FiniteFloat, FiniteFloatRange, OneLineCommand
-from gtzan.features import SR, WINDOW_SAMPLES
+
+from gtzan import __version__
+from gtzan.constants import SR, WINDOW_SAMPLES
 
 WINDOW_SECONDS = WINDOW_SAMPLES / SR
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gtzan.features import SR
+from gtzan.constants import SR
 
 SEGMENT_SECONDS = 8.0
 

@@ -26,7 +26,6 @@ import time
 from typing import Any, TextIO
 
 import numpy as np
-
 from gtzan.daemon.pipeline import WindowResult
 
 

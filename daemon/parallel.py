@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.features import FEATURE_NAMES, SR, WINDOW_SAMPLES
-from gtzan.frames import HOP
-from gtzan.stream import StreamingExtractor, Window, hop_frames, sample_peak
+from gtzan.constants import HOP, SR, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES
+from gtzan.features.stream import StreamingExtractor, Window, hop_frames, sample_peak
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves

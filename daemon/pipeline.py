@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from gtzan.daemon.level import FLOOR_DBFS, level_warning, peak_dbfs
 from gtzan.daemon.smoothing import Smoother, smoothing_params
-from gtzan.features import FEATURE_NAMES, SR, WINDOW_SAMPLES
+
+from gtzan.constants import SR, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES
 
 if TYPE_CHECKING:
-    from gtzan.stream import Window
+    from gtzan.features.stream import Window
 
 _RMS_MEAN = FEATURE_NAMES.index("rms_mean")
 _RMS_VAR = FEATURE_NAMES.index("rms_var")
@@ -71,7 +72,7 @@ class Pipeline:
 
     def __init__(self, bundle: Any, hop_seconds: float = 0.5, smooth_seconds: float = 3.0,
                  silence_db: float = -60.0):
-        from gtzan.stream import StreamingExtractor
+        from gtzan.features.stream import StreamingExtractor
 
         self.bundle = bundle
         self.extractor = StreamingExtractor(hop_seconds=hop_seconds, sr=SR)

@@ -12,7 +12,8 @@ import sys
 from typing import Any
 
 from gtzan.daemon.pipeline import WindowResult
-from gtzan.features import SR
+
+from gtzan.constants import SR
 
 REFRESH_PER_SECOND = 4
 

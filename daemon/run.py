@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from gtzan.daemon.errors import (
     EXIT_OK,
     EXIT_SIGINT,
@@ -22,7 +21,8 @@ from gtzan.daemon.errors import (
 from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, Pipeline
 from gtzan.daemon.sources import sample_limit
 from gtzan.daemon.summary import SummaryBuilder
-from gtzan.features import SR, WINDOW_SAMPLES
+
+from gtzan.constants import SR, WINDOW_SAMPLES
 
 
 class StopFlag:
@@ -89,7 +89,7 @@ def block_dbfs(block: np.ndarray) -> float:
 def warm_up(bundle: Any, hop_seconds: float) -> None:
     """One throw-away window through a private extractor and the models, so one-time costs (filter banks,
     lazy imports, the sessions' first run) are paid while the first 3 s of audio are still arriving."""
-    from gtzan.stream import StreamingExtractor
+    from gtzan.features.stream import StreamingExtractor
 
     noise = (0.05 * np.random.default_rng(0).standard_normal(WINDOW_SAMPLES)).astype(np.float32)
     windows = StreamingExtractor(hop_seconds=hop_seconds, sr=SR).push(noise)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from gtzan.daemon.errors import BadInput, NoInputDevice, SourceStalled
-from gtzan.features import SR
+
+from gtzan.constants import SR
 
 Block = tuple[np.ndarray, float]
 StopFlag = Callable[[], bool]

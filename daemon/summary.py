@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from gtzan.daemon.pipeline import WindowResult
 
 
@@ -114,10 +113,9 @@ class SummaryView:
         self.summary = summary
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
+        from gtzan.daemon.display import genre_style
         from rich.table import Table
         from rich.text import Text
-
-        from gtzan.daemon.display import genre_style
 
         s = self.summary
         width = options.max_width

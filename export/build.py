@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.features import WINDOW_SAMPLES
+from gtzan.constants import WINDOW_SAMPLES
 
 from .bundle_writer import ExportedMember, bundle_size, check_target, write_bundle
 from .errors import ExportError
@@ -132,7 +132,7 @@ def _main_markdown(files: dict[str, Path]) -> Path | None:
 
 def _warn_clip_length(table, console) -> None:
     """gtzan-listen classifies 3 s windows; a table of other clip lengths trains models it cannot use well."""
-    from gtzan.features import WINDOW_SAMPLES
+    from gtzan.constants import WINDOW_SAMPLES
 
     length = float(np.median(table.X[:, 0]))
     if console is not None and abs(length - WINDOW_SAMPLES) > 1:
@@ -155,9 +155,10 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
     try:
         table, sources, source = stages.run("features", load_table, cfg)
         _warn_clip_length(table, console)
-        from gtzan.datadir import data_dir
         from gtzan.training.crossfit import cross_fit
         from gtzan.training.dataset import trainable_rows
+
+        from gtzan.datadir import data_dir
 
         trainable = trainable_rows(sources, cfg.audio_rows)
         fit = stages.run("train", cross_fit, table, cfg.protocol, sources=sources, trainable=trainable,
@@ -271,8 +272,9 @@ def _scores(evaluation: dict[str, Any]) -> dict[str, Any]:
 
 def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]:
     """Everything the manifest records beyond the members: blend, metrics, data and training settings."""
-    from gtzan.blend import RULES
     from gtzan.training.crossfit import UNCERTAIN_BELOW, protocol_note
+
+    from gtzan.blend import RULES
 
     choice = fit.choice
     cal = {k: v for k, v in choice.calibration.items() if not k.startswith("reliability")}

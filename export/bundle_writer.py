@@ -35,11 +35,12 @@ from gtzan.bundle import (
     OUTPUT_NAME,
     BundleError,
     _safe_relative,
-    feature_code_sha256,
     load_bundle,
     sha256_file,
 )
-from gtzan.features import FEATURE_NAMES, GENRES
+from gtzan.constants import GENRES
+from gtzan.features import FEATURE_NAMES
+from gtzan.features.sources import feature_code_sha256
 from gtzan.fingerprint import fingerprint
 
 from .errors import ExportError

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import click
+from gtzan.training.dataset import AUDIO_ROWS
 
 from gtzan.bundle import BundleError
-from gtzan.features import WINDOW_SAMPLES
-from gtzan.training.dataset import AUDIO_ROWS
+from gtzan.constants import WINDOW_SAMPLES
 
 from .errors import ExportError
 

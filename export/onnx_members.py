@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from gtzan.bundle import INPUT_NAME, OUTPUT_NAME
-from gtzan.features import FEATURE_NAMES, GENRES
+from gtzan.constants import GENRES
+from gtzan.features import FEATURE_NAMES
 
 from .errors import ExportError
 

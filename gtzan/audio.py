@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import soundfile as sf
 
-from gtzan.features import SR
+from gtzan.constants import SR
 from gtzan.resample import AudioError, StreamResampler, first_non_finite, resample, to_mono
 
 __all__ = [

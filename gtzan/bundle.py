@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +25,8 @@ import numpy as np
 
 from gtzan.blend import RULES, blend_scores, calibrate, weighted_probs
 from gtzan.blend import predict as rule_predict
-from gtzan.features import FEATURE_NAMES, GENRES
+from gtzan.constants import GENRES
+from gtzan.features import FEATURE_NAMES
 
 if TYPE_CHECKING:
     from gtzan.fingerprint import Mismatch
@@ -53,64 +53,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
-    return h.hexdigest()
-
-
-_FROM_GTZAN = re.compile(r"from[ \t]+gtzan((?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)")
-_IMPORT = re.compile(r"import[ \t]+([^\n#]*)")
-
-
-def _starts_line(source: str, i: int) -> bool:
-    """Only blanks precede position i on its line."""
-    return not source[source.rfind("\n", 0, i) + 1 : i].strip(" \t")
-
-
-def _gtzan_imports(source: str) -> set[str]:
-    """Module names inside the gtzan package that a source file imports (anywhere in it).
-
-    A line scan rather than ast: every gtzan-listen start checks the bundle against this, and walking
-    the syntax trees took 7 ms of it. The patterns start with a word rather than a line-start anchor,
-    so the regex engine jumps from one candidate to the next (0.1 instead of 0.5 ms).
-    """
-    found: set[str] = set()
-    for m in _FROM_GTZAN.finditer(source):
-        if not _starts_line(source, m.start()):
-            continue
-        if m.group(1):  # from gtzan.x[.y] import ...
-            found.add(m.group(1).split(".")[1])
-        else:  # from gtzan import a, b as c, (d, e)
-            found.update(n.split(" as ")[0].strip() for n in m.group(2).strip("()").split(",") if n.strip())
-    for m in _IMPORT.finditer(source):  # import gtzan.x[.y] [as z], ...
-        if not _starts_line(source, m.start()):
-            continue
-        names = (n.split(" as ")[0].strip() for n in m.group(1).split(","))
-        found.update(n.split(".")[1] for n in names if n.startswith("gtzan."))
-    return found
-
-
-def feature_sources() -> list[Path]:
-    """The files that define the features: gtzan/features.py and the gtzan modules it imports, recursively."""
-    pkg = Path(__file__).resolve().parent
-    seen: set[str] = set()
-    todo = ["features"]
-    while todo:
-        name = todo.pop()
-        if name in seen or not (pkg / f"{name}.py").is_file():
-            continue
-        seen.add(name)
-        todo.extend(_gtzan_imports((pkg / f"{name}.py").read_text(encoding="utf-8")))
-    return [pkg / f"{name}.py" for name in sorted(seen)]
-
-
-def feature_code_sha256() -> str:
-    """Hash of the feature definition's source (``feature_sources``).
-
-    Part of the key of the cached fingerprint verdict (gtzan.fingerprint): unchanged sources give
-    unchanged numbers, so only an edit sends the next start back to the probe.
-    """
-    h = hashlib.sha256()
-    for p in feature_sources():
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -6,12 +6,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from rich.console import Console
-
 from gtzan.daemon.display import LiveDisplay
 from gtzan.daemon.pipeline import WindowResult
 from gtzan.daemon.summary import SummaryBuilder, render_summary, verdict_text
-from gtzan.features import GENRES
+from rich.console import Console
+
+from gtzan.constants import GENRES
 
 MEMBERS = [("keras1", "keras", 1), ("keras2", "keras", 0), ("knn", "sklearn", 1), ("xgboost", "xgboost", 2),
            ("random_forest", "sklearn", 0), ("numpy_net", "numpy", 1)]

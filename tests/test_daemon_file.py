@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtzan.features import FEATURE_NAMES, GENRES, SR, WINDOW_SAMPLES
+from gtzan.constants import GENRES, SR, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES
 from tests import wavgen
 
 HOP_SAMPLES = 22 * 512  # --hop 0.5 rounds to whole 512-sample frames
@@ -325,10 +326,11 @@ def test_signals_stop_cleanly(wavs: dict[str, Path], sig: int, code: int, ended:
 
 @pytest.mark.gtzan
 def test_file_mode_features_equal_clip_features(gtzan_dir: Path, gtzan_audio: Path) -> None:
-    from gtzan.audio import load_audio
-    from gtzan.bundle import load_bundle
     from gtzan.daemon.run import run
     from gtzan.daemon.sources import FileSource
+
+    from gtzan.audio import load_audio
+    from gtzan.bundle import load_bundle
     from gtzan.features import clip_features
 
     track = sorted((gtzan_audio / "jazz").glob("jazz.*"))[0]

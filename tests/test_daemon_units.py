@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gtzan.daemon.demo import PATTERNS, demo_clip
 from gtzan.daemon.devices import parse_device
 from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, WindowResult, level_dbfs
 from gtzan.daemon.smoothing import Smoother, smoothing_params
 from gtzan.daemon.summary import SummaryBuilder
-from gtzan.features import FEATURE_NAMES, GENRES, clip_features
+
+from gtzan.constants import GENRES
+from gtzan.features import FEATURE_NAMES, clip_features
 
 
 def onehot(k: int, n: int = 10) -> np.ndarray:
@@ -173,9 +174,8 @@ def _render(r: WindowResult | None, members: list[tuple[str, str, int]], below: 
             wide: bool = True) -> str:
     from types import SimpleNamespace
 
-    from rich.console import Console
-
     from gtzan.daemon.display import LiveDisplay
+    from rich.console import Console
 
     console = Console(width=120 if wide else 80, height=50 if wide else 24, record=True, color_system=None)
     d = LiveDisplay(GENRES, members, console=console)
@@ -312,7 +312,7 @@ import resource, sys
 if sys.argv[1] == "1":
     from gtzan.memory import keep_freed_blocks
     assert keep_freed_blocks()
-from gtzan.stream import StreamingExtractor
+from gtzan.features.stream import StreamingExtractor
 from tests import wavgen
 y = wavgen.music_like(30.0)
 StreamingExtractor(0.5).push(y[:70000])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gtzan.constants import SR
 from gtzan.degrade import CONDITIONS, degrade, pink, rms, rng_for
-from gtzan.features import SR
 from tests import wavgen
 
 

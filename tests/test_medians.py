@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
-from gtzan import medians
+from gtzan.features import medians
 
 needs_kernel = pytest.mark.skipif(not medians.compiled(),
                                   reason="C median kernel not built (no C compiler at install): NumPy path only")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from gtzan.features import GENRES
 from gtzan.training.dataset import FeatureTable
 from gtzan.training.splits import Split, SplitError, make_split
+
+from gtzan.constants import GENRES
 
 
 def _table(tracks_per_genre=(8, 8, 12, 8, 8, 10, 8, 10, 9, 8), windows: int = 10) -> FeatureTable:

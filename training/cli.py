@@ -13,10 +13,10 @@ from typing import Any
 import click
 import numpy as np
 
-from gtzan.features import WINDOW_SAMPLES
+from gtzan.constants import WINDOW_SAMPLES
 
 from .dataset import AUDIO_ROWS, DatasetError, FeatureTable, load_sources, trainable_rows
-from .splits import PROTOCOLS, Split, make_split
+from .splits import Split, make_split
 
 __all__ = ["ALL_PROTOCOLS", "load_table", "main", "make_split_or_fail"]
 

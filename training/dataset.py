@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 import gtzan
-from gtzan.features import FEATURE_NAMES, GENRES, WINDOW_SAMPLES, clip_features, window_starts
+from gtzan.constants import GENRES, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES, clip_features, window_starts
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -396,7 +397,14 @@ def load_sources(features_csv: str | os.PathLike | None = None, audio_dir: str |
 def _run(paths: list[str], hop: int, n_jobs: int | None, progress: bool) -> Iterable[tuple[str, np.ndarray | None, str]]:
     if not paths:
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(paths)))
     bar = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

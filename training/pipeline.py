@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from gtzan.blend import blend_predict, search_weights
-from gtzan.features import GENRES
+from gtzan.constants import GENRES
 
 from .dataset import FeatureTable
 from .splits import Split, SplitError

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.features import GENRES
+from gtzan.constants import GENRES
 
 from .evaluate import REPORTED
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtzan.features import GENRES
+from gtzan.constants import GENRES
 
 from .dataset import DatasetError, FeatureTable
 
