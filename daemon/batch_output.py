@@ -59,9 +59,10 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def results_table(rows: list[dict[str, Any]]) -> Any:
     """A rich Table: file, verdict (a '?' when uncertain), probability, windows, error."""
-    from gtzan.daemon.display import genre_style
     from rich.table import Table
     from rich.text import Text
+
+    from gtzan.daemon.display import genre_style
 
     t = Table(header_style="bold", show_edge=False, pad_edge=False)
     t.add_column("file", overflow="fold")

@@ -88,7 +88,7 @@ def classify_file(path: str) -> dict[str, Any]:
                      silence_db=s["silence_db"], duration=s["duration"], warm=False)
     except ListenError as e:
         return {"file": path, "summary": None, "error": str(e), "ended": "error"}
-    except Exception as e:  # noqa: BLE001 - one bad file must not stop the others
+    except Exception as e:  # one bad file must not stop the others
         return {"file": path, "summary": None, "error": f"unexpected {type(e).__name__}: {e}", "ended": "error"}
     error = None if result.error is None else str(result.error)
     return {"file": path, "summary": result.summary, "error": error, "ended": result.ended}

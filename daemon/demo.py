@@ -136,7 +136,8 @@ PATTERNS: tuple[Pattern, ...] = (
 )
 
 
-def demo_clip(sr: int = SR, seconds_each: float = SEGMENT_SECONDS, seed: int = 0) -> tuple[np.ndarray, list[tuple[int, str]]]:
+def demo_clip(sr: int = SR, seconds_each: float = SEGMENT_SECONDS,
+              seed: int = 0) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """The demo clip (float32, peak 0.9) and its segments as (start sample, pattern name)."""
     rng = np.random.default_rng(seed)
     parts, segments, pos = [], [], 0

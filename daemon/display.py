@@ -19,13 +19,14 @@ import time
 from collections import deque
 from typing import Any
 
-from gtzan.daemon.level import warning_text
-from gtzan.daemon.pipeline import WindowResult
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from gtzan.daemon.level import warning_text
+from gtzan.daemon.pipeline import WindowResult
 
 GENRE_STYLES = {
     "blues": "blue", "classical": "bright_white", "country": "yellow", "disco": "magenta",

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from gtzan.daemon.errors import BadInput
 
 from gtzan.bundle import ManifestFacts
 from gtzan.constants import WINDOW_SAMPLES
+from gtzan.daemon.errors import BadInput
 
 
 class MemberInfo(NamedTuple):

@@ -26,6 +26,7 @@ import time
 from typing import Any, TextIO
 
 import numpy as np
+
 from gtzan.daemon.pipeline import WindowResult
 
 

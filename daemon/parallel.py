@@ -119,8 +119,15 @@ class SplitWindows:
         return self._y
 
     @property
+    def _clip(self) -> np.ndarray:
+        """The clip, where the caller knows it decoded."""
+        y = self.y
+        assert y is not None
+        return y
+
+    @property
     def total(self) -> int:
-        return window_count(len(self.y), self.hop)
+        return window_count(len(self._clip), self.hop)
 
     @property
     def split(self) -> int:
@@ -171,7 +178,7 @@ class SplitWindows:
         b = (last - 1) * self.hop + WINDOW_SAMPLES
         ex = StreamingExtractor(self.hop_seconds)
         for i in range(a, b, block):
-            for win in ex.push(self.y[i : min(b, i + block)]):
+            for win in ex.push(self._clip[i : min(b, i + block)]):
                 s = win.start_sample + a
                 yield win._replace(start_sample=s, start=s / SR, end=(s + WINDOW_SAMPLES) / SR)
 
@@ -201,6 +208,7 @@ class SplitWindows:
 
     def _receive(self) -> None:
         """Read one batch from the worker (waiting for it); a broken pipe or a bad count ends the worker."""
+        assert self._fd is not None  # called only while the worker is there
         feats = _receive_batch(self._fd, self.total - self.split - self._received)
         if feats is None:
             self._broken = True
@@ -230,7 +238,7 @@ class SplitWindows:
                 self._rows.clear()
                 starts = (nxt + np.arange(len(feats))) * self.hop
                 yield [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, f,
-                              *sample_peak(self.y[s : s + WINDOW_SAMPLES]))  # the worker sends features only
+                              *sample_peak(self._clip[s : s + WINDOW_SAMPLES]))  # the worker sends features only
                        for s, f in zip(starts, feats, strict=True)]
                 nxt += len(feats)
         finally:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from gtzan.daemon.level import FLOOR_DBFS, level_warning, peak_dbfs
-from gtzan.daemon.smoothing import Smoother, smoothing_params
 
 from gtzan.constants import SR, WINDOW_SAMPLES
+from gtzan.daemon.level import FLOOR_DBFS, level_warning, peak_dbfs
+from gtzan.daemon.smoothing import Smoother, smoothing_params
 from gtzan.features import FEATURE_NAMES
 
 if TYPE_CHECKING:

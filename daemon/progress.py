@@ -11,9 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gtzan.daemon.pipeline import WindowResult
-
 from gtzan.constants import SR
+from gtzan.daemon.pipeline import WindowResult
 
 REFRESH_PER_SECOND = 4
 

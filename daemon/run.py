@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from gtzan.constants import SR, WINDOW_SAMPLES
 from gtzan.daemon.errors import (
+    EXIT_ERROR,
     EXIT_OK,
     EXIT_SIGINT,
     EXIT_SIGTERM,
@@ -21,8 +24,6 @@ from gtzan.daemon.errors import (
 from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, Pipeline
 from gtzan.daemon.sources import sample_limit
 from gtzan.daemon.summary import SummaryBuilder
-
-from gtzan.constants import SR, WINDOW_SAMPLES
 
 
 class StopFlag:
@@ -206,7 +207,8 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
             splitter.close()
     if error is None and stop.signum is not None:
         ended = "terminated" if stop.signum == signal.SIGTERM else "interrupted"
-    code = {"end": EXIT_OK, "duration": EXIT_OK, "interrupted": EXIT_SIGINT, "terminated": EXIT_SIGTERM}.get(ended)
+    code = {"end": EXIT_OK, "duration": EXIT_OK, "interrupted": EXIT_SIGINT,
+            "terminated": EXIT_SIGTERM}.get(ended, EXIT_ERROR)
     if error is None and summary.windows == 0 and ended in ("end", "duration"):
         error = TooShort(f"no complete 3 s window: the audio is {audio_seconds:.2f} s long and a window needs "
                          f"{WINDOW_SAMPLES / SR:.2f} s ({WINDOW_SAMPLES} samples at {SR} Hz)")

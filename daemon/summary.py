@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from gtzan.daemon.pipeline import WindowResult
 
 
@@ -64,7 +65,8 @@ class SummaryBuilder:
         v = self.verdict()
         return None if v is None else float(self.prob_sum[v]) / self.classified
 
-    def as_dict(self, ended: str, source: dict[str, Any], audio_seconds: float, overflows: int, dropped: int) -> dict[str, Any]:
+    def as_dict(self, ended: str, source: dict[str, Any], audio_seconds: float, overflows: int,
+                dropped: int) -> dict[str, Any]:
         n = max(1, self.classified)
         v = self.verdict()
         p = self.probability()
@@ -72,8 +74,10 @@ class SummaryBuilder:
             "verdict": None if v is None else self.genres[v],
             "probability": None if p is None else round(p, 6),
             "uncertain": None if p is None else p < self.uncertain_below,
-            "shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.counts, strict=False)} if self.classified else {},
-            "smoothed_shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.smoothed_counts, strict=False)}
+            "shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.counts, strict=False)}
+            if self.classified else {},
+            "smoothed_shares": {g: round(float(c) / n, 6)
+                                for g, c in zip(self.genres, self.smoothed_counts, strict=False)}
             if self.classified else {},
             "ranking": [self.genres[k] for k in ranking(self.counts, self.prob_sum)],
             "windows": self.windows,
@@ -113,9 +117,10 @@ class SummaryView:
         self.summary = summary
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
-        from gtzan.daemon.display import genre_style
         from rich.table import Table
         from rich.text import Text
+
+        from gtzan.daemon.display import genre_style
 
         s = self.summary
         width = options.max_width

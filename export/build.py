@@ -155,10 +155,9 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
     try:
         table, sources, source = stages.run("features", load_table, cfg)
         _warn_clip_length(table, console)
+        from gtzan.datadir import data_dir
         from gtzan.training.crossfit import cross_fit
         from gtzan.training.dataset import trainable_rows
-
-        from gtzan.datadir import data_dir
 
         trainable = trainable_rows(sources, cfg.audio_rows)
         fit = stages.run("train", cross_fit, table, cfg.protocol, sources=sources, trainable=trainable,
@@ -272,9 +271,8 @@ def _scores(evaluation: dict[str, Any]) -> dict[str, Any]:
 
 def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]:
     """Everything the manifest records beyond the members: blend, metrics, data and training settings."""
-    from gtzan.training.crossfit import UNCERTAIN_BELOW, protocol_note
-
     from gtzan.blend import RULES
+    from gtzan.training.crossfit import UNCERTAIN_BELOW, protocol_note
 
     choice = fit.choice
     cal = {k: v for k, v in choice.calibration.items() if not k.startswith("reliability")}

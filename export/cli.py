@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import click
-from gtzan.training.dataset import AUDIO_ROWS
 
 from gtzan.bundle import BundleError
 from gtzan.constants import WINDOW_SAMPLES
+from gtzan.training.dataset import AUDIO_ROWS
 
 from .errors import ExportError
 
@@ -108,17 +108,19 @@ def main(audio_dir, features_csv, audio_rows, audio_hop, out, protocol, folds, q
             from .build import ExportConfig, run_export
 
             cfg = ExportConfig(audio_dir=audio_dir, features_csv=features_csv, audio_rows=audio_rows,
-                               audio_hop=audio_hop, out=out, protocol=protocol, folds=folds, quick=quick, seed=seed, quantize=quantize,
+                               audio_hop=audio_hop, out=out, protocol=protocol, folds=folds, quick=quick, seed=seed,
+                               quantize=quantize,
                                report_dir=report_dir, cache_dir=cache_dir, jobs=jobs, provisional=provisional,
                                native_log=log_path)
             result = run_export(cfg, console=console)
         except ImportError as e:
-            code, message = 1, f"the training extra is not installed ({_one_line(e)}): pip install 'gtzan-listen[train]'"
+            hint = "pip install 'gtzan-listen[train]'"
+            code, message = 1, f"the training extra is not installed ({_one_line(e)}): {hint}"
         except (ExportError, BundleError) as e:
             code, message = 1, _one_line(e)
         except KeyboardInterrupt:
             code, message = 130, "interrupted; nothing was written"
-        except Exception as e:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        except Exception as e:  # the CLI promises one line, never a traceback
             if os.environ.get("GTZAN_DEBUG"):
                 raise
             code, message = 1, f"{type(e).__name__}: {_one_line(e)}"

@@ -140,7 +140,8 @@ def read_features_csv(path: str | os.PathLike) -> FeatureTable:
                 extra = [c for c in header if c not in expected]
                 detail = (f"missing {missing[:4]}" if missing else "") + (f" unexpected {extra[:4]}" if extra else "")
                 raise DatasetError(f"{path}: not a Kaggle GTZAN features table "
-                                   f"({detail.strip() or 'columns out of order'}; expected filename, 58 features, label)")
+                                   f"({detail.strip() or 'columns out of order'}; "
+                                   "expected filename, 58 features, label)")
             for line_no, row in enumerate(reader, start=2):
                 if not row or all(not c.strip() for c in row):
                     continue
@@ -274,7 +275,7 @@ def track_features(path: str | os.PathLike, hop: int = WINDOW_SAMPLES) -> np.nda
 def _worker(path: str, hop: int) -> tuple[str, np.ndarray | None, str]:
     try:
         return path, track_features(path, hop), ""
-    except Exception as e:  # noqa: BLE001 - any decoding failure means: report and skip this track
+    except Exception as e:  # any decoding failure means: report and skip this track
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if msg.startswith(path):  # the report names the file already
             msg = msg[len(path):].lstrip(": ") or type(e).__name__
@@ -394,7 +395,8 @@ def load_sources(features_csv: str | os.PathLike | None = None, audio_dir: str |
     return table, sources, info
 
 
-def _run(paths: list[str], hop: int, n_jobs: int | None, progress: bool) -> Iterable[tuple[str, np.ndarray | None, str]]:
+def _run(paths: list[str], hop: int, n_jobs: int | None,
+         progress: bool) -> Iterable[tuple[str, np.ndarray | None, str]]:
     if not paths:
         return
     from rich.progress import (

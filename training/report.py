@@ -166,8 +166,8 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
 
     proto, ch = fit.protocol, fit.choice
     ev = fit.evaluation
-    lines = [f"## Protocol `{proto}` ({fit.n_folds}-fold cross-validation)", "", protocol_note(proto, fit.n_folds) + ".",
-             ""]
+    lines = [f"## Protocol `{proto}` ({fit.n_folds}-fold cross-validation)", "",
+             protocol_note(proto, fit.n_folds) + ".", ""]
     if fit.quick:
         lines += ["Quick mode (few epochs, small forests): the numbers are not meaningful.", ""]
     labels = {"blend": f"**blend as shipped** ({ch.rule} rule, weights tuned on all out-of-fold rows)",
@@ -176,7 +176,8 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
               "blend_nested": "**blend, rule and weights chosen on the other folds only** (honest)"}
     for src, sev in ev["by_source"].items():
         sc = sev["scores"]
-        trained = "trained on" if sev["trained_on"] else "never trained on; predicted by the fold that holds its track out"
+        trained = ("trained on" if sev["trained_on"]
+                   else "never trained on; predicted by the fold that holds its track out")
         lines += [f"### Out-of-fold scores on {_SOURCE_NAMES.get(src, src)} ({sev['rows']} windows, "
                   f"{sev['tracks']} tracks; {trained})", "",
                   "| model | windows | tracks (majority of windows) | log-loss | report (random split) |",
@@ -215,10 +216,10 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
     lines += ["### Training lengths", "",
               "Chosen by early stopping / validation inside each fold, and their median used for the refit on "
               f"all rows: {fit.lengths}.", ""]
-    p = plot_curves({m.name: m.history for m in fit.members if m.history}, out / f"curves_{proto}_refit.png",
-                    f"Refit on all rows ({proto} protocol): training curves")
-    if p:
-        lines += [f"![Training curves]({p.name})", ""]
+    curves = plot_curves({m.name: m.history for m in fit.members if m.history}, out / f"curves_{proto}_refit.png",
+                         f"Refit on all rows ({proto} protocol): training curves")
+    if curves:
+        lines += [f"![Training curves]({curves.name})", ""]
     return lines
 
 

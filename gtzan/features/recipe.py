@@ -84,4 +84,8 @@ def clip_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
         td = wn.harmonic_frames(fd.D, fd.perc, medians.time_median(fd.mag))
         return fr.overlap_add(td, len(y))
 
-    return window_features(y, fd, lambda tuning: wn.chroma_frames(fd.power, tuning), harmonic)
+    def chroma(tuning: float) -> np.ndarray:
+        assert fd.power is not None
+        return wn.chroma_frames(fd.power, tuning)
+
+    return window_features(y, fd, chroma, harmonic)

@@ -186,6 +186,7 @@ class StreamingExtractor:
                 break
             edges = self._analyse_frames(min(self._next_window + _TAIL0 - 1, self._last_full_frame()),
                                          self._edge_frames(self._next_window))
+            assert edges is not None  # returned whenever edge frames are passed
             self._split_hpss()
             out.append(self._emit(self._next_window, edges))
             self._next_window += self.hop_frames
@@ -348,6 +349,7 @@ class StreamingExtractor:
 
         def chroma(tuning: float) -> np.ndarray:
             """The edge frames' chroma, and the stored frames' where computed at another tuning."""
+            assert head.power is not None and tail.power is not None  # edge frames are analysed in full
             out = np.empty((n, fr.N_CHROMA), dtype=np.float32)
             out[:_EDGE] = wn.chroma_frames(head.power, tuning)
             out[_TAIL0:] = wn.chroma_frames(tail.power, tuning)
