@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.bundle import INPUT_NAME, OUTPUT_NAME
 from gtzan.constants import GENRES
 from gtzan.features import FEATURE_NAMES
+from gtzan.manifest import INPUT_NAME, OUTPUT_NAME
 
 from .errors import ExportError
 

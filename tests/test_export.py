@@ -181,12 +181,12 @@ def test_write_bundle_roundtrip_and_atomic_replace(table, tmp_path: Path):
     members = _tiny_members(table)
     write_bundle(out, members, {"note": "first"}, {"REPORT.md": b"# r\n", "report/a.png": b"\x89PNG"})
     b1 = load_bundle(out)
-    assert b1.manifest["note"] == "first" and (out / "report" / "a.png").is_file()
-    assert set(b1.manifest["files"]) == {"rf.onnx", "REPORT.md", "report/a.png"}
+    assert b1.manifest.records["note"] == "first" and (out / "report" / "a.png").is_file()
+    assert set(b1.manifest.files) == {"rf.onnx", "REPORT.md", "report/a.png"}
     write_bundle(out, members, {"note": "second"})
-    assert load_bundle(write_bundle(tmp_path / "deep" / "er" / "b", members, {})).manifest["files"]
+    assert load_bundle(write_bundle(tmp_path / "deep" / "er" / "b", members, {})).manifest.files
     shutil.rmtree(tmp_path / "deep")
-    assert load_bundle(out).manifest["note"] == "second"
+    assert load_bundle(out).manifest.records["note"] == "second"
     assert not (out / "REPORT.md").exists()  # the old folder was replaced, not merged
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no temp or old folders left
 
@@ -318,7 +318,7 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
     res = _run_cli(args)
     assert res.exit_code == 0, res.stderr[-2000:]
     b = load_bundle(out)
-    man = b.manifest
+    man = b.manifest.to_json()
     assert man["provisional"] and man["quick"] and man["data"]["n_tracks"] == 20
     assert man["data"]["audio_fingerprint"] and man["metrics"]["protocol"] == "paper"
     assert man["metrics"]["held_out"] == "out-of-fold" and man["metrics"]["n_folds"] == 3
