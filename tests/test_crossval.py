@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from gtzan.blend import calibrate, weighted_probs
+from gtzan.constants import GENRES
 from gtzan.training.blend_search import (
     expected_calibration_error,
     fit_temperature,
@@ -16,9 +19,6 @@ from gtzan.training.blend_search import (
 )
 from gtzan.training.dataset import FeatureTable
 from gtzan.training.splits import SplitError, artists, cv_folds, group_tracks
-
-from gtzan.blend import calibrate, weighted_probs
-from gtzan.constants import GENRES
 
 pytest.importorskip("sklearn")
 

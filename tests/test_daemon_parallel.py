@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gtzan.daemon import parallel
-from gtzan.daemon.parallel import SplitWindows, start_split, window_count, worth_splitting
 
 from gtzan.constants import WINDOW_SAMPLES
+from gtzan.daemon import parallel
+from gtzan.daemon.parallel import SplitWindows, start_split, window_count, worth_splitting
 from gtzan.features.stream import StreamingExtractor
 from tests import wavgen
 
@@ -161,10 +161,9 @@ class Collect:
 
 @pytest.mark.parametrize("duration", [None, 9.0])
 def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, duration: float | None) -> None:
+    from gtzan.bundle import load_bundle
     from gtzan.daemon.run import run
     from gtzan.daemon.sources import FileSource, sample_limit
-
-    from gtzan.bundle import load_bundle
 
     path = wavgen.write(tmp_path / "clip.wav", clip, subtype="PCM_16")
     bundle = load_bundle(None)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from gtzan.constants import GENRES, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES, clip_features
 from gtzan.training import dataset as ds
 from gtzan.training.dataset import (
     DatasetError,
@@ -15,9 +18,6 @@ from gtzan.training.dataset import (
     build_feature_table,
     read_features_csv,
 )
-
-from gtzan.constants import GENRES, WINDOW_SAMPLES
-from gtzan.features import FEATURE_NAMES, clip_features
 from tests import wavgen
 
 
@@ -129,6 +129,7 @@ def test_missing_or_empty_csv(tmp_path):
         read_features_csv(tmp_path / "e.csv")
 
 
+@pytest.mark.gtzan
 def test_reads_the_kaggle_30_second_table(gtzan_dir):
     path = gtzan_dir / "features_30_sec.csv"
     t = read_features_csv(path)
@@ -139,6 +140,7 @@ def test_reads_the_kaggle_30_second_table(gtzan_dir):
     assert t.tracks[0] == "blues.00000" and t.filenames[0] == "blues.00000.wav"
 
 
+@pytest.mark.gtzan
 def test_real_track_gives_ten_windows(gtzan_audio, tmp_path):
     root = tmp_path / "a"
     (root / "blues").mkdir(parents=True)

@@ -9,6 +9,8 @@ from gtzan.constants import SR
 from gtzan.degrade import CONDITIONS, degrade, pink, rms, rng_for
 from tests import wavgen
 
+pytest.importorskip("scipy")  # the band limits and the room
+
 
 @pytest.fixture(scope="module")
 def clip() -> np.ndarray:

@@ -153,9 +153,10 @@ def test_compressed_weights_follow_float32(table):
 # --------------------------------------------------------------------------- failures write nothing
 
 def test_verification_failure_raises(table):
+    from sklearn.ensemble import RandomForestClassifier
+
     from gtzan.export.errors import ExportError
     from gtzan.export.members import export_members
-    from sklearn.ensemble import RandomForestClassifier
 
     X, y = table
     rf = RandomForestClassifier(10, max_depth=4, random_state=0).fit(X[:200], y[:200])
@@ -166,8 +167,9 @@ def test_verification_failure_raises(table):
 
 
 def _tiny_members(table, weight=1):
-    from gtzan.export.members import export_member
     from sklearn.ensemble import RandomForestClassifier
+
+    from gtzan.export.members import export_member
 
     X, y = table
     rf = RandomForestClassifier(5, max_depth=3, random_state=0).fit(X[:200], y[:200])
@@ -236,6 +238,7 @@ def test_loader_rejects_tampered_written_bundle(table, tmp_path: Path):
 
 def _run_cli(args: list[str]):
     from click.testing import CliRunner
+
     from gtzan.export.cli import main
 
     return CliRunner().invoke(main, args, catch_exceptions=False)

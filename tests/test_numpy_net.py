@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from gtzan.training.numpy_net import NumpyNet, list_configs, load_config
 
 
@@ -104,11 +105,10 @@ def test_rejects_unknown_activation_and_config():
 def test_sweep_runs_configs_and_writes_table_and_plot(tmp_path, capsys):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
+    from gtzan.constants import GENRES
     from gtzan.training.dataset import FeatureTable
     from gtzan.training.splits import make_split
     from gtzan.training.sweep import print_sweep, run_sweep, sweep_markdown
-
-    from gtzan.constants import GENRES
 
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 3, (10, 58))

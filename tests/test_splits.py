@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gtzan.training.dataset import FeatureTable
-from gtzan.training.splits import Split, SplitError, make_split
 
 from gtzan.constants import GENRES
+from gtzan.training.dataset import FeatureTable
+from gtzan.training.splits import Split, SplitError, make_split
 
 
 def _table(tracks_per_genre=(8, 8, 12, 8, 8, 10, 8, 10, 9, 8), windows: int = 10) -> FeatureTable:
@@ -114,6 +114,7 @@ def test_bad_protocol_and_too_few_tracks(data_dir):
         make_split(_table((2,) + (5,) * 9), "track", data_dir=data_dir)
 
 
+@pytest.mark.gtzan
 def test_real_filtered_lists_cover_the_30_second_table(gtzan_dir):
     from gtzan.training.dataset import read_features_csv
 

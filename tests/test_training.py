@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from gtzan.training.dataset import FeatureTable
 
 from gtzan.constants import GENRES
+from gtzan.training.dataset import FeatureTable
 
 pytest.importorskip("sklearn")
 pytest.importorskip("xgboost")
@@ -68,9 +68,8 @@ def test_all_members_predict_ten_probabilities_from_raw_features(trained):
 
 def test_blend_weights_are_tuned_on_validation(trained):
     table, tm = trained
-    from gtzan.training.pipeline import BLEND_MEMBERS
-
     from gtzan.blend import blend_predict
+    from gtzan.training.pipeline import BLEND_MEMBERS
 
     assert set(tm.weights) == set(BLEND_MEMBERS) == set(tm.weights_test_tuned)
     assert all(isinstance(v, int) and 0 <= v for v in tm.weights.values()) and any(tm.weights.values())
@@ -116,6 +115,7 @@ def test_track_vote_breaks_ties_by_probability():
 def test_cli_quick_run_reproduces_the_pipeline(trained, tmp_path):
     """Same table and seed through CSV and the command line: the seeded members give the same scores."""
     from click.testing import CliRunner
+
     from gtzan.training.cli import main
     from gtzan.training.evaluate import evaluate
     from gtzan.training.pipeline import train_members
@@ -138,6 +138,7 @@ def test_cli_quick_run_reproduces_the_pipeline(trained, tmp_path):
 
 def test_cli_bad_input(tmp_path):
     from click.testing import CliRunner
+
     from gtzan.training.cli import main
 
     bad = tmp_path / "bad.csv"
@@ -154,6 +155,7 @@ def test_cli_bad_input(tmp_path):
 def test_cli_track_protocol_is_a_grouped_cross_validation(tmp_path):
     """Every row is predicted out of fold, by members that never saw its track; the blend is chosen on those."""
     from click.testing import CliRunner
+
     from gtzan.training.cli import main
 
     table = _table(tracks=5, windows=3, seed=3)
