@@ -132,8 +132,6 @@ def _main_markdown(files: dict[str, Path]) -> Path | None:
 
 def _warn_clip_length(table, console) -> None:
     """gtzan-listen classifies 3 s windows; a table of other clip lengths trains models it cannot use well."""
-    from gtzan.constants import WINDOW_SAMPLES
-
     length = float(np.median(table.X[:, 0]))
     if console is not None and abs(length - WINDOW_SAMPLES) > 1:
         console.print(f"[yellow]note:[/] the table's clips are {length:.0f} samples long (median), not the "
@@ -310,7 +308,7 @@ def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]
             "median_length_samples": float(np.median(table.X[:, 0])),  # 66149 for 3 s windows
             "tracks": tracks,
             "tracks_sha256": hashlib.sha256("\n".join(tracks).encode()).hexdigest(),
-            "skipped": [list(map(str, s)) for s in getattr(table, "skipped", [])],
+            "skipped": [list(map(str, s)) for s in table.skipped],
         },
         "training": {"protocol": fit.protocol, "folds": fit.n_folds, "seed": cfg.seed, "quick": cfg.quick,
                      "quantize": cfg.quantize, "refit_lengths": fit.lengths,

@@ -91,7 +91,7 @@ def test_parity_xgboost(table):
     pytest.importorskip("onnxmltools")
     X, y = table
     xg = xgboost.XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1).fit(X[:200], y[:200])
-    _check_parity(_member("xgb", "xgb", xg, None, xg.predict_proba), X)
+    _check_parity(_member("xgb", "xgboost", xg, None, xg.predict_proba), X)
 
 
 @pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
@@ -101,7 +101,7 @@ def test_parity_numpy_style_mlp(table, scaler):
     X, y = table
     mlp = MLPClassifier((32,), max_iter=50, random_state=0).fit(scaler.transform(X[:200]), y[:200])
     net = SimpleNamespace(weights=mlp.coefs_, biases=mlp.intercepts_, activations=["relu", "softmax"])
-    _check_parity(_member("numpy_net", "numpy_net", net, scaler, lambda x: mlp.predict_proba(scaler.transform(x))), X)
+    _check_parity(_member("numpy_net", "numpy", net, scaler, lambda x: mlp.predict_proba(scaler.transform(x))), X)
 
 
 def test_parity_keras_and_int8(table, scaler):
@@ -406,3 +406,13 @@ def test_cli_native_library_lines_go_to_a_log_not_the_terminal(tmp_path: Path, m
     assert "oneDNN" in seen["text"] and str(seen["log"]) in res.stderr  # the error names the log
     assert "oneDNN" not in capfd.readouterr().err
     Path(seen["log"]).unlink()
+
+
+def test_every_member_kind_has_one_converter():
+    from gtzan.export.errors import ExportError
+    from gtzan.export.onnx_members import TO_ONNX, member_to_onnx
+    from gtzan.training.members import KINDS, MEMBERS
+
+    assert set(TO_ONNX) == set(KINDS) == {m.kind for m in MEMBERS}
+    with pytest.raises(ExportError, match="member kind 'sklearn'"):
+        member_to_onnx("sklearn", object())

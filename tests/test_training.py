@@ -48,7 +48,7 @@ def test_all_members_predict_ten_probabilities_from_raw_features(trained):
     assert [m.name for m in tm.members] == list(MEMBER_NAMES)
     kinds = {m.name: m.kind for m in tm.members}
     assert kinds == {"keras1": "keras", "keras2": "keras", "keras3": "keras", "xgb": "xgboost",
-                     "knn": "sklearn", "rf": "sklearn", "numpy_net": "numpy"}
+                     "knn": "knn", "rf": "rf", "numpy_net": "numpy"}
     for m in tm.members:
         p = m.predict_proba(table.X[:7])
         assert p.shape == (7, 10) and p.dtype == np.float64

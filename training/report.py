@@ -12,6 +12,7 @@ import numpy as np
 from gtzan.constants import GENRES
 
 from .evaluate import REPORTED
+from .plotting import pyplot
 
 __all__ = ["plot_confusion", "plot_curves", "plot_reliability", "write_cv_report", "write_report"]
 
@@ -20,21 +21,12 @@ _REPORTED_KEY = {"keras1": "keras", "keras2": "keras", "keras3": "keras", "xgb":
                  "rf": "rf", "numpy_net": "numpy_net", "blend_test_tuned": "blend"}
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_curves(histories: dict[str, dict[str, list[float]]], path: Path, title: str) -> Path | None:
     """Accuracy and loss per epoch for every network (the report's Figures 5-8)."""
     nets = {k: h for k, h in histories.items() if h and "loss" in h and "accuracy" in h}
     if not nets:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(nets), 2, figsize=(10, 2.6 * len(nets)), squeeze=False)
     for row, (name, h) in enumerate(nets.items()):
         for col, metric in enumerate(("accuracy", "loss")):
@@ -54,7 +46,7 @@ def plot_curves(histories: dict[str, dict[str, list[float]]], path: Path, title:
 
 
 def plot_confusion(cm: list[list[int]] | np.ndarray, path: Path, title: str) -> Path:
-    plt = _plt()
+    plt = pyplot()
     cm = np.asarray(cm)
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
     ax.imshow(cm, cmap="Blues")
@@ -77,7 +69,7 @@ def plot_confusion(cm: list[list[int]] | np.ndarray, path: Path, title: str) -> 
 def plot_reliability(before: dict[str, list[float]], after: dict[str, list[float]], path: Path,
                      title: str) -> Path:
     """Accuracy against claimed probability per confidence bin, before and after calibration."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 5.0))
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfectly calibrated")
     for rel, lab in ((before, "blend probabilities"), (after, "calibrated")):

@@ -8,9 +8,12 @@ both give the same float, so features do not depend on which one ran. Borders fo
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+_kernel: ModuleType | None
 try:
     from gtzan.features import _median as _kernel
 except ImportError:  # built without a C compiler: the NumPy path below
