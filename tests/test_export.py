@@ -291,6 +291,7 @@ def test_cli_missing_csv_and_both_inputs(tmp_path: Path):
 
 
 @pytest.mark.gtzan
+@pytest.mark.slow
 def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, tmp_path: Path, monkeypatch):
     """gtzan-export --quick on two real tracks per genre; then a rerun that fails verification changes nothing."""
     pytest.importorskip("tensorflow")

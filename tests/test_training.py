@@ -112,6 +112,7 @@ def test_track_vote_breaks_ties_by_probability():
     assert names.tolist() == ["a", "b"] and tp.tolist() == [2, 0]
 
 
+@pytest.mark.slow
 def test_cli_quick_run_reproduces_the_pipeline(trained, tmp_path):
     """Same table and seed through CSV and the command line: the seeded members give the same scores."""
     from click.testing import CliRunner
@@ -152,6 +153,7 @@ def test_cli_bad_input(tmp_path):
     assert r.exit_code == 2
 
 
+@pytest.mark.slow
 def test_cli_track_protocol_is_a_grouped_cross_validation(tmp_path):
     """Every row is predicted out of fold, by members that never saw its track; the blend is chosen on those."""
     from click.testing import CliRunner
