@@ -108,11 +108,12 @@ def _protocol_section(res: dict[str, Any], out: Path) -> list[str]:
         if name not in test:
             continue
         t = test[name]
+        val_acc = val[name]["accuracy"] if name in val else None
         rep = REPORTED.get(_REPORTED_KEY.get(name, ""), None)
         label = {"blend": "blend (weights tuned on validation)",
                  "blend_test_tuned": "blend (weights tuned on test, report's procedure)"}.get(name, name)
         lines.append(f"| {label} | {_pct(t['accuracy'])} | {t['log_loss']:.4f} | {_pct(t['track_accuracy'])} "
-                     f"| {_pct(val.get(name, {}).get('accuracy'))} | {_pct(rep)} |")
+                     f"| {_pct(val_acc)} | {_pct(rep)} |")
     w, wt = res["weights"], res["weights_test_tuned"]
     lines += ["", "Blend weights (keras1, keras2, keras3, xgb, knn, rf): tuned on validation "
               f"{tuple(w.values())}; tuned on test {tuple(wt.values())}. The report's weights were "
