@@ -417,3 +417,35 @@ def test_every_member_kind_has_one_converter():
     assert set(TO_ONNX) == set(KINDS) == {m.kind for m in MEMBERS}
     with pytest.raises(ExportError, match="member kind 'sklearn'"):
         member_to_onnx("sklearn", object())
+
+
+@pytest.mark.gtzan
+@pytest.mark.slow
+def test_cli_augmented_bundle_holds_out_a_fold_and_records_its_rows(gtzan_audio: Path, tmp_path: Path):
+    """--augment gain/degraded add training rows by source; --hold-out-fold leaves a fold's tracks out of all."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("xgboost")
+    audio = tmp_path / "audio"
+    for g in GENRES:
+        tracks = sorted((gtzan_audio / g).glob(f"{g}.*"))[:3]
+        if len(tracks) < 3:
+            pytest.skip(f"fewer than three {g} tracks in {gtzan_audio}")
+        (audio / g).mkdir(parents=True)
+        for t in tracks:
+            (audio / g / t.name).symlink_to(t)
+    out = tmp_path / "bundle"
+    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--folds", "2", "--cache-dir",
+                    str(tmp_path / "cache"), "--protocol", "paper", "--augment", "gain", "--augment", "degraded",
+                    "--augment-copies", "1",
+                    "--hold-out-fold", "0"])
+    assert res.exit_code == 0, res.stderr[-2000:]
+    man = load_bundle(out).manifest.to_json()
+    data = man["data"]
+    held = set(data["held_out_tracks"])
+    assert 3 <= len(held) <= 9 and not held & set(data["tracks"]) and len(held) + data["n_tracks"] == 30
+    rows = data["rows_by_source"]
+    assert set(rows) == {"ours", "gain", "degraded"} and rows["gain"] == rows["ours"] == rows["degraded"]
+    assert data["trained_on"] == ["degraded", "gain", "ours"]
+    assert data["augmented"]["degraded"]["copies"] == 1 and data["augmented"]["gain"]["rows"] == rows["gain"]
+    scores = man["metrics"]["scores"]
+    assert {"ours", "gain", "degraded"} <= set(scores)  # out-of-fold scores on the augmented rows too
