@@ -99,8 +99,8 @@ def reference_ms_per_hop(track: Path) -> float:
     """This machine's speed now: CPU per hop of the extractor alone on the track, in this process (best
     of 3). The --fast wall time scales with it, so runs at different times can be compared."""
     from gtzan.audio import load_audio
+    from gtzan.features.stream import StreamingExtractor
     from gtzan.memory import keep_freed_blocks
-    from gtzan.stream import StreamingExtractor
 
     keep_freed_blocks()
     y = load_audio(track)

@@ -17,17 +17,18 @@ import time
 import warnings
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # tests/ holds the librosa reference
 
 import numpy as np  # noqa: E402
 
-from gtzan import _reference  # noqa: E402
+from gtzan.constants import WINDOW_SAMPLES  # noqa: E402
 from gtzan.datadir import audio_dir  # noqa: E402
-from gtzan.features import WINDOW_SAMPLES  # noqa: E402
-from gtzan.stream import StreamingExtractor  # noqa: E402
+from gtzan.features.stream import StreamingExtractor  # noqa: E402
+from tests import librosa_reference as _reference  # noqa: E402
 
 FIRST_WINDOW = """
 import resource, numpy as np
-from gtzan.stream import StreamingExtractor
+from gtzan.features.stream import StreamingExtractor
 y = (np.random.default_rng(0).standard_normal(66149) * 0.1).astype(np.float32)
 w = StreamingExtractor().push(y)
 assert len(w) == 1
@@ -45,17 +46,16 @@ def load_track(path: str | None) -> tuple[np.ndarray, str]:
             path = str(sorted(d.glob("*/*.flac"))[0])
     if path is not None:
         return load_audio(path)[: 30 * 22050], os.path.basename(path)
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
     from tests.wavgen import music_like
 
     return music_like(30.0), "synthetic music_like(30 s)"
 
 
 def breakdown(y: np.ndarray, hop: float) -> None:
-    """CPU per hop spent in each piece of the extractor (timers around gtzan.frames/gtzan.features)."""
-    from gtzan import features as ft
-    from gtzan import frames as fr
-    from gtzan import medians
+    """CPU per hop spent in each piece of the extractor (timers around the gtzan.features modules)."""
+    from gtzan.features import frames as fr
+    from gtzan.features import medians, recipe
+    from gtzan.features import window as ft
 
     spent: dict[str, float] = {}
 
@@ -75,9 +75,9 @@ def breakdown(y: np.ndarray, hop: float) -> None:
         timed(medians, name)
     for name in ("_piptrack", "analyze", "ola_blocks", "masked_frames"):
         timed(fr, name)
-    for name in ("tempo", "estimate_tuning", "chroma_frames", "mfcc_frames", "onset_envelope", "assemble",
-                 "centred_frames"):
+    for name in ("tempo", "estimate_tuning", "chroma_frames", "mfcc_frames", "onset_envelope", "centred_frames"):
         timed(ft, name)
+    timed(recipe, "assemble")
     ex = StreamingExtractor(hop)
     ex.push(y[:WINDOW_SAMPLES])
     spent.clear()
@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--numpy-medians", action="store_true", help="the NumPy median filters, as without a C compiler")
     args = ap.parse_args()
     if args.numpy_medians:
-        from gtzan import medians
+        from gtzan.features import medians
 
         medians._kernel = None
     if not args.default_malloc:

@@ -20,9 +20,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from gtzan.audio import load_audio  # noqa: E402
+from gtzan.constants import WINDOW_SAMPLES  # noqa: E402
 from gtzan.datadir import data_dir  # noqa: E402
-from gtzan.features import FEATURE_NAMES, WINDOW_SAMPLES, clip_features  # noqa: E402
-from gtzan.stream import StreamingExtractor  # noqa: E402
+from gtzan.features import FEATURE_NAMES, clip_features  # noqa: E402
+from gtzan.features.stream import StreamingExtractor  # noqa: E402
 
 TEMPO = FEATURE_NAMES.index("tempo")
 

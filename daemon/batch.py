@@ -176,7 +176,7 @@ def run_batch(paths: Sequence[Path], *, models: Path | None, hop: float, smooth:
     if not inputs.files:
         raise BadInput("no audio files to classify in " + ", ".join(str(p) for p in paths))
     bundle_path = check_models(models, errc)
-    import gtzan.stream  # noqa: F401 - imported once here, inherited by forked workers
+    import gtzan.features.stream  # noqa: F401 - imported once here, inherited by forked workers
 
     workers = max(1, min(jobs or default_jobs(), len(inputs.files)))
     settings = {"hop": hop, "smooth": smooth, "silence_db": silence_db, "duration": duration,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gtzan.daemon.sources import FILE_BLOCK_FAST, Block, FileSource, StopFlag, sample_limit
+from gtzan.daemon.sources import Block, FileSource, StopFlag, sample_limit
 
 _SETTINGS: dict[str, Any] = {}
 _BUNDLE: Any = None
@@ -95,7 +95,7 @@ def classify_file(path: str) -> dict[str, Any]:
                      batch=BATCH_WINDOWS)
     except ListenError as e:
         return {"file": path, "summary": None, "error": str(e), "ended": "error"}
-    except Exception as e:  # noqa: BLE001 - one bad file must not stop the others
+    except Exception as e:  # one bad file must not stop the others
         return {"file": path, "summary": None, "error": f"unexpected {type(e).__name__}: {e}", "ended": "error"}
     error = None if result.error is None else str(result.error)
     return {"file": path, "summary": result.summary, "error": error, "ended": result.ended}

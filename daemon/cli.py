@@ -13,14 +13,17 @@ import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gtzan import __version__
+from gtzan.constants import SR, WINDOW_SAMPLES
 from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, ListenError
 from gtzan.daemon.usage import FiniteFloat, FiniteFloatRange, OneLineCommand
-from gtzan.features import SR, WINDOW_SAMPLES
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 WINDOW_SECONDS = WINDOW_SAMPLES / SR
 
@@ -28,7 +31,7 @@ WINDOW_SECONDS = WINDOW_SAMPLES / SR
 class _Stderr:
     """rich's stderr console, created on first use: importing rich is not on the path to the first sample."""
 
-    _console = None
+    _console: Console | None = None
 
     def print(self, *args, **kwargs) -> None:
         if _Stderr._console is None:
@@ -63,9 +66,11 @@ With several files or a folder: 0 every file has a verdict, 2 any file failed (i
               help="Files classified at once with several files or a folder (default: the number of cores).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
               help="With several files or a folder: also write the table of verdicts to this CSV file.")
-@click.option("--demo", is_flag=True, help="Stream a synthetic clip made by the program itself (no microphone or file needed).")
+@click.option("--demo", is_flag=True,
+              help="Stream a synthetic clip made by the program itself (no microphone or file needed).")
 @click.option("--list-devices", is_flag=True, help="List the audio devices PortAudio sees and exit.")
-@click.option("--device", metavar="NAME|INDEX", help="Capture from this input device (default: the system's default input).")
+@click.option("--device", metavar="NAME|INDEX",
+              help="Capture from this input device (default: the system's default input).")
 @click.option("--hop", type=FiniteFloatRange(0.025, 60.0), default=0.5, show_default=True,
               help="Seconds between the starts of consecutive 3 s windows (rounded to 512 samples).")
 @click.option("--models", type=click.Path(path_type=Path), default=None,
@@ -112,7 +117,7 @@ def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jo
     batch = len(inputs) > 1 or any(p.is_dir() for p in inputs) or (bool(inputs) and csv_path is not None)
     if not batch and (jobs is not None or csv_path is not None):
         raise click.UsageError("--jobs and --csv apply to several files or a folder only")
-    file_ = inputs[0] if inputs and not batch else None
+    single = inputs[0] if inputs and not batch else None
     if inputs and demo:
         raise click.UsageError("use either --file or --demo, not both")
     if device is not None and (inputs or demo):
@@ -140,7 +145,7 @@ def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jo
                                  duration=duration, block_frames=block_frames, jobs=jobs,
                                  as_json=as_json or not sys.stdout.isatty(), csv_path=csv_path, errc=errc)
                 ctx.exit(code)
-            code = _listen(errc, file_, demo, device, hop, models, as_json or not sys.stdout.isatty(), realtime,
+            code = _listen(errc, single, demo, device, hop, models, as_json or not sys.stdout.isatty(), realtime,
                            duration, smooth, silence_db, block_frames, stall_timeout)
     except ListenError as e:
         _err(errc, str(e))

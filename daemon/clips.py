@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtzan.features import SR
+from gtzan.constants import SR
 
 # containers whose frame counts are exact and where a seek lands on the very sample asked for
 SEEK_EXACT_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "AIFF", "AU", "CAF", "FLAC"})
@@ -48,10 +48,13 @@ class DecodedClip:
 
     @property
     def n_samples(self) -> int:
-        return len(self.y)
+        y = self.y
+        assert y is not None, "n_samples of a clip that did not decode"
+        return len(y)
 
     def blocks(self, a: int, b: int, block: int) -> Iterator[np.ndarray]:
         y = self.y
+        assert y is not None, "blocks of a clip that did not decode"
         for i in range(a, b, block):
             yield y[i : min(b, i + block)]
 

@@ -26,7 +26,7 @@ def import_sounddevice() -> ModuleType:
         raise PortAudioMissing(f"the PortAudio library is missing ({e}): {INSTALL_HINT}; or {ALTERNATIVES}") from None
     except ImportError as e:
         raise PortAudioMissing(f"the sounddevice package is not installed ({e}); {ALTERNATIVES}") from None
-    except Exception as e:  # noqa: BLE001 - sounddevice.PortAudioError from Pa_Initialize, raised on import
+    except Exception as e:  # sounddevice.PortAudioError from Pa_Initialize, raised on import
         raise PortAudioFailed(f"PortAudio could not start ({' '.join(str(e).split())}){_config_hint()}; "
                               f"or {ALTERNATIVES}") from None
     return sounddevice
@@ -113,7 +113,7 @@ def list_devices_text(sd: ModuleType | None = None) -> str:
     sd = sd or import_sounddevice()
     try:
         devs = sd.query_devices()
-    except Exception as e:  # noqa: BLE001 - a listing must never crash the error message it belongs to
+    except Exception as e:  # a listing must never crash the error message it belongs to
         return f"(could not list devices: {e})"
     if len(devs) == 0:
         return "no audio devices found"
@@ -123,7 +123,7 @@ def list_devices_text(sd: ModuleType | None = None) -> str:
 def input_devices(sd: ModuleType) -> list[dict[str, Any]]:
     try:
         return [d for d in sd.query_devices() if d["max_input_channels"] > 0]
-    except Exception:  # noqa: BLE001
+    except Exception:
         return []
 
 
@@ -137,7 +137,8 @@ def resolve_input(device: str | None) -> tuple[ModuleType, dict[str, Any]]:
         have = input_devices(sd)
         listing = "; ".join(f"[{d['index']}] {d['name']}" for d in have) or "none"
         what = "no audio input device found" if want is None else f"input device {device!r} not found"
-        raise NoInputDevice(f"{what} ({e}). Input devices present: {listing}. {ALTERNATIVES[0].upper()}{ALTERNATIVES[1:]}.") from None
+        raise NoInputDevice(f"{what} ({e}). Input devices present: {listing}. "
+                            f"{ALTERNATIVES[0].upper()}{ALTERNATIVES[1:]}.") from None
     if info["max_input_channels"] < 1:
         raise NoInputDevice(f"device {info['name']!r} has no input channels; see --list-devices; or {ALTERNATIVES}")
     return sd, dict(info)

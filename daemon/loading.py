@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gtzan.bundle import ManifestFacts
+from gtzan.constants import WINDOW_SAMPLES
 from gtzan.daemon.errors import BadInput
-from gtzan.features import WINDOW_SAMPLES
 
 
 class MemberInfo(NamedTuple):
@@ -32,14 +32,12 @@ class BackgroundBundle(ManifestFacts):
     """
 
     def __init__(self, path: Path) -> None:
-        from gtzan.bundle import read_blend, read_manifest
+        from gtzan.manifest import read_manifest
 
         self.path = path
         self.manifest = read_manifest(path)
-        self.blend = read_blend(self.manifest, path)
-        self.genres: tuple[str, ...] = tuple(self.manifest["genres"])
-        self.members = [MemberInfo(m["name"], str(m["kind"]), int(m["weight"])) for m in self.manifest["members"]
-                        if int(m["weight"]) > 0]
+        self.genres: tuple[str, ...] = self.manifest.genres
+        self.members = [MemberInfo(m.name, m.kind, m.weight) for m in self.manifest.members if m.weight > 0]
         self.blend_weights: tuple[int, ...] = tuple(m.weight for m in self.members)
         self._bundle: Any = None
         self._error: BaseException | None = None
@@ -96,11 +94,11 @@ class CheckedManifest(ManifestFacts):
     report a bad bundle once, before worker processes load the models themselves."""
 
     def __init__(self, path: Path) -> None:
-        from gtzan.bundle import read_blend, read_manifest, verify_files
+        from gtzan.bundle import verify_files
+        from gtzan.manifest import read_manifest
 
         self.path = path
         self.manifest = read_manifest(path)
-        self.blend = read_blend(self.manifest, path)
         verify_files(path, self.manifest)
 
 
@@ -125,8 +123,8 @@ def bundle_notes(bundle: Any) -> list[str]:
         notes.append(f"note: the model bundle {bundle.path} is marked provisional: it comes from a quick or test "
                      "export (few epochs, small forests), so its verdicts mean little; build a full one with "
                      "gtzan-export (without --quick) and pass it with --models")
-    length = bundle.manifest.get("data", {}).get("median_length_samples")
-    if length is not None and abs(float(length) - WINDOW_SAMPLES) > 1:
+    length = bundle.manifest.median_length_samples
+    if length is not None and abs(length - WINDOW_SAMPLES) > 1:
         notes.append(f"warning: the model bundle {bundle.path} was trained on {float(length):.0f}-sample clips, "
                      f"not {WINDOW_SAMPLES}-sample windows; its verdicts may be off")
     differ = bundle.feature_mismatches
@@ -142,4 +140,4 @@ def bundle_notes(bundle: Any) -> list[str]:
 
 def member_rows(bundle: Any) -> list[tuple[str, str, int]]:
     """(name, kind, weight) of every member the manifest lists, in its order; weight 0 = not used."""
-    return [(str(m["name"]), str(m["kind"]), int(m["weight"])) for m in bundle.manifest["members"]]
+    return [(m.name, m.kind, m.weight) for m in bundle.manifest.members]

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from gtzan.constants import HOP, SR, WINDOW_SAMPLES
 from gtzan.daemon.clips import ClipError, DecodedClip, FileRanges, seekable_file
 from gtzan.daemon.errors import BadInput
-from gtzan.features import FEATURE_NAMES, SR, WINDOW_SAMPLES
-from gtzan.frames import HOP
-from gtzan.stream import StreamingExtractor, Window, hop_frames
+from gtzan.features import FEATURE_NAMES
+from gtzan.features.stream import StreamingExtractor, Window, hop_frames
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves
@@ -94,7 +94,7 @@ def start_split(source: Any, hop_seconds: float, limit: int | None) -> SplitWind
         if n is not None:
             n = n if limit is None else min(n, limit)
             clip = DecodedClip(lambda: source.samples(limit))
-    if clip is None or not worth_splitting(n, hop_seconds):
+    if clip is None or n is None or not worth_splitting(n, hop_seconds):
         return None
     try:
         return SplitWindows(clip, hop_seconds)
@@ -233,6 +233,7 @@ class SplitWindows:
 
     def _receive(self) -> None:
         """Read one batch from the worker (waiting for it); a broken pipe or a bad count ends the worker."""
+        assert self._fd is not None
         feats = _receive_batch(self._fd, self.total - self.split - self._received)
         if feats is None:
             self._broken = True

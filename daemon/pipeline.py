@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gtzan.constants import SR, WINDOW_SAMPLES
 from gtzan.daemon.level import FLOOR_DBFS, level_warning, peak_dbfs
 from gtzan.daemon.smoothing import Smoother, smoothing_params
-from gtzan.features import FEATURE_NAMES, SR, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES
 
 if TYPE_CHECKING:
-    from gtzan.stream import Window
+    from gtzan.features.stream import Window
 
 # rows per run of the members: enough to share each run's fixed cost, few enough that onnxruntime's
 # buffers stay small (the KNN member's distances to its 9,703 rows take 39 kB a row)
@@ -75,7 +76,7 @@ class Pipeline:
 
     def __init__(self, bundle: Any, hop_seconds: float = 0.5, smooth_seconds: float = 3.0,
                  silence_db: float = -60.0):
-        from gtzan.stream import StreamingExtractor
+        from gtzan.features.stream import StreamingExtractor
 
         self.bundle = bundle
         self.extractor = StreamingExtractor(hop_seconds=hop_seconds, sr=SR)

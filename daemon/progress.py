@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from gtzan.constants import SR
 from gtzan.daemon.pipeline import WindowResult
-from gtzan.features import SR
 
 REFRESH_PER_SECOND = 4
 

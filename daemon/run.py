@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from gtzan.constants import SR, WINDOW_SAMPLES
 from gtzan.daemon.errors import (
+    EXIT_ERROR,
     EXIT_OK,
     EXIT_SIGINT,
     EXIT_SIGTERM,
@@ -22,7 +24,6 @@ from gtzan.daemon.errors import (
 from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, Pipeline
 from gtzan.daemon.sources import sample_limit
 from gtzan.daemon.summary import SummaryBuilder
-from gtzan.features import SR, WINDOW_SAMPLES
 
 
 class StopFlag:
@@ -89,7 +90,7 @@ def block_dbfs(block: np.ndarray) -> float:
 def warm_up(bundle: Any, hop_seconds: float) -> None:
     """One throw-away window through a private extractor and the models, so one-time costs (filter banks,
     lazy imports, the sessions' first run) are paid while the first 3 s of audio are still arriving."""
-    from gtzan.stream import StreamingExtractor
+    from gtzan.features.stream import StreamingExtractor
 
     noise = (0.05 * np.random.default_rng(0).standard_normal(WINDOW_SAMPLES)).astype(np.float32)
     windows = StreamingExtractor(hop_seconds=hop_seconds, sr=SR).push(noise)
@@ -232,7 +233,8 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
                         if held is None:
                             deliver(pipeline.push(block, arrival))
                         else:
-                            held.add(*pipeline.extract(block), arrival)
+                            windows, ms = pipeline.extract(block)
+                            held.add(windows, ms, arrival)
                             if held.due():
                                 held.flush()
                         if limit is not None and pipeline.samples_in >= limit:
@@ -257,7 +259,8 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
             splitter.close()
     if error is None and stop.signum is not None:
         ended = "terminated" if stop.signum == signal.SIGTERM else "interrupted"
-    code = {"end": EXIT_OK, "duration": EXIT_OK, "interrupted": EXIT_SIGINT, "terminated": EXIT_SIGTERM}.get(ended)
+    code = {"end": EXIT_OK, "duration": EXIT_OK, "interrupted": EXIT_SIGINT,
+            "terminated": EXIT_SIGTERM}.get(ended, EXIT_ERROR)
     if error is None and summary.windows == 0 and ended in ("end", "duration"):
         error = TooShort(f"no complete 3 s window: the audio is {audio_seconds:.2f} s long and a window needs "
                          f"{WINDOW_SAMPLES / SR:.2f} s ({WINDOW_SAMPLES} samples at {SR} Hz)")

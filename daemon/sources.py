@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from gtzan.constants import SR
 from gtzan.daemon.errors import BadInput, NoInputDevice, SourceStalled
-from gtzan.features import SR
 
 Block = tuple[np.ndarray, float]
 StopFlag = Callable[[], bool]
@@ -180,7 +180,7 @@ class DemoSource:
 
     def describe(self) -> str:
         names = ", ".join(name for _, name in self.segments)
-        return f"SYNTHETIC demo clip ({len(self.clip) / SR:.0f} s at {SR} Hz: {names}); not real music"
+        return f"SYNTHETIC demo clip ({len(self._synthesise()) / SR:.0f} s at {SR} Hz: {names}); not real music"
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "samplerate": SR, "channels": 1, "resampled": False, "synthetic": True,
@@ -204,10 +204,11 @@ class DemoSource:
 
     def blocks(self, stop: StopFlag) -> Iterator[Block]:
         pacer = _Pacer(self.realtime)
-        for i in range(0, len(self.clip), self.block_frames):
+        clip = self._synthesise()
+        for i in range(0, len(clip), self.block_frames):
             if stop():
                 return
-            y = self.clip[i : i + self.block_frames]
+            y = clip[i : i + self.block_frames]
             yield y, pacer.wait(len(y), stop)
 
 
@@ -250,7 +251,7 @@ class MicSource:
             self._queue.put_nowait((indata.copy(), now))
         except queue.Full:
             self.dropped += 1
-        except BaseException:  # noqa: BLE001 - an exception here would kill the stream silently
+        except BaseException:  # an exception here would kill the stream silently
             pass
 
     def _on_finished(self) -> None:
@@ -273,7 +274,7 @@ class MicSource:
             try:
                 sd.check_input_settings(device=index, channels=channels, samplerate=rate, dtype="float32")
                 break
-            except Exception:  # noqa: BLE001 - PortAudioError or ValueError: try the device's own format
+            except Exception:  # PortAudioError or ValueError: try the device's own format
                 continue
         else:
             raise NoInputDevice(f"input device {info['name']!r} accepts none of {SR} Hz mono, {native} Hz mono or "
@@ -313,7 +314,7 @@ class MicSource:
             for f in (stream.abort, stream.close):
                 try:
                     f()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
 
         t = threading.Thread(target=_shut, name="close-input", daemon=True)

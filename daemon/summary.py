@@ -65,7 +65,8 @@ class SummaryBuilder:
         v = self.verdict()
         return None if v is None else float(self.prob_sum[v]) / self.classified
 
-    def as_dict(self, ended: str, source: dict[str, Any], audio_seconds: float, overflows: int, dropped: int) -> dict[str, Any]:
+    def as_dict(self, ended: str, source: dict[str, Any], audio_seconds: float, overflows: int,
+                dropped: int) -> dict[str, Any]:
         n = max(1, self.classified)
         v = self.verdict()
         p = self.probability()
@@ -73,8 +74,10 @@ class SummaryBuilder:
             "verdict": None if v is None else self.genres[v],
             "probability": None if p is None else round(p, 6),
             "uncertain": None if p is None else p < self.uncertain_below,
-            "shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.counts, strict=False)} if self.classified else {},
-            "smoothed_shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.smoothed_counts, strict=False)}
+            "shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.counts, strict=False)}
+            if self.classified else {},
+            "smoothed_shares": {g: round(float(c) / n, 6)
+                                for g, c in zip(self.genres, self.smoothed_counts, strict=False)}
             if self.classified else {},
             "ranking": [self.genres[k] for k in ranking(self.counts, self.prob_sum)],
             "windows": self.windows,

@@ -29,7 +29,7 @@ class OneLineUsageError(click.UsageError):
 def _one_line(e: click.UsageError) -> OneLineUsageError:
     # format_message adds click's "Invalid value for '--file':" prefix when the error names a parameter
     one = OneLineUsageError(" ".join(e.format_message().split()), e.ctx)
-    one.exit_code = e.exit_code
+    one.exit_code = e.exit_code  # type: ignore[misc]  # click declares it on the class; this error keeps its own
     return one
 
 

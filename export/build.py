@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.features import WINDOW_SAMPLES
+from gtzan.constants import WINDOW_SAMPLES
 
 from .bundle_writer import ExportedMember, bundle_size, check_target, write_bundle
 from .errors import ExportError
@@ -45,6 +45,9 @@ class ExportConfig:
     cache_dir: Path | None = None
     jobs: int | None = None
     provisional: bool = False
+    augment: tuple[str, ...] = ()  # gtzan.training.augment.AUGMENT_KINDS
+    augment_copies: int = 4  # degraded copies of each audio track
+    hold_out_fold: int | None = None  # leave one fold of a 5-fold track-grouped split out of everything
     native_log: Path | None = None  # where native libraries' stderr went; copied into the bundle
 
 
@@ -82,6 +85,31 @@ def _dataset_error():
     from gtzan.training.dataset import DatasetError
 
     return DatasetError
+
+
+def _default_audio() -> Path | None:
+    from gtzan.datadir import audio_dir
+
+    return audio_dir()
+
+
+HOLD_OUT_FOLDS = 5
+
+
+def hold_out(table, sources: np.ndarray, fold: int, seed: int, data_dir) -> tuple[Any, np.ndarray, list[str]]:
+    """The table without one fold of a 5-fold track-grouped split, and that fold's tracks (sorted).
+
+    A bundle trained this way can be measured on those tracks' audio (benchmarks/bench_robustness.py
+    reads them from the manifest's ``data.held_out_tracks``).
+    """
+    from gtzan.training.splits import cv_folds
+
+    if not 0 <= fold < HOLD_OUT_FOLDS:
+        raise ExportError(f"--hold-out-fold must be 0..{HOLD_OUT_FOLDS - 1}, got {fold}")
+    folds, _ = cv_folds(table, "track", n_folds=HOLD_OUT_FOLDS, seed=seed, data_dir=data_dir)
+    keep = np.flatnonzero(folds != fold)
+    held = sorted(set(map(str, table.tracks[folds == fold])))
+    return table.subset(keep), np.asarray(sources)[keep], held
 
 
 def load_table(cfg: ExportConfig, progress: bool = True):
@@ -132,8 +160,6 @@ def _main_markdown(files: dict[str, Path]) -> Path | None:
 
 def _warn_clip_length(table, console) -> None:
     """gtzan-listen classifies 3 s windows; a table of other clip lengths trains models it cannot use well."""
-    from gtzan.features import WINDOW_SAMPLES
-
     length = float(np.median(table.X[:, 0]))
     if console is not None and abs(length - WINDOW_SAMPLES) > 1:
         console.print(f"[yellow]note:[/] the table's clips are {length:.0f} samples long (median), not the "
@@ -157,10 +183,22 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
         _warn_clip_length(table, console)
         from gtzan.datadir import data_dir
         from gtzan.training.crossfit import cross_fit
-        from gtzan.training.dataset import trainable_rows
+        from gtzan.training.dataset import add_augmented_rows, trainable_rows
 
+        held_out: list[str] = []
+        if cfg.hold_out_fold is not None:
+            table, sources, held_out = hold_out(table, sources, cfg.hold_out_fold, cfg.seed, data_dir())
+            source["held_out_tracks"] = held_out
         trainable = trainable_rows(sources, cfg.audio_rows)
-        fit = stages.run("train", cross_fit, table, cfg.protocol, sources=sources, trainable=trainable,
+        tune = trainable.copy()  # the blend is chosen on real rows only
+        if cfg.augment:
+            audio = cfg.audio_dir if cfg.audio_dir is not None else (None if cfg.features_csv else _default_audio())
+            table, sources, trainable, source["augmented"] = stages.run(
+                "augment", add_augmented_rows, table, sources, trainable, cfg.augment, audio_dir=audio,
+                copies=cfg.augment_copies, seed=cfg.seed, hop=cfg.audio_hop, n_jobs=cfg.jobs,
+                cache_dir=cfg.cache_dir, progress=console is not None)
+            tune = np.concatenate([tune, np.zeros(len(table) - tune.size, dtype=bool)])
+        fit = stages.run("train", cross_fit, table, cfg.protocol, sources=sources, trainable=trainable, tune=tune,
                          n_folds=cfg.folds, seed=cfg.seed, quick=cfg.quick, data_dir=data_dir(),
                          console=console)
     except DatasetError as e:
@@ -288,7 +326,7 @@ def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]
     }
     tracks = sorted(set(map(str, table.tracks)))
     source = {k: v for k, v in source.items() if k in ("kind", "path", "audio_path", "hop", "features_csv_sha256",
-                                                       "audio_fingerprint")}
+                                                       "audio_fingerprint", "held_out_tracks", "augmented")}
     return {
         "provisional": cfg.provisional or cfg.quick,
         "quick": cfg.quick,
@@ -310,7 +348,7 @@ def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]
             "median_length_samples": float(np.median(table.X[:, 0])),  # 66149 for 3 s windows
             "tracks": tracks,
             "tracks_sha256": hashlib.sha256("\n".join(tracks).encode()).hexdigest(),
-            "skipped": [list(map(str, s)) for s in getattr(table, "skipped", [])],
+            "skipped": [list(map(str, s)) for s in table.skipped],
         },
         "training": {"protocol": fit.protocol, "folds": fit.n_folds, "seed": cfg.seed, "quick": cfg.quick,
                      "quantize": cfg.quantize, "refit_lengths": fit.lengths,

@@ -1,19 +1,6 @@
 """Write a bundle folder atomically: build it beside the target, check it loads, then swap it in.
 
-manifest.json (format_version 1) holds:
-  created_utc, provisional, quick        when and how it was made (quick/provisional bundles are for tests)
-  features {names, count, dtype, raw, fingerprint{probe, values, rtol, atol}, code_sha256}
-                                         input contract; what the exporting code computes for the probe
-                                         clip of gtzan.fingerprint (checked at load); the hash of that
-                                         code's sources (for information only)
-  genres                                 output order
-  members [{name, kind, file, sha256, bytes, weight, input, output, quantized, weights_dtype,
-            scaler_in_graph, parity, quantization?}]  one ONNX graph each, features -> probabilities
-  blend {rule, weights, weights_source, validation_tuned, test_tuned}
-  metrics {protocol, note, held_out, scores{val,test}{model}, evaluation}   copied from the evaluation
-  data {kind, path, audio_fingerprint | features_csv_sha256, n_rows, n_tracks, tracks, split_sizes, ...}
-  training, packages                     settings and package versions
-  files {relative name: sha256}          every file of the bundle except manifest.json
+The manifest is a gtzan.manifest.Manifest, whose docstring is the file's schema.
 """
 
 from __future__ import annotations
@@ -28,19 +15,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from gtzan.bundle import (
-    FORMAT_VERSION,
+from gtzan.bundle import BundleError, load_bundle, sha256_file
+from gtzan.constants import GENRES
+from gtzan.features import FEATURE_NAMES
+from gtzan.features.sources import feature_code_sha256
+from gtzan.fingerprint import fingerprint
+from gtzan.manifest import (
     INPUT_NAME,
     MANIFEST,
     OUTPUT_NAME,
-    BundleError,
-    _safe_relative,
-    feature_code_sha256,
-    load_bundle,
-    sha256_file,
+    FeatureSection,
+    Manifest,
+    MemberEntry,
+    blend_spec,
+    safe_relative_name,
 )
-from gtzan.features import FEATURE_NAMES, GENRES
-from gtzan.fingerprint import fingerprint
 
 from .errors import ExportError
 
@@ -104,48 +93,34 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
-    """The manifest: fixed header + members + whatever the caller knows (blend, metrics, data, training)."""
-    man: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "provisional": bool(info.get("provisional", False)),
-        "features": {
-            "names": list(FEATURE_NAMES),
-            "count": len(FEATURE_NAMES),
-            "dtype": "float32",
-            "raw": True,
-            "fingerprint": info.get("feature_fingerprint") or fingerprint(),
-            "code_sha256": info.get("feature_code_sha256") or feature_code_sha256(),
-        },
-        "genres": list(GENRES),
-        "members": [
-            {
-                "name": m.name,
-                "kind": m.kind,
-                "file": m.file,
-                "sha256": files[m.file],
-                "bytes": len(m.onnx_bytes),
-                "weight": int(m.weight),
-                "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(FEATURE_NAMES)]},
-                "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, len(GENRES)]},
-                "quantized": m.quantized,
-                "scaler_in_graph": m.scaler_in_graph,
-                "parity": m.parity,
-                **m.extra,
-            }
-            for m in members
-        ],
-        "packages": package_versions(),
-    }
+def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: dict[str, str]) -> Manifest:
+    """The manifest: the members, the feature contract, and whatever the caller knows (blend, metrics, data,
+    training); ``info`` may carry the exporting code's fingerprint and source hash."""
+    entries = tuple(
+        MemberEntry(m.name, m.kind, m.file, files[m.file], int(m.weight), m.quantized, jsonable({
+            "bytes": len(m.onnx_bytes),
+            "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(FEATURE_NAMES)]},
+            "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, len(GENRES)]},
+            "scaler_in_graph": m.scaler_in_graph,
+            "parity": m.parity,
+            **m.extra,
+        }))
+        for m in members
+    )
+    features = FeatureSection(FEATURE_NAMES, info.get("feature_fingerprint") or fingerprint(),
+                              info.get("feature_code_sha256") or feature_code_sha256())
+    records: dict[str, Any] = {"created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                               "packages": package_versions()}
+    typed = ("format_version", "features", "genres", "members", "files", "provisional")
     for k, v in info.items():
-        if k in ("feature_code_sha256", "feature_fingerprint"):
-            continue
-        if k not in man or k == "provisional":
-            man[k] = jsonable(v)
-    man["members"] = jsonable(man["members"])
-    man["files"] = dict(sorted(files.items()))
-    return man
+        if k not in typed and k not in records and k not in ("feature_code_sha256", "feature_fingerprint"):
+            records[k] = jsonable(v)
+    try:
+        blend = blend_spec(records.get("blend", {}), entries, "the new bundle")
+    except BundleError as e:
+        raise ExportError(str(e)) from None
+    return Manifest(entries, blend, files, features, provisional=bool(info.get("provisional", False)),
+                    records=records)
 
 
 def check_target(out: Path) -> None:
@@ -186,7 +161,7 @@ def write_bundle(out: str | Path, members: list[ExportedMember], info: dict[str,
             (tmp / m.file).write_bytes(m.onnx_bytes)
             files[m.file] = sha256_file(tmp / m.file)
         for name, content in (extra_files or {}).items():
-            if not _safe_relative(name) or name == MANIFEST or name in files:
+            if not safe_relative_name(name) or name == MANIFEST or name in files:
                 raise ExportError(f"bad extra file name for the bundle: {name!r}")
             dst = tmp / name
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +171,8 @@ def write_bundle(out: str | Path, members: list[ExportedMember], info: dict[str,
                 shutil.copyfile(content, dst)
             files[name] = sha256_file(dst)
         manifest = build_manifest(members, info, files)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=1, allow_nan=False) + "\n",
+                                    encoding="utf-8")
         try:
             load_bundle(tmp)
         except BundleError as e:

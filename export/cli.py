@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from gtzan.bundle import BundleError
-from gtzan.features import WINDOW_SAMPLES
+from gtzan.constants import WINDOW_SAMPLES
+from gtzan.training.augment import AUGMENT_KINDS
 from gtzan.training.dataset import AUDIO_ROWS
 
 from .errors import ExportError
@@ -82,9 +83,19 @@ def _one_line(e: BaseException) -> str:
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Feature cache folder (default: $GTZAN_CACHE or ~/.cache/gtzan-listen).")
 @click.option("--jobs", "-j", type=int, default=None, help="Processes for feature extraction (default: all cores).")
+@click.option("--augment", type=click.Choice(AUGMENT_KINDS), multiple=True,
+              help="Add training rows for music that reaches the listener changed (repeatable): gain (every "
+                   "row at a random gain, -24..+6 dB, by the exact feature transform) and degraded (our windows "
+                   "of randomly degraded copies of the audio: noise, room, band limits, MP3/Ogg, gain). The "
+                   "blend is still chosen on the real rows.")
+@click.option("--augment-copies", type=click.IntRange(1, 50), default=4, show_default=True,
+              help="Degraded copies of each audio track (with --augment degraded).")
+@click.option("--hold-out-fold", type=click.IntRange(0, 4), default=None,
+              help="Leave one fold of a 5-fold track-grouped split out of everything (listed in the manifest "
+                   "as data.held_out_tracks) so that benchmarks can measure the bundle on those tracks.")
 @click.option("--provisional", is_flag=True, hidden=True, help="Mark the bundle as provisional in the manifest.")
 def main(audio_dir, features_csv, audio_rows, audio_hop, out, protocol, folds, quick, seed, quantize, report_dir,
-         cache_dir, jobs, provisional) -> None:
+         cache_dir, jobs, augment, augment_copies, hold_out_fold, provisional) -> None:
     """Train the blend and write a verified ONNX model bundle to OUT.
 
     The members are cross-validated, the blend rule, weights and calibration are tuned on their
@@ -108,17 +119,20 @@ def main(audio_dir, features_csv, audio_rows, audio_hop, out, protocol, folds, q
             from .build import ExportConfig, run_export
 
             cfg = ExportConfig(audio_dir=audio_dir, features_csv=features_csv, audio_rows=audio_rows,
-                               audio_hop=audio_hop, out=out, protocol=protocol, folds=folds, quick=quick, seed=seed, quantize=quantize,
+                               audio_hop=audio_hop, out=out, protocol=protocol, folds=folds, quick=quick, seed=seed,
+                               quantize=quantize,
                                report_dir=report_dir, cache_dir=cache_dir, jobs=jobs, provisional=provisional,
+                               augment=tuple(augment), augment_copies=augment_copies, hold_out_fold=hold_out_fold,
                                native_log=log_path)
             result = run_export(cfg, console=console)
         except ImportError as e:
-            code, message = 1, f"the training extra is not installed ({_one_line(e)}): pip install 'gtzan-listen[train]'"
+            hint = "pip install 'gtzan-listen[train]'"
+            code, message = 1, f"the training extra is not installed ({_one_line(e)}): {hint}"
         except (ExportError, BundleError) as e:
             code, message = 1, _one_line(e)
         except KeyboardInterrupt:
             code, message = 130, "interrupted; nothing was written"
-        except Exception as e:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        except Exception as e:  # the CLI promises one line, never a traceback
             if os.environ.get("GTZAN_DEBUG"):
                 raise
             code, message = 1, f"{type(e).__name__}: {_one_line(e)}"

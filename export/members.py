@@ -12,7 +12,7 @@ from .errors import ExportError
 from .onnx_members import member_to_onnx
 from .verify import compare, compress_weights, run_onnx, verify_export, verify_quantized
 
-QUANTIZABLE = ("keras",)
+QUANTIZABLE = ("keras",)  # kinds whose weight matrices may be stored as int8 or float16
 COMPRESSIONS = ("int8", "float16")  # tried in this order; the first within the agreement threshold wins
 
 
@@ -36,7 +36,7 @@ def export_member(member: Any, weight: int, x_verify: np.ndarray, *, quantize: b
     extra: dict[str, Any] = {"float32_bytes": len(data)}
     quantized = False
     extra["weights_dtype"] = "float32"
-    if quantize and kind.lower().startswith(QUANTIZABLE):
+    if quantize and kind in QUANTIZABLE:
         rejected = []
         for method in COMPRESSIONS:
             qdata = compress_weights(data, method)

@@ -9,12 +9,14 @@ vote as the argmax of its probabilities.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from gtzan.bundle import INPUT_NAME, OUTPUT_NAME
-from gtzan.features import FEATURE_NAMES, GENRES
+from gtzan.constants import GENRES
+from gtzan.features import FEATURE_NAMES
+from gtzan.manifest import INPUT_NAME, OUTPUT_NAME
 
 from .errors import ExportError
 
@@ -162,26 +164,21 @@ def _skl_convert(estimator, options: dict[int, dict]):
     return finish(uniform_io(proto, prob_output="probabilities"))
 
 
+def _with_scaler(model, scaler):
+    """The estimator skl2onnx converts: the model, behind its scaler if it has one."""
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("scaler", scaler), ("model", model)]) if scaler is not None else model
+
+
 def knn_to_onnx(model, scaler=None):
-    """KNN (+ scaler as a Pipeline) with the cdist optimisation (about 100x faster than the default loop)."""
-    from sklearn.pipeline import Pipeline
-
-    if isinstance(model, Pipeline):
-        knn = model.steps[-1][1]
-        est = model
-    else:
-        knn = model
-        est = Pipeline([("scaler", scaler), ("knn", model)]) if scaler is not None else model
-    return _skl_convert(est, {id(knn): {"optim": "cdist", "zipmap": False}})
+    """KNeighborsClassifier with the cdist optimisation (about 100x faster than the default loop)."""
+    return _skl_convert(_with_scaler(model, scaler), {id(model): {"optim": "cdist", "zipmap": False}})
 
 
-def sklearn_to_onnx(model, scaler=None):
-    """Any scikit-learn classifier (random forest, ...); trees should get scaler=None."""
-    from sklearn.pipeline import Pipeline
-
-    clf = model.steps[-1][1] if isinstance(model, Pipeline) else model
-    est = Pipeline([("scaler", scaler), ("clf", model)]) if scaler is not None else model
-    return _skl_convert(est, {id(clf): {"zipmap": False}})
+def rf_to_onnx(model, scaler=None):
+    """RandomForestClassifier (trees take raw features: no scaler)."""
+    return _skl_convert(_with_scaler(model, scaler), {id(model): {"zipmap": False}})
 
 
 def xgboost_to_onnx(model, scaler=None):
@@ -197,10 +194,11 @@ def xgboost_to_onnx(model, scaler=None):
     return finish(proto)
 
 
-_ACTS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "linear": None, "identity": None, None: None}
+_ACTS: dict[str | None, str | None] = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "linear": None,
+                                       "identity": None, None: None}
 
 
-def mlp_to_onnx(weights: list[np.ndarray], biases: list[np.ndarray], activations: list[str | None],
+def mlp_to_onnx(weights: list[np.ndarray], biases: list[np.ndarray], activations: Sequence[str | None],
                 scaler=None, *, softmax: bool = True):
     """A dense network given as matrices (in_dim, out_dim), biases and hidden activations: Gemm + act + Softmax."""
     onnx = _onnx()
@@ -228,11 +226,13 @@ def mlp_to_onnx(weights: list[np.ndarray], biases: list[np.ndarray], activations
         nodes.append(helper.make_node("Gemm", [cur, f"W{i}", f"b{i}"], [out], name=f"dense{i}"))
         cur = out
         if i < len(weights) - 1:
-            key = acts[i].lower() if isinstance(acts[i], str) else acts[i]
+            act = acts[i]
+            key = act.lower() if act is not None else None
             if key not in _ACTS:
-                raise ExportError(f"MLP: unsupported activation {acts[i]!r}")
-            if _ACTS[key]:
-                nodes.append(helper.make_node(_ACTS[key], [cur], [f"a{i}"]))
+                raise ExportError(f"MLP: unsupported activation {act!r}")
+            op = _ACTS[key]
+            if op is not None:
+                nodes.append(helper.make_node(op, [cur], [f"a{i}"]))
                 cur = f"a{i}"
     if softmax:
         nodes.append(helper.make_node("Softmax", [cur], [OUTPUT_NAME], axis=1))
@@ -250,42 +250,26 @@ def mlp_to_onnx(weights: list[np.ndarray], biases: list[np.ndarray], activations
 
 
 def numpy_net_to_onnx(net, scaler=None):
-    """The project's NumPy MLP: reads its weight matrices, biases and activation names."""
-    weights, biases, acts = _numpy_net_layers(net)
-    return mlp_to_onnx(weights, biases, acts, scaler)
+    """The project's NumPy MLP (gtzan.training.numpy_net): its weight matrices, biases and activation names."""
+    return mlp_to_onnx([np.asarray(w) for w in net.weights], [np.asarray(b) for b in net.biases],
+                       list(net.activations), scaler)
 
 
-def _numpy_net_layers(net) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    ws = getattr(net, "weights", None)
-    bs = getattr(net, "biases", None)
-    acts = getattr(net, "activations", None)
-    if acts is None and getattr(net, "activation", None) is not None:
-        acts = [net.activation] * (len(ws) - 1)
-    if ws is None or acts is None:
-        raise ExportError("NumPy network exposes no weights/activations")
-    ws = [np.asarray(w) for w in ws]
-    if bs is None:  # biases stored as the last row of each weight matrix
-        bs = [w[-1] for w in ws]
-        ws = [w[:-1] for w in ws]
-    acts = [a if isinstance(a, str) or a is None else getattr(a, "__name__", str(a)) for a in acts]
-    return ws, [np.asarray(b) for b in bs], acts
+Converter = Callable[[Any, Any], Any]
+
+# the "to ONNX" column of the member table (gtzan.training.members), by kind
+TO_ONNX: dict[str, Converter] = {
+    "keras": keras_to_onnx,
+    "xgboost": xgboost_to_onnx,
+    "knn": knn_to_onnx,
+    "rf": rf_to_onnx,
+    "numpy": numpy_net_to_onnx,
+}
 
 
-def member_to_onnx(kind: str, model: Any, scaler=None):
-    """Dispatch on the member kind (keras, xgb, knn, rf, numpy_net) or, failing that, on the model type."""
-    k = kind.lower()
-    if k.startswith("keras") or _is_keras(model):
-        return keras_to_onnx(model, scaler)
-    if k in ("xgb", "xgboost") or type(model).__module__.startswith("xgboost"):
-        return xgboost_to_onnx(model, scaler)
-    if k == "knn" or type(model).__name__ == "KNeighborsClassifier":
-        return knn_to_onnx(model, scaler)
-    if k in ("numpy_net", "numpy", "mlp_numpy"):
-        return numpy_net_to_onnx(model, scaler)
-    if type(model).__module__.startswith("sklearn"):
-        return sklearn_to_onnx(model, scaler)
-    raise ExportError(f"do not know how to export member kind {kind!r} ({type(model).__name__})")
-
-
-def _is_keras(model) -> bool:
-    return any(c.__module__.startswith("keras") for c in type(model).__mro__)
+def member_to_onnx(kind: str, model: Any, scaler: Any = None) -> Any:
+    """The ONNX graph of a trained member of the given kind."""
+    convert = TO_ONNX.get(kind)
+    if convert is None:
+        raise ExportError(f"do not know how to export member kind {kind!r}")
+    return convert(model, scaler)

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gtzan.bundle import INPUT_NAME, OUTPUT_NAME, _session_options
+from gtzan.bundle import session_options
+from gtzan.manifest import INPUT_NAME, OUTPUT_NAME
 
 from .errors import ExportError
 
@@ -33,7 +34,7 @@ class Parity:
 def session(model_bytes: bytes):
     import onnxruntime as ort
 
-    return ort.InferenceSession(model_bytes, sess_options=_session_options(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model_bytes, sess_options=session_options(), providers=["CPUExecutionProvider"])
 
 
 def run_onnx(model_bytes: bytes, x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import soundfile as sf
 
-from gtzan.features import SR
+from gtzan.constants import SR
 from gtzan.resample import AudioError, StreamResampler, first_non_finite, resample, to_mono
 
 __all__ = [
@@ -226,7 +226,7 @@ def _header_frames(f: sf.SoundFile, frames: int) -> int | None:
     """About how many frames the header announced, when that is more than the file holds; else None."""
     try:
         log = f.extra_info
-    except Exception:  # noqa: BLE001 - the log is a diagnostic; never fail to open a file over it
+    except Exception:  # the log is a diagnostic; never fail to open a file over it
         return None
     claims = [(name, int(said), int(real)) for name, said, real in _SIZE_CLAIM.findall(log)]
     short = [c for c in claims if _UNKNOWN_SIZE > c[1] > c[2] > 0]

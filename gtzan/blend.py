@@ -214,7 +214,7 @@ def _count_correct(pat: _Patterns, W: np.ndarray, max_cells: int = 1 << 21) -> n
         for c in range(0, rows.size, step):
             rc, lc = rows[c : c + step], labels[c : c + step]
 
-            def score(b: int) -> np.ndarray:
+            def score(b: int, rc: np.ndarray = rc, lc: np.ndarray = lc, wt: np.ndarray = wt) -> np.ndarray:
                 p = pat.probs[:, rc, lc[:, b]]  # (m, Gc)
                 s = wt[:, 0:1] * p[0]
                 for i in range(1, m):

@@ -1,22 +1,13 @@
 """Load a model bundle (a folder of ONNX members + manifest.json) and predict with the blend.
 
-Only numpy and onnxruntime are needed here, so the listener runs without the training stack.
-Every check that can fail raises :class:`BundleError` with a one-line message.
-
-The manifest's ``blend`` section says how the members are combined (:class:`BlendSpec`): ``rule``
-(``"mean"`` or ``"vote"``, see gtzan.blend), ``weights`` (integers, equal to ``members[].weight``),
-``calibration`` (``{"method": "temperature", "temperature": T}``) and ``uncertain_below`` (a verdict
-whose calibrated probability is lower is shown as uncertain). Format 1 wrote the vote rule out in prose
-and had neither calibration nor threshold: it reads as ``"vote"``, T = 1, threshold 0.5. Members with
-weight 0 take no part in the blend, so they get no onnxruntime session (their files are still checked).
+Only numpy and onnxruntime are needed here, so the listener runs without the training stack. The
+manifest's schema and checks are gtzan.manifest's; every check that can fail raises
+:class:`BundleError` with a one-line message.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,24 +15,22 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from gtzan.blend import RULES, blend_scores, calibrate, weighted_probs
+from gtzan.blend import blend_scores, calibrate, weighted_probs
 from gtzan.blend import predict as rule_predict
-from gtzan.features import FEATURE_NAMES, GENRES
+from gtzan.constants import GENRES
+from gtzan.features import FEATURE_NAMES
+from gtzan.manifest import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    BlendSpec,
+    BundleError,
+    Manifest,
+    read_manifest,
+    safe_relative_name,
+)
 
 if TYPE_CHECKING:
     from gtzan.fingerprint import Mismatch
-
-FORMAT_VERSION = 2  # written by gtzan-export
-READABLE_VERSIONS = (1, 2)
-DEFAULT_UNCERTAIN_BELOW = 0.5
-MANIFEST = "manifest.json"
-INPUT_NAME = "features"
-OUTPUT_NAME = "probabilities"
-
-
-class BundleError(Exception):
-    """A bundle is missing, corrupt or does not fit this version of gtzan (one-line message)."""
-
 
 def default_bundle_dir() -> Path:
     """The bundle shipped inside the package."""
@@ -56,64 +45,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-_FROM_GTZAN = re.compile(r"from[ \t]+gtzan((?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)")
-_IMPORT = re.compile(r"import[ \t]+([^\n#]*)")
-
-
-def _starts_line(source: str, i: int) -> bool:
-    """Only blanks precede position i on its line."""
-    return not source[source.rfind("\n", 0, i) + 1 : i].strip(" \t")
-
-
-def _gtzan_imports(source: str) -> set[str]:
-    """Module names inside the gtzan package that a source file imports (anywhere in it).
-
-    A line scan rather than ast: every gtzan-listen start checks the bundle against this, and walking
-    the syntax trees took 7 ms of it. The patterns start with a word rather than a line-start anchor,
-    so the regex engine jumps from one candidate to the next (0.1 instead of 0.5 ms).
-    """
-    found: set[str] = set()
-    for m in _FROM_GTZAN.finditer(source):
-        if not _starts_line(source, m.start()):
-            continue
-        if m.group(1):  # from gtzan.x[.y] import ...
-            found.add(m.group(1).split(".")[1])
-        else:  # from gtzan import a, b as c, (d, e)
-            found.update(n.split(" as ")[0].strip() for n in m.group(2).strip("()").split(",") if n.strip())
-    for m in _IMPORT.finditer(source):  # import gtzan.x[.y] [as z], ...
-        if not _starts_line(source, m.start()):
-            continue
-        names = (n.split(" as ")[0].strip() for n in m.group(1).split(","))
-        found.update(n.split(".")[1] for n in names if n.startswith("gtzan."))
-    return found
-
-
-def feature_sources() -> list[Path]:
-    """The files that define the features: gtzan/features.py and the gtzan modules it imports, recursively."""
-    pkg = Path(__file__).resolve().parent
-    seen: set[str] = set()
-    todo = ["features"]
-    while todo:
-        name = todo.pop()
-        if name in seen or not (pkg / f"{name}.py").is_file():
-            continue
-        seen.add(name)
-        todo.extend(_gtzan_imports((pkg / f"{name}.py").read_text(encoding="utf-8")))
-    return [pkg / f"{name}.py" for name in sorted(seen)]
-
-
-def feature_code_sha256() -> str:
-    """Hash of the feature definition's source (``feature_sources``).
-
-    Part of the key of the cached fingerprint verdict (gtzan.fingerprint): unchanged sources give
-    unchanged numbers, so only an edit sends the next start back to the probe.
-    """
-    h = hashlib.sha256()
-    for p in feature_sources():
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
 class Prediction(NamedTuple):
     """Per-member and blended outputs for n feature rows (members with weight 0 are not run)."""
 
@@ -124,20 +55,6 @@ class Prediction(NamedTuple):
     weighted_probs: np.ndarray  # (n, 10) sum_i w_i p_i / sum_i w_i
     probs: np.ndarray  # (n, 10) calibrated weighted_probs
     confidence: np.ndarray  # (n,) calibrated probability of the label
-
-
-@dataclass(frozen=True)
-class BlendSpec:
-    """How a bundle combines its members, from the manifest's ``blend`` section (checked)."""
-
-    rule: str  # "mean" or "vote"
-    weights: dict[str, int]  # every member, in manifest order; 0 = not used
-    temperature: float = 1.0
-    uncertain_below: float = DEFAULT_UNCERTAIN_BELOW
-
-    @property
-    def idle(self) -> tuple[str, ...]:
-        return tuple(n for n, w in self.weights.items() if w == 0)
 
 
 @dataclass
@@ -158,8 +75,11 @@ class Member:
 class ManifestFacts:
     """What a bundle's manifest says about it: for loaded bundles and for those still loading."""
 
-    manifest: dict
-    blend: BlendSpec
+    manifest: Manifest
+
+    @property
+    def blend(self) -> BlendSpec:
+        return self.manifest.blend
 
     @property
     def rule(self) -> str:
@@ -181,7 +101,7 @@ class ManifestFacts:
 
     @property
     def provisional(self) -> bool:
-        return bool(self.manifest.get("provisional", False))
+        return self.manifest.provisional
 
     @cached_property
     def feature_mismatches(self) -> list[Mismatch] | None:
@@ -191,8 +111,7 @@ class ManifestFacts:
         """
         from gtzan import fingerprint
 
-        features = self.manifest.get("features")
-        return fingerprint.check(features.get("fingerprint") if isinstance(features, dict) else None)
+        return fingerprint.check(self.manifest.features.fingerprint)
 
     @property
     def feature_code_matches(self) -> bool | None:
@@ -204,11 +123,10 @@ class ManifestFacts:
 class Bundle(ManifestFacts):
     """A loaded, verified bundle: one onnxruntime session per member with a weight above 0."""
 
-    def __init__(self, path: Path, manifest: dict, members: list[Member], blend: BlendSpec | None = None):
+    def __init__(self, path: Path, manifest: Manifest, members: list[Member]):
         self.path = path
         self.manifest = manifest
-        self.blend = blend if blend is not None else read_blend(manifest, path)
-        self.genres: tuple[str, ...] = tuple(manifest["genres"])
+        self.genres: tuple[str, ...] = manifest.genres
         self.members = members
         self.blend_weights: tuple[int, ...] = tuple(m.weight for m in members)
         self._w = np.asarray(self.blend_weights, dtype=np.float64)
@@ -242,7 +160,8 @@ class Bundle(ManifestFacts):
         return f"Bundle({str(self.path)!r}, rule={self.rule!r}, T={self.temperature:g}, members=[{names}])"
 
 
-def _session_options():
+def session_options() -> Any:
+    """onnxruntime settings for every session: one thread each (the listener runs beside other work)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -252,127 +171,15 @@ def _session_options():
     return so
 
 
-def read_manifest(path: Path) -> dict:
-    """Parse and check manifest.json (structure, version, features, genres); no file access beyond it."""
-    if not path.is_dir():
-        raise BundleError(f"model bundle not found: {path} is not a folder")
-    mpath = path / MANIFEST
-    if not mpath.is_file():
-        raise BundleError(f"model bundle {path} has no {MANIFEST}")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"model bundle {path}: {MANIFEST} is not valid JSON ({e.__class__.__name__})") from None
-    if not isinstance(manifest, dict):
-        raise BundleError(f"model bundle {path}: {MANIFEST} is not a JSON object")
-    ver = manifest.get("format_version")
-    if isinstance(ver, bool) or ver not in READABLE_VERSIONS:
-        expected = " or ".join(map(str, READABLE_VERSIONS))
-        raise BundleError(f"model bundle {path}: format_version {ver!r} is not supported (expected {expected})")
-    feats = manifest.get("features")
-    names = feats.get("names") if isinstance(feats, dict) else None
-    if names is None or tuple(names) != FEATURE_NAMES:
-        raise BundleError(f"model bundle {path}: feature names differ from gtzan.features.FEATURE_NAMES")
-    if tuple(manifest.get("genres") or ()) != GENRES:
-        raise BundleError(f"model bundle {path}: genres differ from gtzan.features.GENRES")
-    members = manifest.get("members")
-    if not isinstance(members, list) or not members:
-        raise BundleError(f"model bundle {path}: manifest lists no members")
-    seen = set()
-    for i, m in enumerate(members):
-        if not isinstance(m, dict) or not all(k in m for k in ("name", "kind", "file", "sha256", "weight")):
-            raise BundleError(f"model bundle {path}: member #{i} lacks name/kind/file/sha256/weight")
-        w = m["weight"]
-        if not isinstance(w, int) or isinstance(w, bool) or w < 0:
-            raise BundleError(f"model bundle {path}: member {m['name']!r} weight {w!r} is not a non-negative integer")
-        if m["name"] in seen:
-            raise BundleError(f"model bundle {path}: member name {m['name']!r} appears twice")
-        seen.add(m["name"])
-        if Path(m["file"]).name != m["file"]:
-            raise BundleError(f"model bundle {path}: member file {m['file']!r} must be a plain file name")
-    if sum(m["weight"] for m in members) <= 0:
-        raise BundleError(f"model bundle {path}: all blend weights are zero")
-    files = manifest.get("files")
-    if not isinstance(files, dict):
-        raise BundleError(f"model bundle {path}: manifest has no 'files' checksum table")
-    read_blend(manifest, path)
-    return manifest
-
-
-def _count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _real(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _short(v: Any, n: int = 40) -> str:
-    r = repr(v)
-    return r if len(r) <= n else r[: n - 3] + "..."
-
-
-def read_blend(manifest: dict, path: Path | str) -> BlendSpec:
-    """The blend settings of a manifest whose members are already checked (see :func:`read_manifest`).
-
-    ``members[].weight`` gives the weights; a ``blend.weights`` table, where present, must say the same
-    (a member it leaves out counts as 0), so that no reader can pick the wrong one of two sources.
-    """
-    where = f"model bundle {path}"
-    blend = manifest.get("blend", {})
-    if not isinstance(blend, dict):
-        raise BundleError(f"{where}: 'blend' is not a JSON object")
-    weights = {m["name"]: int(m["weight"]) for m in manifest["members"]}
-    listed = blend.get("weights")
-    if listed is not None:
-        if not isinstance(listed, dict):
-            raise BundleError(f"{where}: blend.weights is not a JSON object")
-        for name, w in listed.items():
-            if name not in weights:
-                raise BundleError(f"{where}: blend.weights names {_short(name)}, which is not a member")
-            if not _count(w):
-                raise BundleError(f"{where}: blend.weights gives {name!r} weight {_short(w)}, "
-                                  "not a non-negative integer")
-        for name, w in weights.items():
-            if listed.get(name, 0) != w:
-                raise BundleError(f"{where}: member {name!r} has weight {w} but blend.weights gives it "
-                                  f"{listed.get(name, 0)}")
-    rule = blend.get("rule", "vote")
-    if rule not in RULES:
-        if manifest.get("format_version") != 1 or not isinstance(rule, str):
-            raise BundleError(f"{where}: blend rule {_short(rule)} is not supported (expected "
-                              f"{' or '.join(RULES)})")
-        rule = "vote"  # format 1 described its one rule, the vote, in prose
-    temperature = 1.0
-    cal = blend.get("calibration")
-    if cal is not None:
-        if not isinstance(cal, dict) or cal.get("method") != "temperature":
-            method = cal.get("method") if isinstance(cal, dict) else cal
-            raise BundleError(f"{where}: blend calibration {_short(method)} is not supported (expected temperature)")
-        temperature = cal.get("temperature")
-        if not _real(temperature) or temperature <= 0:
-            raise BundleError(f"{where}: calibration temperature {_short(temperature)} is not a positive finite number")
-    below = blend.get("uncertain_below", DEFAULT_UNCERTAIN_BELOW)
-    if not _real(below) or not 0.0 <= below <= 1.0:
-        raise BundleError(f"{where}: blend.uncertain_below {_short(below)} is not a number in [0, 1]")
-    return BlendSpec(str(rule), weights, float(temperature), float(below))
-
-
-def _safe_relative(name: str) -> bool:
-    """A bundle file name: relative, forward slashes, no '..' (report files may sit in a subfolder)."""
-    parts = name.split("/")
-    return bool(name) and not name.startswith("/") and "\\" not in name and all(p not in ("", ".", "..") for p in parts)
-
-
-def verify_files(path: Path, manifest: dict) -> None:
+def verify_files(path: Path, manifest: Manifest) -> None:
     """Every file listed (and every member file) exists and matches its sha256."""
-    expected = dict(manifest["files"])
-    for m in manifest["members"]:
-        if expected.setdefault(m["file"], m["sha256"]) != m["sha256"]:
-            raise BundleError(f"model bundle {path}: two different checksums given for {m['file']}")
+    expected = dict(manifest.files)
+    for m in manifest.members:
+        if expected.setdefault(m.file, m.sha256) != m.sha256:
+            raise BundleError(f"model bundle {path}: two different checksums given for {m.file}")
     for name, digest in expected.items():
         f = path / name
-        if not _safe_relative(name) or not f.is_file():
+        if not safe_relative_name(name) or not f.is_file():
             raise BundleError(f"model bundle {path}: file {name} is missing")
         if sha256_file(f) != digest:
             raise BundleError(f"model bundle {path}: {name} is corrupt (sha256 mismatch)")
@@ -397,25 +204,24 @@ def load_bundle(path: str | Path | None = None, *, verify_checksums: bool = True
     """Load and check a bundle folder (default: the shipped one); raise BundleError on any problem."""
     path = Path(path).expanduser() if path is not None else default_bundle_dir()
     manifest = read_manifest(path)
-    blend = read_blend(manifest, path)
     if verify_checksums:
         verify_files(path, manifest)
     import onnxruntime as ort
 
-    so = _session_options()
+    so = session_options()
     members = []
-    for m in manifest["members"]:
-        if m["weight"] == 0:
+    for m in manifest.members:
+        if m.weight == 0:
             continue  # takes no part in the blend: a session would only cost time and memory
-        f = path / m["file"]
+        f = path / m.file
         try:
             sess = ort.InferenceSession(str(f), sess_options=so, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises several private exception types
             msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
-            raise BundleError(f"model bundle {path}: onnxruntime cannot load {m['file']}: {msg}") from None
-        _check_io(path, m["name"], sess)
-        members.append(Member(m["name"], m["kind"], int(m["weight"]), f, bool(m.get("quantized", False)), sess))
-    bundle = Bundle(path, manifest, members, blend)
+            raise BundleError(f"model bundle {path}: onnxruntime cannot load {m.file}: {msg}") from None
+        _check_io(path, m.name, sess)
+        members.append(Member(m.name, m.kind, m.weight, f, m.quantized, sess))
+    bundle = Bundle(path, manifest, members)
     _smoke_test(bundle)
     return bundle
 

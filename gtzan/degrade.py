@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtzan.features import SR
+from gtzan.constants import SR
 
 Degrade = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 

@@ -18,9 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gtzan import medians
-from gtzan.features import FEATURE_NAMES, WINDOW_SAMPLES, clip_features
-from gtzan.frames import HOP, SR
+from gtzan.constants import HOP, SR, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES, clip_features, medians, sources
 
 PROBE = "tones-clicks-noise/1"  # names probe_clip: a different clip needs a different name
 _SEED = 2
@@ -157,10 +156,8 @@ def _parse(stored: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 def _verdict_key(stored: dict) -> str:
     """Everything the probe's numbers and their comparison depend on."""
-    from gtzan.bundle import feature_code_sha256  # gtzan.bundle imports this module
-
     h = hashlib.sha256()
-    for part in (feature_code_sha256(), Path(__file__).read_bytes(), f"compiled={medians.compiled()}",
+    for part in (sources.feature_code_sha256(), Path(__file__).read_bytes(), f"compiled={medians.compiled()}",
                  np.__version__, platform.machine(), json.dumps(stored, sort_keys=True)):
         h.update(part if isinstance(part, bytes) else part.encode())
         h.update(b"\0")

@@ -1,7 +1,7 @@
 """How the 58 features move when the audio is multiplied by a gain g > 0, as an exact transform.
 
 Each feature is a statistic of per-frame quantities whose dependence on a gain follows from its
-definition (``gtzan.frames``, ``gtzan.features``):
+definition (``gtzan.features.frames``, ``gtzan.features.window``):
 
 - scale by g: ``rms_mean``, ``harmony_mean``, ``perceptr_mean`` (the frame RMS and the HPSS waveforms are
   linear in the signal: the soft masks compare medians of |STFT|, so they do not change);
@@ -37,8 +37,9 @@ import math
 
 import numpy as np
 
-from gtzan import frames as fr
-from gtzan.features import FEATURE_NAMES, centred_frames
+from gtzan.features import FEATURE_NAMES
+from gtzan.features import frames as fr
+from gtzan.features.window import centred_frames
 
 LINEAR = ("rms_mean", "harmony_mean", "perceptr_mean")
 QUADRATIC = ("rms_var", "harmony_var", "perceptr_var")

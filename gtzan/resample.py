@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from gtzan.features import SR
+from gtzan.constants import SR
 
 QUALITY = "HQ"  # soxr's default; shared by both paths so that they agree
 

@@ -23,3 +23,14 @@ def gtzan_audio() -> Path:
     if d is None:
         pytest.skip(f"GTZAN audio not found (set {ENV_VAR} or place it at ../shared/data/gtzan)")
     return d
+
+
+_DATA_FIXTURES = {"gtzan_dir", "gtzan_audio"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that reads the GTZAN data must say so with the ``gtzan`` marker (``-m "not gtzan"`` relies on it)."""
+    unmarked = [item.nodeid for item in items
+                if _DATA_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("gtzan") is None]
+    if unmarked:
+        raise pytest.UsageError("tests that read the GTZAN data lack @pytest.mark.gtzan: " + ", ".join(unmarked))

@@ -13,11 +13,12 @@ from gtzan.bundle import (
     BundleError,
     Prediction,
     default_bundle_dir,
-    feature_code_sha256,
     load_bundle,
     sha256_file,
 )
-from gtzan.features import FEATURE_NAMES, GENRES
+from gtzan.constants import GENRES
+from gtzan.features import FEATURE_NAMES
+from gtzan.features.sources import feature_code_sha256
 
 N_F, N_K = len(FEATURE_NAMES), len(GENRES)
 
@@ -90,7 +91,7 @@ def test_format_1_bundle_reads_as_a_vote_of_its_weighted_members(shipped: Path):
     man["blend"]["weights"][man["members"][0]["name"]] = 0
     _write_manifest(shipped, man)
     b = load_bundle(shipped)
-    weights = {m["name"]: m["weight"] for m in b.manifest["members"]}
+    weights = {m.name: m.weight for m in b.manifest.members}
     assert (b.rule, b.temperature, b.uncertain_below) == ("vote", 1.0, 0.5)
     assert [m.name for m in b.members] == [n for n, w in weights.items() if w > 0]
     assert set(b.idle_members) == {n for n, w in weights.items() if w == 0}
@@ -102,14 +103,15 @@ def test_format_1_bundle_reads_as_a_vote_of_its_weighted_members(shipped: Path):
 
 def test_shipped_manifest_records_provenance():
     man = load_bundle().manifest
-    assert man["features"]["names"] == list(FEATURE_NAMES)
-    assert len(man["features"]["code_sha256"]) == 64
-    fp = man["features"].get("fingerprint")
+    assert man.features.names == FEATURE_NAMES
+    assert man.features.code_sha256 is not None and len(man.features.code_sha256) == 64
+    fp = man.features.fingerprint
     if fp is not None:
         assert len(fp["values"]) == len(fp["rtol"]) == len(fp["atol"]) == N_F
-    for m in man["members"]:
-        assert m["input"]["name"] == "features" and m["output"]["name"] == "probabilities"
-        assert m["parity"]["label_agreement"] >= 0.999 and m["parity"]["max_abs_prob_diff"] <= 1e-4
+    for m in man.members:
+        assert m.records["input"]["name"] == "features" and m.records["output"]["name"] == "probabilities"
+        parity = m.records["parity"]
+        assert parity["label_agreement"] >= 0.999 and parity["max_abs_prob_diff"] <= 1e-4
     total = sum(f.stat().st_size for f in default_bundle_dir().iterdir() if f.is_file())
     assert total <= 25 * 2**20
 
@@ -327,24 +329,12 @@ def test_feature_fingerprint_checked_at_load(tmp_path: Path, monkeypatch):
     assert [m.name for m in b.feature_mismatches] == ["spectral_bandwidth_mean"]
 
 
-def test_feature_sources_follow_every_import_form():
-    from gtzan.bundle import _gtzan_imports, feature_sources
+def test_feature_sources_are_the_feature_package_and_its_constants():
+    from gtzan.features.sources import feature_sources
 
-    src = """
-import numpy as np
-from gtzan import filters, medians as med
-from gtzan import (frames,
-                   stream)  # a comment
-from gtzan.audio import load_audio
-import gtzan.blend, os, gtzan.datadir as dd
-from gtzanx import nothing
-def f():
-    from gtzan.resample.inner import x
-"""
-    assert _gtzan_imports(src) == {"filters", "medians", "frames", "stream", "audio", "blend", "datadir", "resample"}
     names = {p.name for p in feature_sources()}
-    assert {"features.py", "frames.py", "filters.py", "medians.py"} <= names
-    assert "bundle.py" not in names  # only what the features import
+    assert {"recipe.py", "frames.py", "filters.py", "medians.py", "stream.py", "constants.py"} <= names
+    assert "bundle.py" not in names and "audio.py" not in names
 
 
 # --------------------------------------------------------------------------- held-out metrics are real
@@ -355,10 +345,11 @@ def test_shipped_bundle_reproduces_its_recorded_scores_from_audio(gtzan_audio: P
     """From the audio to the verdicts: our windows of the audio tracks, the ONNX members and the blend give
     exactly the scores the export recorded for the shipped graphs; the held-out scores cover the same rows."""
     from gtzan.audio import load_audio
-    from gtzan.features import WINDOW_SAMPLES, clip_features, window_starts
+    from gtzan.constants import WINDOW_SAMPLES
+    from gtzan.features import clip_features, window_starts
 
     b = load_bundle()
-    man = b.manifest
+    man = b.manifest.to_json()
     if b.feature_mismatches is None:
         pytest.skip("the shipped bundle records no feature fingerprint: it was exported before fingerprints")
     assert not b.feature_mismatches, f"this feature code computes the shipped bundle's features differently: " \

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gtzan.blend import calibrate, weighted_probs
-from gtzan.features import GENRES
+from gtzan.constants import GENRES
 from gtzan.training.blend_search import (
     expected_calibration_error,
     fit_temperature,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests import wavgen
-from tests.test_daemon_file import CLI, listen
+from tests.helpers import CLI, listen
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtzan.stream import StreamingExtractor
+from gtzan.features.stream import StreamingExtractor
 from tests import wavgen
 
 

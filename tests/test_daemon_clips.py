@@ -53,7 +53,7 @@ def test_a_split_run_stops_where_the_file_does(tmp_path: Path) -> None:
     """Windows up to the missing audio, in order, then the error: what streaming the file gives."""
     from gtzan.daemon.errors import BadInput
     from gtzan.daemon.parallel import SplitWindows
-    from gtzan.stream import StreamingExtractor
+    from gtzan.features.stream import StreamingExtractor
 
     y = wavgen.music_like(12.0)
     path = wavgen.write(tmp_path / "d.wav", y, subtype="PCM_16")

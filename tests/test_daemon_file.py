@@ -15,26 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtzan.features import FEATURE_NAMES, GENRES, SR, WINDOW_SAMPLES
+from gtzan.constants import GENRES, SR, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES
 from tests import wavgen
+from tests.helpers import CLI, HOP_SAMPLES, lines, listen, n_windows
 
-HOP_SAMPLES = 22 * 512  # --hop 0.5 rounds to whole 512-sample frames
-_SCRIPT = Path(sys.executable).parent / "gtzan-listen"  # the installed console script, as users run it
-CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "gtzan.daemon.cli"]
 WINDOW_KEYS = {"window", "start", "end", "level_dbfs", "peak_dbfs", "clipped", "level_warning", "silence", "genre",
                "probability", "probs", "uncertain", "scores", "smoothed", "members", "timings"}
-
-
-def listen(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def lines(stdout: str) -> tuple[list[dict], dict | None]:
-    """Every stdout line must be JSON: (window objects, summary)."""
-    objs = [json.loads(line) for line in stdout.splitlines()]
-    summary = objs[-1]["summary"] if objs and "summary" in objs[-1] else None
-    windows = [o for o in objs if "summary" not in o]
-    return windows, summary
 
 
 def without_timings(ws: list[dict]) -> list[dict]:
@@ -53,10 +40,6 @@ def shipped_threshold() -> float:
     from gtzan.bundle import load_bundle
 
     return load_bundle().uncertain_below
-
-
-def n_windows(n_samples: int) -> int:
-    return 0 if n_samples < WINDOW_SAMPLES else (n_samples - WINDOW_SAMPLES) // HOP_SAMPLES + 1
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +135,7 @@ def test_no_tensorflow_and_no_portaudio_in_file_mode(wavs: dict[str, Path]) -> N
         "from gtzan.daemon.cli import cli\n"
         f"try:\n    cli([\"--file\", {str(wavs['music'])!r}, \"--fast\", \"--json\", \"--duration\", \"4\"])\n"
         "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        "bad = [m for m in ('tensorflow', 'keras', 'sounddevice') if m in sys.modules]\n"
+        "bad = [m for m in ('tensorflow', 'keras', 'sounddevice', 'librosa', 'numba') if m in sys.modules]\n"
         "print('IMPORTED', bad, file=sys.stderr)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests import wavgen
+from tests.helpers import CLI, lines, listen
 from tests.terminal import run_on_pty
-from tests.test_daemon_file import CLI, lines, listen
 
 
 @pytest.fixture(scope="module")

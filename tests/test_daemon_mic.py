@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from tests import wavgen
-from tests.test_daemon_file import CLI, HOP_SAMPLES, lines, listen, n_windows
+from tests.helpers import CLI, HOP_SAMPLES, lines, listen, n_windows
 from tests.vmic import VirtualMic
 
 pytestmark = pytest.mark.mic

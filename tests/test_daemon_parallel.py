@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gtzan.constants import WINDOW_SAMPLES
 from gtzan.daemon import parallel
 from gtzan.daemon.parallel import SplitWindows, start_split, window_count, worth_splitting
-from gtzan.features import WINDOW_SAMPLES
-from gtzan.stream import StreamingExtractor
+from gtzan.features.stream import StreamingExtractor
 from tests import wavgen
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -8,9 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtzan.features import FEATURE_NAMES, GENRES, WINDOW_SAMPLES, clip_features
+from gtzan.constants import GENRES, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES, clip_features
 from gtzan.training import dataset as ds
-from gtzan.training.dataset import DatasetError, FeatureTable, audio_fingerprint, build_feature_table, read_features_csv
+from gtzan.training.dataset import (
+    DatasetError,
+    FeatureTable,
+    audio_fingerprint,
+    build_feature_table,
+    read_features_csv,
+)
 from tests import wavgen
 
 
@@ -122,6 +129,7 @@ def test_missing_or_empty_csv(tmp_path):
         read_features_csv(tmp_path / "e.csv")
 
 
+@pytest.mark.gtzan
 def test_reads_the_kaggle_30_second_table(gtzan_dir):
     path = gtzan_dir / "features_30_sec.csv"
     t = read_features_csv(path)
@@ -132,6 +140,7 @@ def test_reads_the_kaggle_30_second_table(gtzan_dir):
     assert t.tracks[0] == "blues.00000" and t.filenames[0] == "blues.00000.wav"
 
 
+@pytest.mark.gtzan
 def test_real_track_gives_ten_windows(gtzan_audio, tmp_path):
     root = tmp_path / "a"
     (root / "blues").mkdir(parents=True)
@@ -142,14 +151,14 @@ def test_real_track_gives_ten_windows(gtzan_audio, tmp_path):
 
 
 def test_feature_cache_follows_the_numbers_not_the_source(audio_dir, tmp_path, monkeypatch):
-    import gtzan.bundle
     from gtzan import fingerprint
+    from gtzan.features import sources
 
     build_feature_table(audio_dir, n_jobs=1, cache_dir=tmp_path / "c", progress=False)
     calls = []
     real = ds.clip_features
     monkeypatch.setattr(ds, "clip_features", lambda y: calls.append(1) or real(y))
-    monkeypatch.setattr(gtzan.bundle, "feature_code_sha256", lambda: "0" * 64)  # edited source, same numbers
+    monkeypatch.setattr(sources, "feature_code_sha256", lambda: "0" * 64)  # edited source, same numbers
     build_feature_table(audio_dir, n_jobs=1, cache_dir=tmp_path / "c", progress=False)
     assert calls == []
     moved = fingerprint.probe_features()

@@ -18,7 +18,8 @@ pytest.importorskip("sklearn")
 pytest.importorskip("skl2onnx")
 
 from gtzan.bundle import BundleError, load_bundle  # noqa: E402
-from gtzan.features import FEATURE_NAMES, GENRES  # noqa: E402
+from gtzan.constants import GENRES  # noqa: E402
+from gtzan.features import FEATURE_NAMES  # noqa: E402
 
 N_F, N_K = len(FEATURE_NAMES), len(GENRES)
 
@@ -90,7 +91,7 @@ def test_parity_xgboost(table):
     pytest.importorskip("onnxmltools")
     X, y = table
     xg = xgboost.XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1).fit(X[:200], y[:200])
-    _check_parity(_member("xgb", "xgb", xg, None, xg.predict_proba), X)
+    _check_parity(_member("xgb", "xgboost", xg, None, xg.predict_proba), X)
 
 
 @pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
@@ -100,7 +101,7 @@ def test_parity_numpy_style_mlp(table, scaler):
     X, y = table
     mlp = MLPClassifier((32,), max_iter=50, random_state=0).fit(scaler.transform(X[:200]), y[:200])
     net = SimpleNamespace(weights=mlp.coefs_, biases=mlp.intercepts_, activations=["relu", "softmax"])
-    _check_parity(_member("numpy_net", "numpy_net", net, scaler, lambda x: mlp.predict_proba(scaler.transform(x))), X)
+    _check_parity(_member("numpy_net", "numpy", net, scaler, lambda x: mlp.predict_proba(scaler.transform(x))), X)
 
 
 def test_parity_keras_and_int8(table, scaler):
@@ -182,12 +183,12 @@ def test_write_bundle_roundtrip_and_atomic_replace(table, tmp_path: Path):
     members = _tiny_members(table)
     write_bundle(out, members, {"note": "first"}, {"REPORT.md": b"# r\n", "report/a.png": b"\x89PNG"})
     b1 = load_bundle(out)
-    assert b1.manifest["note"] == "first" and (out / "report" / "a.png").is_file()
-    assert set(b1.manifest["files"]) == {"rf.onnx", "REPORT.md", "report/a.png"}
+    assert b1.manifest.records["note"] == "first" and (out / "report" / "a.png").is_file()
+    assert set(b1.manifest.files) == {"rf.onnx", "REPORT.md", "report/a.png"}
     write_bundle(out, members, {"note": "second"})
-    assert load_bundle(write_bundle(tmp_path / "deep" / "er" / "b", members, {})).manifest["files"]
+    assert load_bundle(write_bundle(tmp_path / "deep" / "er" / "b", members, {})).manifest.files
     shutil.rmtree(tmp_path / "deep")
-    assert load_bundle(out).manifest["note"] == "second"
+    assert load_bundle(out).manifest.records["note"] == "second"
     assert not (out / "REPORT.md").exists()  # the old folder was replaced, not merged
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no temp or old folders left
 
@@ -290,6 +291,7 @@ def test_cli_missing_csv_and_both_inputs(tmp_path: Path):
 
 
 @pytest.mark.gtzan
+@pytest.mark.slow
 def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, tmp_path: Path, monkeypatch):
     """gtzan-export --quick on two real tracks per genre; then a rerun that fails verification changes nothing."""
     pytest.importorskip("tensorflow")
@@ -320,7 +322,7 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
     res = _run_cli(args)
     assert res.exit_code == 0, res.stderr[-2000:]
     b = load_bundle(out)
-    man = b.manifest
+    man = b.manifest.to_json()
     assert man["provisional"] and man["quick"] and man["data"]["n_tracks"] == 20
     assert man["data"]["audio_fingerprint"] and man["metrics"]["protocol"] == "paper"
     assert man["metrics"]["held_out"] == "out-of-fold" and man["metrics"]["n_folds"] == 3
@@ -405,3 +407,45 @@ def test_cli_native_library_lines_go_to_a_log_not_the_terminal(tmp_path: Path, m
     assert "oneDNN" in seen["text"] and str(seen["log"]) in res.stderr  # the error names the log
     assert "oneDNN" not in capfd.readouterr().err
     Path(seen["log"]).unlink()
+
+
+def test_every_member_kind_has_one_converter():
+    from gtzan.export.errors import ExportError
+    from gtzan.export.onnx_members import TO_ONNX, member_to_onnx
+    from gtzan.training.members import KINDS, MEMBERS
+
+    assert set(TO_ONNX) == set(KINDS) == {m.kind for m in MEMBERS}
+    with pytest.raises(ExportError, match="member kind 'sklearn'"):
+        member_to_onnx("sklearn", object())
+
+
+@pytest.mark.gtzan
+@pytest.mark.slow
+def test_cli_augmented_bundle_holds_out_a_fold_and_records_its_rows(gtzan_audio: Path, tmp_path: Path):
+    """--augment gain/degraded add training rows by source; --hold-out-fold leaves a fold's tracks out of all."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("xgboost")
+    audio = tmp_path / "audio"
+    for g in GENRES:
+        tracks = sorted((gtzan_audio / g).glob(f"{g}.*"))[:3]
+        if len(tracks) < 3:
+            pytest.skip(f"fewer than three {g} tracks in {gtzan_audio}")
+        (audio / g).mkdir(parents=True)
+        for t in tracks:
+            (audio / g / t.name).symlink_to(t)
+    out = tmp_path / "bundle"
+    res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--folds", "2", "--cache-dir",
+                    str(tmp_path / "cache"), "--protocol", "paper", "--augment", "gain", "--augment", "degraded",
+                    "--augment-copies", "1",
+                    "--hold-out-fold", "0"])
+    assert res.exit_code == 0, res.stderr[-2000:]
+    man = load_bundle(out).manifest.to_json()
+    data = man["data"]
+    held = set(data["held_out_tracks"])
+    assert 3 <= len(held) <= 9 and not held & set(data["tracks"]) and len(held) + data["n_tracks"] == 30
+    rows = data["rows_by_source"]
+    assert set(rows) == {"ours", "gain", "degraded"} and rows["gain"] == rows["ours"] == rows["degraded"]
+    assert data["trained_on"] == ["degraded", "gain", "ours"]
+    assert data["augmented"]["degraded"]["copies"] == 1 and data["augmented"]["gain"]["rows"] == rows["gain"]
+    scores = man["metrics"]["scores"]
+    assert {"ours", "gain", "degraded"} <= set(scores)  # out-of-fold scores on the augmented rows too

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gtzan import _reference
-from gtzan.features import FEATURE_NAMES, GENRES, WINDOW_SAMPLES, clip_features, window_starts
+from gtzan.constants import GENRES, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES, clip_features, window_starts
+from tests import librosa_reference as _reference
 from tests import wavgen as wg
 
 TEMPO = FEATURE_NAMES.index("tempo")
@@ -45,6 +46,7 @@ def test_window_starts_give_the_reports_ten_windows():
     ],
 )
 def test_agrees_with_plain_librosa(name, signal):
+    pytest.importorskip("librosa")
     ours = clip_features(signal)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-import gtzan.bundle
-from gtzan import features, fingerprint, medians
-from gtzan import frames as fr
-from gtzan.features import FEATURE_NAMES, WINDOW_SAMPLES
+from gtzan import fingerprint
+from gtzan.constants import WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES, medians, recipe, sources, window
+from gtzan.features import frames as fr
 from gtzan.fingerprint import Mismatch, check, compare, probe_features
 
 
@@ -60,9 +60,9 @@ def test_probe_exercises_every_feature(base):
     assert v["tempo"] == pytest.approx(60 * fr.SR / fingerprint.BEAT, rel=1e-12)  # the clicks' beat
     assert all(v[n] > 0 for n in FEATURE_NAMES if n.endswith("_var"))
     assert v["harmony_mean"] > 1e-3 and v["perceptr_mean"] > 1e-3  # DC and one-sided clicks
-    fd = fr.analyze(*features.centred_frames(fingerprint.probe_clip()))
-    assert features.estimate_tuning(fd) != 0.0  # chroma with a tuned basis
-    assert np.any(fd.db_min < features.db_floor(fd))  # the top_db clip of the MFCCs
+    fd = fr.analyze(*window.centred_frames(fingerprint.probe_clip()))
+    assert window.estimate_tuning(fd) != 0.0  # chroma with a tuned basis
+    assert np.any(fd.db_min < window.db_floor(fd))  # the top_db clip of the MFCCs
 
 
 def test_tolerance_absorbs_rounding(base, monkeypatch):
@@ -72,7 +72,7 @@ def test_tolerance_absorbs_rounding(base, monkeypatch):
         nudged = y.copy()
         pick = rng.random(y.size) < 0.5
         nudged[pick] = np.nextafter(nudged[pick], np.where(rng.random(pick.sum()) < 0.5, 1, -1).astype(np.float32))
-        assert compare(base, features.clip_features(nudged)) == []
+        assert compare(base, recipe.clip_features(nudged)) == []
     monkeypatch.setattr(medians, "_kernel", None)  # the NumPy median path
     assert compare(base, probe_features()) == []
 
@@ -131,7 +131,7 @@ def _median29(mag: np.ndarray, *_: int) -> np.ndarray:
     return np.median(sliding_window_view(mag[idx], 29, axis=0), axis=-1).astype(np.float32)
 
 
-ASSEMBLE = features.assemble
+ASSEMBLE = recipe.assemble
 
 
 def _drop_last_frame(n, fd, chroma, mfcc, bpm, y_h, y_p):
@@ -140,7 +140,7 @@ def _drop_last_frame(n, fd, chroma, mfcc, bpm, y_h, y_p):
 
 @pytest.mark.parametrize("change, expect", [
     ((medians, "time_median", _median29), "perceptr_var"),  # HPSS kernel 29 instead of 31
-    ((features, "assemble", _drop_last_frame), "rms_mean"),
+    ((recipe, "assemble", _drop_last_frame), "rms_mean"),
     ((fr, "hann", lambda: np.hanning(fr.N_FFT)), "spectral_centroid_mean"),  # symmetric window
     ((fr, "TOP_DB", 79.0), "mfcc1_mean"),
 ], ids=["hpss-kernel", "dropped-frame", "window", "top-db"])
@@ -183,7 +183,7 @@ def test_a_cache_hit_does_not_run_the_probe(stored, base, tmp_path, probes):
 
 
 @pytest.mark.parametrize("change", [
-    (gtzan.bundle, "feature_code_sha256", lambda: "0" * 64),  # edited feature sources
+    (sources, "feature_code_sha256", lambda: "0" * 64),  # edited feature sources
     (medians, "compiled", lambda: not medians._kernel),  # the other median path
     (np, "__version__", "0.0.0"),
 ], ids=["sources", "kernel", "numpy"])

@@ -14,8 +14,9 @@ import pytest
 
 from gtzan import gain
 from gtzan.audio import load_audio
+from gtzan.constants import WINDOW_SAMPLES
 from gtzan.daemon.pipeline import level_dbfs
-from gtzan.features import FEATURE_NAMES, WINDOW_SAMPLES, clip_features, window_starts
+from gtzan.features import FEATURE_NAMES, clip_features, window_starts
 from gtzan.gain import apply_gain, is_exact, loudest_band_db
 from tests import wavgen
 

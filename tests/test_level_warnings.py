@@ -7,16 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rich.console import Console
 
+from gtzan.constants import GENRES, WINDOW_SAMPLES
 from gtzan.daemon.level import CLIP_SHARE, QUIET_DBFS, level_warning, peak_dbfs
-from gtzan.daemon.pipeline import WindowResult
 from gtzan.daemon.summary import SummaryBuilder, render_summary
-from gtzan.features import GENRES, WINDOW_SAMPLES
-from gtzan.stream import CLIP_LEVEL, StreamingExtractor, sample_peak
+from gtzan.features.stream import CLIP_LEVEL, StreamingExtractor, sample_peak
 from tests import wavgen
-from tests.test_daemon_display import run_display, window
-from tests.test_daemon_file import lines, listen
+from tests.helpers import lines, listen, run_display, window
 
 
 def at_level(y: np.ndarray, dbfs: float) -> np.ndarray:

@@ -105,7 +105,7 @@ def test_rejects_unknown_activation_and_config():
 def test_sweep_runs_configs_and_writes_table_and_plot(tmp_path, capsys):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
-    from gtzan.features import GENRES
+    from gtzan.constants import GENRES
     from gtzan.training.dataset import FeatureTable
     from gtzan.training.splits import make_split
     from gtzan.training.sweep import print_sweep, run_sweep, sweep_markdown

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtzan.features import GENRES
+from gtzan.constants import GENRES
 from gtzan.training.dataset import FeatureTable
 from gtzan.training.splits import Split, SplitError, make_split
 
@@ -114,6 +114,7 @@ def test_bad_protocol_and_too_few_tracks(data_dir):
         make_split(_table((2,) + (5,) * 9), "track", data_dir=data_dir)
 
 
+@pytest.mark.gtzan
 def test_real_filtered_lists_cover_the_30_second_table(gtzan_dir):
     from gtzan.training.dataset import read_features_csv
 

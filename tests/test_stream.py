@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gtzan.features import FEATURE_NAMES, HOP, WINDOW_SAMPLES, clip_features
-from gtzan.stream import StreamingExtractor, hop_frames
+from gtzan.constants import HOP, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES, clip_features
+from gtzan.features.stream import StreamingExtractor, hop_frames
 from tests import wavgen as wg
 
 TEMPO = FEATURE_NAMES.index("tempo")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from gtzan.features import GENRES
+from gtzan.constants import GENRES
 from gtzan.training.dataset import FeatureTable
 
 pytest.importorskip("sklearn")
@@ -48,7 +48,7 @@ def test_all_members_predict_ten_probabilities_from_raw_features(trained):
     assert [m.name for m in tm.members] == list(MEMBER_NAMES)
     kinds = {m.name: m.kind for m in tm.members}
     assert kinds == {"keras1": "keras", "keras2": "keras", "keras3": "keras", "xgb": "xgboost",
-                     "knn": "sklearn", "rf": "sklearn", "numpy_net": "numpy"}
+                     "knn": "knn", "rf": "rf", "numpy_net": "numpy"}
     for m in tm.members:
         p = m.predict_proba(table.X[:7])
         assert p.shape == (7, 10) and p.dtype == np.float64
@@ -112,13 +112,13 @@ def test_track_vote_breaks_ties_by_probability():
     assert names.tolist() == ["a", "b"] and tp.tolist() == [2, 0]
 
 
+@pytest.mark.slow
 def test_cli_quick_run_reproduces_the_pipeline(trained, tmp_path):
     """Same table and seed through CSV and the command line: the seeded members give the same scores."""
     from click.testing import CliRunner
 
     from gtzan.training.cli import main
     from gtzan.training.evaluate import evaluate
-
     from gtzan.training.pipeline import train_members
     from gtzan.training.splits import make_split
 
@@ -153,6 +153,7 @@ def test_cli_bad_input(tmp_path):
     assert r.exit_code == 2
 
 
+@pytest.mark.slow
 def test_cli_track_protocol_is_a_grouped_cross_validation(tmp_path):
     """Every row is predicted out of fold, by members that never saw its track; the blend is chosen on those."""
     from click.testing import CliRunner

@@ -2,8 +2,9 @@
 
 The report searched integer vote weights exhaustively (:func:`gtzan.blend.search_weights`). The same
 search for the ``mean`` rule (label = argmax of ``sum_i w_i p_i``) is a matrix product per block of
-weight vectors: ``[0, 6]^6`` (117,648 vectors) over 8,100 rows takes about a minute on one core. Ties between weight vectors go, as for
-the vote search, to the smallest sum of weights, then the lexicographically smallest vector.
+weight vectors: ``[0, 6]^6`` (117,648 vectors) over 8,100 rows takes about a minute on one core. Ties
+between weight vectors go, as for the vote search, to the smallest sum of weights, then the
+lexicographically smallest vector.
 
 :func:`fit_temperature` finds the ``T`` for which ``softmax(log p / T)`` has the lowest log-loss: one
 scalar, so the ranking of genres (and the accuracy) never changes, only how sure the blend claims to be.

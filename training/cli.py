@@ -8,37 +8,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 import numpy as np
 
-from gtzan.features import WINDOW_SAMPLES
+from gtzan.constants import WINDOW_SAMPLES
 
-from .dataset import AUDIO_ROWS, DatasetError, FeatureTable, load_sources, trainable_rows
-from .splits import PROTOCOLS, Split, make_split
+from .dataset import AUDIO_ROWS, DatasetError, trainable_rows
+from .inputs import load_table, make_split_or_fail
+from .splits import make_split
 
-__all__ = ["ALL_PROTOCOLS", "load_table", "main", "make_split_or_fail"]
+__all__ = ["ALL_PROTOCOLS", "main"]
 
 CROSS_VALIDATED = ("track", "artist")
 ALL_PROTOCOLS = ("paper", "track", "artist", "filtered")
-
-
-def load_table(audio_dir: Path | None, features: Path | None, *, hop: int = WINDOW_SAMPLES,
-               n_jobs: int | None = None, cache_dir: Path | None = None,
-               progress: bool = True) -> tuple[FeatureTable, np.ndarray, dict[str, Any]]:
-    """The rows of a Kaggle CSV and/or an audio folder, each row's source, and a description."""
-    try:
-        return load_sources(features, audio_dir, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress)
-    except DatasetError as e:
-        raise click.ClickException(str(e)) from e
-
-
-def make_split_or_fail(table: FeatureTable, protocol: str, seed: int, data_dir: Path | None = None) -> Split:
-    try:
-        return make_split(table, protocol, seed=seed, data_dir=data_dir)
-    except DatasetError as e:
-        raise click.ClickException(str(e)) from e
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

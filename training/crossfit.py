@@ -98,6 +98,7 @@ def cross_fit(
     *,
     sources: np.ndarray | None = None,
     trainable: np.ndarray | None = None,
+    tune: np.ndarray | None = None,
     n_folds: int = 5,
     seed: int = 0,
     quick: bool = False,
@@ -106,7 +107,12 @@ def cross_fit(
     progress: bool = True,
     console: Any = None,
 ) -> CrossFit:
-    """Run steps 1-5 of the module docstring on ``table``."""
+    """Run steps 1-5 of the module docstring on ``table``.
+
+    ``trainable`` rows are what members may train on; ``tune`` rows (default: the trainable ones) are
+    what the blend and its calibration are chosen on, so that augmented copies train the members without
+    steering the blend.
+    """
     timings: dict[str, float] = {}
     n = len(table)
     sources = np.full(n, "table") if sources is None else np.asarray(sources, dtype=str)
@@ -119,9 +125,11 @@ def cross_fit(
 
     t0 = time.perf_counter()
     tr = np.flatnonzero(trainable)
+    tune = trainable if tune is None else np.asarray(tune, dtype=bool) & trainable
+    tu = np.flatnonzero(tune)
     probs = cv.probs(BLEND_MEMBERS)
-    choice = choose_blend(probs[:, tr], table.y[tr], BLEND_MEMBERS, quick=quick)
-    nested = nested_blend(probs, table.y, folds, BLEND_MEMBERS, quick=quick)
+    choice = choose_blend(probs[:, tu], table.y[tu], BLEND_MEMBERS, quick=quick)
+    nested = nested_blend(probs, table.y, folds, BLEND_MEMBERS, quick=quick, tune=tune)
     timings["blend search"] = time.perf_counter() - t0
 
     evaluation: dict[str, Any] = {"protocol": protocol, "n_folds": n_folds, "seed": seed, "quick": quick,

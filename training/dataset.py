@@ -20,11 +20,15 @@ from pathlib import Path
 import numpy as np
 
 import gtzan
-from gtzan.features import FEATURE_NAMES, GENRES, WINDOW_SAMPLES, clip_features, window_starts
+from gtzan.constants import GENRES, WINDOW_SAMPLES
+from gtzan.features import FEATURE_NAMES, clip_features, window_starts
+
+from .augment import AUGMENT_KINDS, AUGMENT_VERSION, GAIN_DB, degrade_track, gain_rows
 
 __all__ = [
     "AUDIO_EXTENSIONS",
     "DatasetError",
+    "add_augmented_rows",
     "FeatureTable",
     "Track",
     "AUDIO_ROWS",
@@ -139,7 +143,8 @@ def read_features_csv(path: str | os.PathLike) -> FeatureTable:
                 extra = [c for c in header if c not in expected]
                 detail = (f"missing {missing[:4]}" if missing else "") + (f" unexpected {extra[:4]}" if extra else "")
                 raise DatasetError(f"{path}: not a Kaggle GTZAN features table "
-                                   f"({detail.strip() or 'columns out of order'}; expected filename, 58 features, label)")
+                                   f"({detail.strip() or 'columns out of order'}; "
+                                   "expected filename, 58 features, label)")
             for line_no, row in enumerate(reader, start=2):
                 if not row or all(not c.strip() for c in row):
                     continue
@@ -254,11 +259,15 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gtzan-listen"
 
 
-def track_features(path: str | os.PathLike, hop: int = WINDOW_SAMPLES) -> np.ndarray:
-    """Features (w, 58) of the whole windows of one track; raises on unreadable audio."""
+def track_features(path: str | os.PathLike, hop: int = WINDOW_SAMPLES, copy: int | None = None,
+                   copy_seed: int = 0) -> np.ndarray:
+    """Features (w, 58) of the whole windows of one track, or of its randomly degraded copy number ``copy``
+    (:func:`gtzan.training.augment.degrade_track`); raises on unreadable audio."""
     from gtzan.audio import load_audio
 
     y = load_audio(path)
+    if copy is not None:
+        y, _ = degrade_track(y, Path(path).stem, copy, copy_seed)
     if not np.all(np.isfinite(y)):
         raise DatasetError(f"{path}: audio contains NaN or infinite samples")
     starts = window_starts(y.size, hop=hop)
@@ -270,10 +279,10 @@ def track_features(path: str | os.PathLike, hop: int = WINDOW_SAMPLES) -> np.nda
     return out
 
 
-def _worker(path: str, hop: int) -> tuple[str, np.ndarray | None, str]:
+def _worker(path: str, hop: int, copy: int | None = None, copy_seed: int = 0) -> tuple[str, np.ndarray | None, str]:
     try:
-        return path, track_features(path, hop), ""
-    except Exception as e:  # noqa: BLE001 - any decoding failure means: report and skip this track
+        return path, track_features(path, hop, copy, copy_seed), ""
+    except Exception as e:  # any decoding failure means: report and skip this track
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if msg.startswith(path):  # the report names the file already
             msg = msg[len(path):].lstrip(": ") or type(e).__name__
@@ -288,12 +297,16 @@ def build_feature_table(
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    copies: int = 0,
+    copy_seed: int = 0,
 ) -> FeatureTable:
     """Features of every window of every track under ``audio_dir``, in parallel and cached.
 
     The cache key of a track is its content hash, the package version, the feature code hash and
     ``hop``, so a rerun on the same audio does no feature work. Unreadable or too-short tracks are
-    reported on stderr and left out (listed in ``table.skipped``).
+    reported on stderr and left out (listed in ``table.skipped``). With ``copies`` > 0, the rows are
+    instead those of that many randomly degraded copies of each track (training augmentation), each
+    named and grouped as its track.
     """
     if hop < 1:
         raise DatasetError(f"hop must be a positive number of samples, got {hop}")
@@ -301,44 +314,46 @@ def build_feature_table(
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     cache = cache / "features"
     code = feature_code_hash()
-    keys = {}
-    results: dict[str, np.ndarray] = {}
-    todo: list[Track] = []
-    for t in tracks:
-        key = hashlib.sha256(f"{_file_sha256(t.path)}|{code}|hop={hop}".encode()).hexdigest()
-        keys[t.name] = key
+    keys: dict[tuple[str, int | None], str] = {}
+    results: dict[tuple[str, int | None], np.ndarray] = {}
+    todo: list[tuple[Track, int | None]] = []
+    units: list[tuple[Track, int | None]] = [(t, c) for t in tracks for c in (range(copies) if copies else [None])]
+    for t, c in units:
+        copy_key = "" if c is None else f"|copy={c}|seed={copy_seed}|{AUGMENT_VERSION}"
+        key = hashlib.sha256(f"{_file_sha256(t.path)}|{code}|hop={hop}{copy_key}".encode()).hexdigest()
+        keys[(t.name, c)] = key
         f = cache / f"{key}.npy"
         if use_cache and f.is_file():
             try:
                 arr = np.load(f, allow_pickle=False)
                 if arr.ndim == 2 and arr.shape[1] == N_FEATURES and np.all(np.isfinite(arr)):
-                    results[t.name] = arr
+                    results[(t.name, c)] = arr
                     continue
             except (OSError, ValueError):
                 pass
-        todo.append(t)
+        todo.append((t, c))
     skipped = list(ignored)
-    by_path = {str(t.path): t for t in todo}
-    for path, arr, err in _run(list(by_path), hop, n_jobs, progress):
-        t = by_path[path]
+    by_job = {(str(t.path), c): t for t, c in todo}
+    for path, c, arr, err in _run(list(by_job), hop, n_jobs, progress, copy_seed):
+        t = by_job[(path, c)]
         if arr is None:
-            skipped.append((path, err))
+            skipped.append((path if c is None else f"{path} (copy {c})", err))
             continue
-        results[t.name] = arr
+        results[(t.name, c)] = arr
         if use_cache:
             cache.mkdir(parents=True, exist_ok=True)
-            tmp = cache / f"{keys[t.name]}.{os.getpid()}.tmp.npy"
+            tmp = cache / f"{keys[(t.name, c)]}.{os.getpid()}.tmp.npy"
             np.save(tmp, arr)
-            os.replace(tmp, cache / f"{keys[t.name]}.npy")
+            os.replace(tmp, cache / f"{keys[(t.name, c)]}.npy")
     if skipped:
         _report_skipped(skipped)
     if not results:
         raise DatasetError(f"{audio_dir}: no usable track ({len(skipped)} skipped)")
     X, y, names, trk = [], [], [], []
-    for t in tracks:
-        if t.name not in results:
+    for t, c in units:
+        if (t.name, c) not in results:
             continue
-        arr = results[t.name]
+        arr = results[(t.name, c)]
         X.append(arr)
         y += [t.genre] * len(arr)
         names += [f"{t.name}.{i}.wav" for i in range(len(arr))]
@@ -393,25 +408,36 @@ def load_sources(features_csv: str | os.PathLike | None = None, audio_dir: str |
     return table, sources, info
 
 
-def _run(paths: list[str], hop: int, n_jobs: int | None, progress: bool) -> Iterable[tuple[str, np.ndarray | None, str]]:
-    if not paths:
+def _run(jobs: list[tuple[str, int | None]], hop: int, n_jobs: int | None, progress: bool,
+         copy_seed: int = 0) -> Iterable[tuple[str, int | None, np.ndarray | None, str]]:
+    """(path, copy, features or None, error) of each (path, copy) job, in parallel with a progress bar."""
+    if not jobs:
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(paths)))
-    bar = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(jobs)))
+    label = "features" if all(c is None for _, c in jobs) else "degraded copies"
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn(), disable=not progress, transient=False)
     with bar:
-        task = bar.add_task("tracks", total=len(paths))
+        task = bar.add_task("tracks", total=len(jobs))
         if n_jobs == 1:
-            for p in paths:
-                yield _worker(p, hop)
+            for p, c in jobs:
+                yield (p, c, *_worker(p, hop, c, copy_seed)[1:])
                 bar.advance(task)
             return
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            futures = [pool.submit(_worker, p, hop) for p in paths]
+            futures = {pool.submit(_worker, p, hop, c, copy_seed): (p, c) for p, c in jobs}
             for fut in as_completed(futures):
-                yield fut.result()
+                p, c = futures[fut]
+                yield (p, c, *fut.result()[1:])
                 bar.advance(task)
 
 
@@ -422,3 +448,46 @@ def _report_skipped(skipped: list[tuple[str, str]]) -> None:
     con.print(f"[yellow]skipped {len(skipped)} file(s):[/yellow]")
     for path, why in skipped:
         con.print(f"  {path}: {why}", markup=False, highlight=False, soft_wrap=True)
+
+
+def add_augmented_rows(table: FeatureTable, sources: np.ndarray, trainable: np.ndarray, kinds: Iterable[str], *,
+                       audio_dir: str | os.PathLike | None = None, copies: int = 4, seed: int = 0,
+                       hop: int = WINDOW_SAMPLES, n_jobs: int | None = None,
+                       cache_dir: str | os.PathLike | None = None,
+                       progress: bool = True) -> tuple[FeatureTable, np.ndarray, np.ndarray, dict[str, object]]:
+    """The table with augmented rows appended (sources ``gain`` and ``degraded``), and which rows may train.
+
+    ``gain``: one copy of every trainable row at a random gain (exact feature transform). ``degraded``:
+    our windows of ``copies`` randomly degraded copies of each audio track in the table; they may train
+    only where their track's own rows may. Augmented rows keep their track's name, so grouped folds keep
+    them with it.
+    """
+    kinds = list(dict.fromkeys(kinds))
+    unknown = [k for k in kinds if k not in AUGMENT_KINDS]
+    if unknown:
+        raise DatasetError(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENT_KINDS)}")
+    parts, srcs, trn = [table], [np.asarray(sources, dtype=str)], [np.asarray(trainable, dtype=bool)]
+    info: dict[str, object] = {}
+    if "degraded" in kinds:
+        if audio_dir is None:
+            raise DatasetError("degraded copies need the audio: give an audio folder too")
+        if copies < 1:
+            raise DatasetError(f"degraded copies: need at least one copy a track, got {copies}")
+        d = build_feature_table(audio_dir, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress,
+                                copies=copies, copy_seed=seed)
+        d = d.subset(np.flatnonzero(np.isin(d.tracks, table.tracks)))  # tracks held out of the table stay out
+        allowed = np.unique(table.tracks[trn[0] & (srcs[0] == "ours")])
+        parts.append(d)
+        srcs.append(np.full(len(d), "degraded"))
+        trn.append(np.isin(d.tracks, allowed))
+        info["degraded"] = {"copies": copies, "seed": seed, "rows": len(d), "version": AUGMENT_VERSION,
+                            "chain": "1-2 of noise, low-pass, high-pass, room, MP3, Ogg, then a gain of -24..+8 dB"}
+    if "gain" in kinds:
+        base = np.flatnonzero(trn[0])
+        rng = np.random.default_rng([seed, 0x6A1])
+        g = FeatureTable(gain_rows(table.X[base], rng), table.y[base], table.filenames[base], table.tracks[base])
+        parts.append(g)
+        srcs.append(np.full(len(g), "gain"))
+        trn.append(np.ones(len(g), dtype=bool))
+        info["gain"] = {"rows": len(g), "db": list(GAIN_DB), "seed": seed}
+    return FeatureTable.concat(parts), np.concatenate(srcs), np.concatenate(trn), info

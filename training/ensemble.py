@@ -75,17 +75,18 @@ def choose_blend(probs: np.ndarray, y: np.ndarray, names: tuple[str, ...], *, qu
 
 
 def nested_blend(probs: np.ndarray, y: np.ndarray, folds: np.ndarray, names: tuple[str, ...], *,
-                 quick: bool = False) -> dict[str, Any]:
+                 quick: bool = False, tune: np.ndarray | None = None) -> dict[str, Any]:
     """Each fold's labels from a blend chosen on the other folds only: the honest blend estimate.
 
     Returns per rule the out-of-fold labels and, under ``chosen``, the labels of the rule each
-    fold's outer search would have shipped.
+    fold's outer search would have shipped. ``tune`` (bool per row) limits the rows the searches see.
     """
     n = y.size
+    tune = np.ones(n, dtype=bool) if tune is None else np.asarray(tune, dtype=bool)
     labels = {r: np.empty(n, dtype=np.int64) for r in (*RULES, "chosen")}
     per_fold: list[dict[str, Any]] = []
     for f in range(int(folds.max()) + 1):
-        inner, outer = folds != f, folds == f
+        inner, outer = (folds != f) & tune, folds == f
         rec: dict[str, Any] = {"fold": f}
         best = None
         for rule in RULES:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from gtzan.blend import blend_predict, weighted_probs
-from gtzan.features import GENRES
+from gtzan.constants import GENRES
 
 from .dataset import FeatureTable
 from .pipeline import BLEND_MEMBERS, TrainedModels

@@ -59,7 +59,8 @@ def build_model(n_features: int = 58, n_classes: int = 10, *, hidden: tuple[int,
 def train_keras(
     X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None, y_val: np.ndarray | None, *,
     seed: int = 0, epochs: int = 100, batch_size: int = 32, patience: int = 10, dropout: float = 0.5,
-    learning_rate: float = 1e-3, n_classes: int = 10, eager: bool = False, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    learning_rate: float = 1e-3, n_classes: int = 10, eager: bool = False,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
     """Fit one network (scaled features in); returns (model, history with loss/accuracy/val_*).
 

@@ -125,7 +125,8 @@ class NumpyNet:
             acts.append(a)
         return pre, acts
 
-    def _loss_and_grads(self, X: np.ndarray, y: np.ndarray, n_total: int) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+    def _loss_and_grads(self, X: np.ndarray, y: np.ndarray,
+                        n_total: int) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
         """Batch loss (mean cross-entropy + scaled L2) and its exact gradients."""
         dfun = _ACT[self.activation][1]
         pre, acts = self._forward(X)
@@ -178,6 +179,7 @@ class NumpyNet:
             p = self.predict_proba(X)
             rec = {"loss": _cross_entropy(p, y), "accuracy": float(np.mean(p.argmax(1) == y))}
             if has_val:
+                assert X_val is not None and y_val is not None
                 pv = self.predict_proba(X_val)
                 rec.update(val_loss=_cross_entropy(pv, y_val), val_accuracy=float(np.mean(pv.argmax(1) == y_val)))
             for k, v in rec.items():

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.features import GENRES
+from gtzan.constants import GENRES
 
 from .evaluate import REPORTED
+from .plotting import pyplot
 
 __all__ = ["plot_confusion", "plot_curves", "plot_reliability", "write_cv_report", "write_report"]
 
@@ -20,21 +21,12 @@ _REPORTED_KEY = {"keras1": "keras", "keras2": "keras", "keras3": "keras", "xgb":
                  "rf": "rf", "numpy_net": "numpy_net", "blend_test_tuned": "blend"}
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_curves(histories: dict[str, dict[str, list[float]]], path: Path, title: str) -> Path | None:
     """Accuracy and loss per epoch for every network (the report's Figures 5-8)."""
     nets = {k: h for k, h in histories.items() if h and "loss" in h and "accuracy" in h}
     if not nets:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(nets), 2, figsize=(10, 2.6 * len(nets)), squeeze=False)
     for row, (name, h) in enumerate(nets.items()):
         for col, metric in enumerate(("accuracy", "loss")):
@@ -54,7 +46,7 @@ def plot_curves(histories: dict[str, dict[str, list[float]]], path: Path, title:
 
 
 def plot_confusion(cm: list[list[int]] | np.ndarray, path: Path, title: str) -> Path:
-    plt = _plt()
+    plt = pyplot()
     cm = np.asarray(cm)
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
     ax.imshow(cm, cmap="Blues")
@@ -77,7 +69,7 @@ def plot_confusion(cm: list[list[int]] | np.ndarray, path: Path, title: str) -> 
 def plot_reliability(before: dict[str, list[float]], after: dict[str, list[float]], path: Path,
                      title: str) -> Path:
     """Accuracy against claimed probability per confidence bin, before and after calibration."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 5.0))
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfectly calibrated")
     for rel, lab in ((before, "blend probabilities"), (after, "calibrated")):
@@ -116,11 +108,12 @@ def _protocol_section(res: dict[str, Any], out: Path) -> list[str]:
         if name not in test:
             continue
         t = test[name]
+        val_acc = val[name]["accuracy"] if name in val else None
         rep = REPORTED.get(_REPORTED_KEY.get(name, ""), None)
         label = {"blend": "blend (weights tuned on validation)",
                  "blend_test_tuned": "blend (weights tuned on test, report's procedure)"}.get(name, name)
         lines.append(f"| {label} | {_pct(t['accuracy'])} | {t['log_loss']:.4f} | {_pct(t['track_accuracy'])} "
-                     f"| {_pct(val.get(name, {}).get('accuracy'))} | {_pct(rep)} |")
+                     f"| {_pct(val_acc)} | {_pct(rep)} |")
     w, wt = res["weights"], res["weights_test_tuned"]
     lines += ["", "Blend weights (keras1, keras2, keras3, xgb, knn, rf): tuned on validation "
               f"{tuple(w.values())}; tuned on test {tuple(wt.values())}. The report's weights were "
@@ -166,8 +159,8 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
 
     proto, ch = fit.protocol, fit.choice
     ev = fit.evaluation
-    lines = [f"## Protocol `{proto}` ({fit.n_folds}-fold cross-validation)", "", protocol_note(proto, fit.n_folds) + ".",
-             ""]
+    lines = [f"## Protocol `{proto}` ({fit.n_folds}-fold cross-validation)", "",
+             protocol_note(proto, fit.n_folds) + ".", ""]
     if fit.quick:
         lines += ["Quick mode (few epochs, small forests): the numbers are not meaningful.", ""]
     labels = {"blend": f"**blend as shipped** ({ch.rule} rule, weights tuned on all out-of-fold rows)",
@@ -176,7 +169,8 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
               "blend_nested": "**blend, rule and weights chosen on the other folds only** (honest)"}
     for src, sev in ev["by_source"].items():
         sc = sev["scores"]
-        trained = "trained on" if sev["trained_on"] else "never trained on; predicted by the fold that holds its track out"
+        trained = ("trained on" if sev["trained_on"]
+                   else "never trained on; predicted by the fold that holds its track out")
         lines += [f"### Out-of-fold scores on {_SOURCE_NAMES.get(src, src)} ({sev['rows']} windows, "
                   f"{sev['tracks']} tracks; {trained})", "",
                   "| model | windows | tracks (majority of windows) | log-loss | report (random split) |",
@@ -215,10 +209,10 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
     lines += ["### Training lengths", "",
               "Chosen by early stopping / validation inside each fold, and their median used for the refit on "
               f"all rows: {fit.lengths}.", ""]
-    p = plot_curves({m.name: m.history for m in fit.members if m.history}, out / f"curves_{proto}_refit.png",
-                    f"Refit on all rows ({proto} protocol): training curves")
-    if p:
-        lines += [f"![Training curves]({p.name})", ""]
+    curves = plot_curves({m.name: m.history for m in fit.members if m.history}, out / f"curves_{proto}_refit.png",
+                         f"Refit on all rows ({proto} protocol): training curves")
+    if curves:
+        lines += [f"![Training curves]({curves.name})", ""]
     return lines
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtzan.features import GENRES
+from gtzan.constants import GENRES
 
 from .dataset import DatasetError, FeatureTable
 
@@ -104,26 +104,44 @@ def artists(data_dir: str | Path | None) -> dict[str, str]:
     return out
 
 
-def group_tracks(tracks: np.ndarray, protocol: str, data_dir: str | Path | None,
-                 filenames: np.ndarray | None = None) -> np.ndarray:
-    """One group name per row: rows of a group must stay on one side of any split (see module doc)."""
-    if protocol not in CV_PROTOCOLS:
-        raise SplitError(f"unknown grouping {protocol!r}; choose one of {', '.join(CV_PROTOCOLS)}")
+def _links(data_dir: str | Path | None) -> list[tuple[str, str]]:
+    """Pairs of tracks that must share a group: exact duplicates and same artist-and-title partners."""
     links = list(duplicate_pairs(data_dir))
     for g in same_title_groups(data_dir):
         links += [(g[0], t) for t in g[1:]]
-    if protocol == "paper":
-        windows = np.array([str(_window_index(f)) for f in filenames]) if filenames is not None else None
-        if windows is None:
-            raise SplitError("paper folds need the rows' file names (window numbers)")
-        return np.char.add(np.char.add(_canonical_tracks(tracks, duplicate_pairs(data_dir)), "."), windows)
-    if protocol == "artist":
-        if not (Path(data_dir or ".") / STURM_INDEX).is_file():
-            raise SplitError("the artist protocol needs Sturm's index in the data folder's metadata/")
-        by_artist: dict[str, str] = {}
-        for t, a in sorted(artists(data_dir).items()):
-            links.append((by_artist.setdefault(a, t), t))
+    return links
+
+
+def _track_groups(tracks: np.ndarray, data_dir: str | Path | None, filenames: np.ndarray | None) -> np.ndarray:
+    return _canonical_tracks(tracks, _links(data_dir))
+
+
+def _artist_groups(tracks: np.ndarray, data_dir: str | Path | None, filenames: np.ndarray | None) -> np.ndarray:
+    if not (Path(data_dir or ".") / STURM_INDEX).is_file():
+        raise SplitError("the artist protocol needs Sturm's index in the data folder's metadata/")
+    links = _links(data_dir)
+    by_artist: dict[str, str] = {}
+    for t, a in sorted(artists(data_dir).items()):
+        links.append((by_artist.setdefault(a, t), t))
     return _canonical_tracks(tracks, links)
+
+
+def _paper_groups(tracks: np.ndarray, data_dir: str | Path | None, filenames: np.ndarray | None) -> np.ndarray:
+    if filenames is None:
+        raise SplitError("paper folds need the rows' file names (window numbers)")
+    windows = np.array([str(_window_index(f)) for f in filenames])
+    return np.char.add(np.char.add(_canonical_tracks(tracks, duplicate_pairs(data_dir)), "."), windows)
+
+
+_GROUPS = {"track": _track_groups, "artist": _artist_groups, "paper": _paper_groups}
+
+
+def group_tracks(tracks: np.ndarray, protocol: str, data_dir: str | Path | None,
+                 filenames: np.ndarray | None = None) -> np.ndarray:
+    """One group name per row: rows of a group must stay on one side of any split (see module doc)."""
+    if protocol not in _GROUPS:
+        raise SplitError(f"unknown grouping {protocol!r}; choose one of {', '.join(CV_PROTOCOLS)}")
+    return _GROUPS[protocol](tracks, data_dir, filenames)
 
 
 def cv_folds(table: FeatureTable, protocol: str, *, n_folds: int = 5, seed: int = 0,
@@ -205,6 +223,76 @@ def _read_list(p: Path) -> set[str]:
     return out
 
 
+@dataclass
+class _SplitInputs:
+    table: FeatureTable
+    canon: np.ndarray  # each row's track, duplicates merged into one representative
+    dup_note: str
+    rng: np.random.Generator
+    data_dir: str | Path | None
+    test_size: float
+    val_size: float | None
+
+
+Parts = tuple[np.ndarray, np.ndarray, np.ndarray, str]  # train, validation, test rows and a note
+
+
+def _paper_split(inp: _SplitInputs) -> Parts:
+    table = inp.table
+    vs = 0.1 if inp.val_size is None else inp.val_size
+    windows = np.array([_window_index(f) for f in table.filenames])
+    group = np.char.add(np.char.add(inp.canon, "."), windows.astype(str))
+    # stratified by genre at the row level, like a seeded random 80/20 split
+    tr, va, te = _stratified_groups(group, table.y, (vs, inp.test_size), inp.rng, min_each=False)
+    if np.unique(table.tracks).size < len(table):
+        note = ("random split of 3-second rows as in the report: windows of one track appear in both "
+                f"training and test, so test accuracy is optimistic; {inp.dup_note}")
+    else:
+        note = f"random split of rows as in the report (one row per track here, so no track straddles); {inp.dup_note}"
+    return tr, va, te, note
+
+
+def _track_split(inp: _SplitInputs) -> Parts:
+    vs = 0.2 if inp.val_size is None else inp.val_size
+    tr, va, te = _stratified_groups(inp.canon, inp.table.y, (vs, inp.test_size), inp.rng, min_each=True)
+    return tr, va, te, ("stratified by track: all windows of a track on one side, every genre in every part; "
+                        f"{inp.dup_note}")
+
+
+def _filtered_split(inp: _SplitInputs) -> Parts:
+    table, canon = inp.table, inp.canon
+    if inp.data_dir is None:
+        raise SplitError("the filtered protocol needs the GTZAN data folder (set GTZAN_DATA)")
+    d = Path(inp.data_dir) / FILTERED_DIR
+    lists = [_read_list(d / f"{n}_filtered.txt") for n in ("train", "valid", "test")]
+    side = np.full(len(table), -1)
+    for s, names in enumerate(lists):
+        side[np.isin(table.tracks, list(names))] = s
+    dropped = int(np.unique(table.tracks[side < 0]).size)
+    # a duplicate pair across lists would leak: keep the copy on the earliest side, drop the other
+    leaked = 0
+    for c in np.unique(canon[side >= 0]):
+        rows = np.flatnonzero((canon == c) & (side >= 0))
+        first = side[rows].min()
+        later = rows[side[rows] > first]
+        if later.size:
+            leaked += int(np.unique(table.tracks[later]).size)
+            side[later] = -1
+    tr, va, te = (np.flatnonzero(side == s) for s in range(3))
+    missing = [f"{name}:{GENRES[k]}" for name, idx in (("train", tr), ("valid", va), ("test", te))
+               for k in range(len(GENRES)) if not np.any(table.y[idx] == k)]
+    note = (f"Kereliuk et al. (2015) artist-filtered lists restricted to the tracks present; their valid "
+            f"list is the validation part; {dropped} track(s) in none of the lists left out")
+    if leaked:
+        note += f"; {leaked} duplicate copy(ies) listed on a later side than their twin left out"
+    if missing:
+        note += f"; genres absent from a part: {', '.join(missing)}"
+    return tr, va, te, note
+
+
+_SPLITS = {"paper": _paper_split, "track": _track_split, "filtered": _filtered_split}
+
+
 def make_split(
     table: FeatureTable,
     protocol: str,
@@ -219,61 +307,19 @@ def make_split(
     ``data_dir`` (default: :func:`gtzan.datadir.data_dir`) supplies the duplicate pairs and the
     filtered lists. ``val_size`` is the validation share of all rows (paper: 0.1, track: 0.2).
     """
-    if protocol not in PROTOCOLS:
+    if protocol not in _SPLITS:
         raise SplitError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if data_dir is None:
         from gtzan.datadir import data_dir as _dd
 
         data_dir = _dd()
-    rng = np.random.default_rng(seed)
     pairs = duplicate_pairs(data_dir)
     canon = _canonical_tracks(table.tracks, pairs)
     n_merged = int(np.unique(table.tracks).size - np.unique(canon).size)
     dup_note = (f"{n_merged} exact-duplicate track pair(s) kept on one side" if pairs
                 else "no duplicate-pair list found; duplicates not checked")
-
-    if protocol == "paper":
-        vs = 0.1 if val_size is None else val_size
-        windows = np.array([_window_index(f) for f in table.filenames])
-        group = np.char.add(np.char.add(canon, "."), windows.astype(str))
-        # stratified by genre at the row level, like a seeded random 80/20 split
-        tr, va, te = _stratified_groups(group, table.y, (vs, test_size), rng, min_each=False)
-        if np.unique(table.tracks).size < len(table):
-            note = ("random split of 3-second rows as in the report: windows of one track appear in both "
-                    f"training and test, so test accuracy is optimistic; {dup_note}")
-        else:
-            note = f"random split of rows as in the report (one row per track here, so no track straddles); {dup_note}"
-    elif protocol == "track":
-        vs = 0.2 if val_size is None else val_size
-        tr, va, te = _stratified_groups(canon, table.y, (vs, test_size), rng, min_each=True)
-        note = f"stratified by track: all windows of a track on one side, every genre in every part; {dup_note}"
-    else:
-        if data_dir is None:
-            raise SplitError("the filtered protocol needs the GTZAN data folder (set GTZAN_DATA)")
-        d = Path(data_dir) / FILTERED_DIR
-        lists = [_read_list(d / f"{n}_filtered.txt") for n in ("train", "valid", "test")]
-        side = np.full(len(table), -1)
-        for s, names in enumerate(lists):
-            side[np.isin(table.tracks, list(names))] = s
-        dropped = int(np.unique(table.tracks[side < 0]).size)
-        # a duplicate pair across lists would leak: keep the copy on the earliest side, drop the other
-        leaked = 0
-        for c in np.unique(canon[side >= 0]):
-            rows = np.flatnonzero((canon == c) & (side >= 0))
-            first = side[rows].min()
-            later = rows[side[rows] > first]
-            if later.size:
-                leaked += int(np.unique(table.tracks[later]).size)
-                side[later] = -1
-        tr, va, te = (np.flatnonzero(side == s) for s in range(3))
-        missing = [f"{name}:{GENRES[k]}" for name, idx in (("train", tr), ("valid", va), ("test", te))
-                   for k in range(len(GENRES)) if not np.any(table.y[idx] == k)]
-        note = (f"Kereliuk et al. (2015) artist-filtered lists restricted to the tracks present; their valid "
-                f"list is the validation part; {dropped} track(s) in none of the lists left out")
-        if leaked:
-            note += f"; {leaked} duplicate copy(ies) listed on a later side than their twin left out"
-        if missing:
-            note += f"; genres absent from a part: {', '.join(missing)}"
+    inputs = _SplitInputs(table, canon, dup_note, np.random.default_rng(seed), data_dir, test_size, val_size)
+    tr, va, te, note = _SPLITS[protocol](inputs)
     for name, idx in (("train", tr), ("validation", va), ("test", te)):
         if idx.size == 0:
             raise SplitError(f"{protocol} split left the {name} part empty ({len(table)} rows)")

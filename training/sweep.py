@@ -16,6 +16,7 @@ import numpy as np
 
 from .dataset import FeatureTable
 from .numpy_net import NumpyNet, load_config
+from .plotting import pyplot
 from .splits import Split
 
 __all__ = ["TABLE1", "run_sweep", "sweep_markdown", "print_sweep", "plot_sweep", "main"]
@@ -76,9 +77,7 @@ def print_sweep(sweep: dict[str, Any]) -> None:
 
 
 def plot_sweep(sweep: dict[str, Any], path: Path) -> Path:
-    from .report import _plt
-
-    plt = _plt()
+    plt = pyplot()
     rows = sweep["rows"]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -119,7 +118,7 @@ def sweep_markdown(sweep: dict[str, Any], out: Path) -> list[str]:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def main(audio_dir, features, protocol, out, epochs, seed, n_jobs, cache_dir) -> None:
     """Run the report's Table 1 sweep of the NumPy network and print the table."""
-    from .cli import load_table, make_split_or_fail
+    from .inputs import load_table, make_split_or_fail
 
     table, _, _ = load_table(audio_dir, features, n_jobs=n_jobs, cache_dir=cache_dir)
     split = make_split_or_fail(table, protocol, seed)

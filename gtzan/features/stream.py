@@ -5,7 +5,7 @@ median, onset strength) and, once its 15 neighbours on each side have arrived, s
 percussive parts. A window reuses all of that for its interior frames; it recomputes only what depends
 on its own edges: the two zero-padded frames at each end, the HPSS harmonic median near the borders,
 the top_db clip, the tempo estimate and the statistics. The result equals
-``gtzan.features.clip_features`` on the window's samples.
+``gtzan.features.clip_features`` on the window's samples (both run ``gtzan.features.recipe``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gtzan import features as ft
-from gtzan import filters, medians
-from gtzan import frames as fr
-from gtzan.frames import HOP, N_FFT, SR
+from gtzan.constants import HOP, N_FFT, SR, WINDOW_SAMPLES
+from gtzan.features import filters, medians
+from gtzan.features import frames as fr
+from gtzan.features import window as wn
+from gtzan.features.recipe import OnsetReuse, window_features
 
-_WIN_FRAMES = ft.n_frames(ft.WINDOW_SAMPLES)  # 130 frames in a window
+_WIN_FRAMES = wn.n_frames(WINDOW_SAMPLES)  # 130 frames in a window
 _EDGE = 2  # zero-padded frames at each end of a window: 0, 1 and 128, 129
 _H = fr.HPSS_KERNEL // 2  # 15
 _SHARED = (_EDGE + _H, _WIN_FRAMES - _EDGE - _H)  # window frames 17..112 reuse the stream's HPSS
@@ -181,10 +182,11 @@ class StreamingExtractor:
         out = []
         while True:
             s0 = self._next_window * HOP
-            if s0 + ft.WINDOW_SAMPLES > self._n:
+            if s0 + WINDOW_SAMPLES > self._n:
                 break
             edges = self._analyse_frames(min(self._next_window + _TAIL0 - 1, self._last_full_frame()),
                                          self._edge_frames(self._next_window))
+            assert edges is not None  # returned whenever edge frames are passed
             self._split_hpss()
             out.append(self._emit(self._next_window, edges))
             self._next_window += self.hop_frames
@@ -235,9 +237,9 @@ class StreamingExtractor:
     def _edge_frames(self, s: int) -> tuple[np.ndarray, np.ndarray]:
         """The window's frames that reach past its ends (zero-padded), and their edge-padded copies."""
         start = s * HOP
-        w = self._samples(start, start + ft.WINDOW_SAMPLES)
-        hz, he = ft.centred_frames(w, 0, _EDGE)
-        tz, te = ft.centred_frames(w, _TAIL0, _WIN_FRAMES)
+        w = self._samples(start, start + WINDOW_SAMPLES)
+        hz, he = wn.centred_frames(w, 0, _EDGE)
+        tz, te = wn.centred_frames(w, _TAIL0, _WIN_FRAMES)
         return np.concatenate([hz, tz]), np.concatenate([he, te])
 
     def _onsets(self, first: int, last: int) -> None:
@@ -247,7 +249,7 @@ class StreamingExtractor:
             return
         r = st.rows(lo, last)
         p = st.rows(lo - 1, last - 1)
-        st.a["onset"][r] = ft.onset_diffs(st.a["db"][r], st.a["db"][p])
+        st.a["onset"][r] = wn.onset_diffs(st.a["db"][r], st.a["db"][p])
         st.a["has_onset"][r] = True
 
     def _split_hpss(self) -> None:
@@ -261,7 +263,7 @@ class StreamingExtractor:
         mag = st.a["mag"][rows]
         harm = medians.time_median(mag, _H, _H + (last - first))
         r = st.rows(first, last)
-        st.a["td_h"][r] = ft.harmonic_frames(st.a["D"][r], st.a["perc"][r], harm)
+        st.a["td_h"][r] = wn.harmonic_frames(st.a["D"][r], st.a["perc"][r], harm)
         st.a["has_td"][r] = True
         self._next_td = last
         self._harmonic_blocks(first, last)
@@ -295,7 +297,7 @@ class StreamingExtractor:
         td = np.empty((b0, N_FFT))  # window frames 0..19
         src = st.rows(s + _EDGE, s + lo)  # window frames 2..16
         mags = np.concatenate([head.mag, a["mag"][st.rows(s + _EDGE, s + lo + _H)]])  # frames 0..31
-        td[:lo] = ft.harmonic_frames(np.concatenate([head.D, a["D"][src]]),
+        td[:lo] = wn.harmonic_frames(np.concatenate([head.D, a["D"][src]]),
                                      np.concatenate([head.perc, a["perc"][src]]),
                                      medians.time_median(mags, 0, lo))
         td[lo:] = a["td_h"][st.rows(s + lo, s + b0)]
@@ -306,12 +308,12 @@ class StreamingExtractor:
         td[: hi - t0] = a["td_h"][st.rows(s + t0, s + hi)]
         src = st.rows(s + hi, s + _TAIL0)  # window frames 113..127
         mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], tail.mag])  # frames 98..129
-        td[hi - t0 :] = ft.harmonic_frames(np.concatenate([a["D"][src], tail.D]),
+        td[hi - t0 :] = wn.harmonic_frames(np.concatenate([a["D"][src], tail.D]),
                                            np.concatenate([a["perc"][src], tail.perc]),
                                            medians.time_median(mags, _H, _H + n - hi))
         last = fr.normalise_ola(fr.ola_blocks(td)[_LAG:], env[b1 * HOP :])
         y = np.concatenate([first[N_FFT // 2 :], a["y_h"][st.rows(s + b0, s + b1)].reshape(-1), last])
-        return y[: ft.WINDOW_SAMPLES]
+        return y[:WINDOW_SAMPLES]
 
     def _trim(self) -> None:
         keep_frame = self._next_window + _EDGE - 1  # one frame before the window for onset differences
@@ -326,7 +328,7 @@ class StreamingExtractor:
         """Features of the window whose first frame is stream frame s; ``edges`` analyses its edge frames."""
         st = self._store
         start = s * HOP
-        w = self._samples(start, start + ft.WINDOW_SAMPLES)
+        w = self._samples(start, start + WINDOW_SAMPLES)
         n = _WIN_FRAMES
         head, tail = fr.take(edges, slice(0, _EDGE)), fr.take(edges, slice(_EDGE, None))
         mid = st.rows(s + _EDGE, s + _TAIL0)
@@ -344,24 +346,24 @@ class StreamingExtractor:
             pitch_mag=head.pitch_mag + st.pitch_mag[pmid] + tail.pitch_mag,
             pitch_res=head.pitch_res + st.pitch_res[pmid] + tail.pitch_res,
         )
-        tuning = ft.estimate_tuning(light)
-        chroma = np.empty((n, fr.N_CHROMA), dtype=np.float32)
-        chroma[:_EDGE] = ft.chroma_frames(head.power, tuning)
-        chroma[_TAIL0:] = ft.chroma_frames(tail.power, tuning)
-        stale = np.flatnonzero(a["chroma_tuning"][mid] != tuning) + mid.start
-        if stale.size:
-            a["chroma"][stale] = ft.chroma_frames(a["power"][stale], tuning)
-            a["chroma_tuning"][stale] = tuning
-        chroma[_EDGE:_TAIL0] = a["chroma"][mid]
 
-        floor = ft.db_floor(light)
-        mfcc = ft.mfcc_frames(light, floor)
+        def chroma(tuning: float) -> np.ndarray:
+            """The edge frames' chroma, and the stored frames' where computed at another tuning."""
+            assert head.power is not None and tail.power is not None  # edge frames are analysed in full
+            out = np.empty((n, fr.N_CHROMA), dtype=np.float32)
+            out[:_EDGE] = wn.chroma_frames(head.power, tuning)
+            out[_TAIL0:] = wn.chroma_frames(tail.power, tuning)
+            stale = np.flatnonzero(a["chroma_tuning"][mid] != tuning) + mid.start
+            if stale.size:
+                a["chroma"][stale] = wn.chroma_frames(a["power"][stale], tuning)
+                a["chroma_tuning"][stale] = tuning
+            out[_EDGE:_TAIL0] = a["chroma"][mid]
+            return out
+
         diffs = np.zeros(n, dtype=np.float32)
         reuse = np.zeros(n, dtype=bool)
         diffs[_EDGE:_TAIL0] = a["onset"][mid]
         reuse[_EDGE + 1 : _TAIL0] = a["has_onset"][mid][1:]
-        bpm = ft.tempo(ft.onset_envelope(light, floor, diffs, reuse))
-
-        y_h = self._harmonic_signal(s, head, tail)
-        feats = ft.assemble(ft.WINDOW_SAMPLES, light, chroma, mfcc, bpm, y_h, w - y_h)
-        return Window(start, start / self.sr, (start + ft.WINDOW_SAMPLES) / self.sr, feats, *sample_peak(w))
+        feats = window_features(w, light, chroma, lambda: self._harmonic_signal(s, head, tail),
+                                OnsetReuse(diffs, reuse))
+        return Window(start, start / self.sr, (start + WINDOW_SAMPLES) / self.sr, feats, *sample_peak(w))

@@ -1,6 +1,6 @@
 """The HPSS median filters: exact 31-point medians across frames (harmonic) and across bins (percussive).
 
-They are most of the cost of the features, so they run in a small C extension (``gtzan._median``,
+They are most of the cost of the features, so they run in a small C extension (``gtzan.features._median``,
 built at install when a C compiler is present) and otherwise in NumPy. A median is an order statistic:
 both give the same float, so features do not depend on which one ran. Borders follow scipy.ndimage's
 'reflect' mode, as in ``librosa.decompose.hpss``.
@@ -8,11 +8,14 @@ both give the same float, so features do not depend on which one ran. Borders fo
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+_kernel: ModuleType | None
 try:
-    from gtzan import _median as _kernel
+    from gtzan.features import _median as _kernel
 except ImportError:  # built without a C compiler: the NumPy path below
     _kernel = None
 

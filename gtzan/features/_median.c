@@ -2,7 +2,7 @@
  *
  * Each median is a fixed comparator network (see NETWORK) run on 16 lanes at once (adjacent frequency
  * bins, or adjacent frames), unrolled so the 31 values stay in vector registers. An optional speed-up
- * of gtzan.medians, which falls back to NumPy's partition: a median is an order statistic, so both
+ * of gtzan.features.medians, which falls back to NumPy's partition: a median is an order statistic, so both
  * give the same float.
  */
 #define PY_SSIZE_T_CLEAN

@@ -1,4 +1,4 @@
-"""Plain librosa version of the features, kept as an independent check of gtzan.features."""
+"""Plain librosa version of the features: the independent check of gtzan.features (needs librosa)."""
 
 from __future__ import annotations
 

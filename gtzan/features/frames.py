@@ -13,14 +13,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from gtzan import filters, medians
+from gtzan.constants import HOP, N_FFT, SR
+from gtzan.features import filters, medians
+from gtzan.features.names import N_MFCC
 
-SR = 22050
-N_FFT = 2048
-HOP = 512
 N_BINS = N_FFT // 2 + 1
 N_MELS = 128
-N_MFCC = 20
 N_CHROMA = 12
 TOP_DB = 80.0
 AMIN = 1e-10

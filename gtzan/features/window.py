@@ -1,43 +1,18 @@
-"""The one definition of the 58 GTZAN features (Kaggle ``features_3_sec.csv`` / ``features_30_sec.csv``).
+"""The per-window pieces of the features: what a 3 s window computes from its analysed frames.
 
-The Kaggle tables use plain librosa defaults (n_fft 2048, hop 512, centred frames): mean and variance
-over frames of chroma_stft, rms, spectral centroid / bandwidth / rolloff, zero-crossing rate, of the
-harmonic and percussive waveforms of ``librosa.effects.hpss``, and of 20 MFCCs; tempo from
-``librosa.beat.beat_track``; length in samples. This module computes exactly that, but from per-frame
-pieces (``gtzan.frames``) so that ``gtzan.stream`` can share frames between overlapping windows and
-still produce the same numbers.
+Each piece is a librosa step at the Kaggle tables' settings (estimate_tuning, chroma_stft, power_to_db's
+top_db clip, onset_strength, beat_track's tempo, the HPSS harmonic mask), written against per-frame data
+(``gtzan.features.frames``) so that a window can take its interior frames from a stream.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gtzan import filters, medians
-from gtzan import frames as fr
-from gtzan.frames import HOP, N_FFT, SR, FrameData
-
-WINDOW_SAMPLES = 66149  # the `length` of every row of the report's 3-second table
-
-GENRES: tuple[str, ...] = (
-    "blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock",
-)
-
-_STATS = (
-    "chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth", "rolloff",
-    "zero_crossing_rate", "harmony", "perceptr",
-)
-FEATURE_NAMES: tuple[str, ...] = (
-    ("length",)
-    + tuple(f"{s}_{m}" for s in _STATS for m in ("mean", "var"))
-    + ("tempo",)
-    + tuple(f"mfcc{i}_{m}" for i in range(1, 21) for m in ("mean", "var"))
-)
-assert len(FEATURE_NAMES) == 58
-
-__all__ = [
-    "SR", "N_FFT", "HOP", "WINDOW_SAMPLES", "GENRES", "FEATURE_NAMES",
-    "clip_features", "window_starts", "n_frames",
-]
+from gtzan.constants import HOP, N_FFT, SR, WINDOW_SAMPLES
+from gtzan.features import filters
+from gtzan.features import frames as fr
+from gtzan.features.frames import FrameData
 
 
 def n_frames(n_samples: int) -> int:
@@ -160,39 +135,3 @@ def harmonic_frames(D: np.ndarray, perc: np.ndarray, harm: np.ndarray) -> np.nda
     no second inverse transform.
     """
     return fr.masked_frames(D, fr.softmask(harm, perc))
-
-
-def assemble(n_samples: int, fd: FrameData, chroma: np.ndarray, mfcc: np.ndarray, bpm: float,
-             y_harm: np.ndarray, y_perc: np.ndarray) -> np.ndarray:
-    """The 58-vector in FEATURE_NAMES order from a window's frame-level pieces."""
-    per_frame = np.stack([fd.rms, fd.centroid, fd.bandwidth, fd.rolloff, fd.zcr], axis=1).astype(np.float64)
-    m, v = per_frame.mean(axis=0), per_frame.var(axis=0)
-    c = chroma.astype(np.float64)
-    yh, yp = np.asarray(y_harm, dtype=np.float64), np.asarray(y_perc, dtype=np.float64)
-    mf = mfcc.astype(np.float64)
-    out = np.empty(58)
-    out[0] = n_samples
-    out[1:3] = c.mean(), c.var()
-    out[3:13] = np.stack([m, v], axis=1).ravel()
-    out[13:17] = yh.mean(), yh.var(), yp.mean(), yp.var()
-    out[17] = bpm
-    out[18:] = np.stack([mf.mean(axis=0), mf.var(axis=0)], axis=1).ravel()
-    return out
-
-
-def clip_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
-    """The 58 features of one mono clip at 22,050 Hz (a 3 s window or a whole track), float64."""
-    if sr != SR:
-        raise ValueError(f"features are defined at {SR} Hz, got {sr} Hz: resample first")
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"need a non-empty mono signal, got shape {y.shape}")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("signal contains NaN or infinite samples")
-    fd = fr.analyze(*centred_frames(y))
-    floor = db_floor(fd)
-    chroma = chroma_frames(fd.power, estimate_tuning(fd))
-    mfcc = mfcc_frames(fd, floor)
-    bpm = tempo(onset_envelope(fd, floor))
-    y_h = fr.overlap_add(harmonic_frames(fd.D, fd.perc, medians.time_median(fd.mag)), len(y))
-    return assemble(len(y), fd, chroma, mfcc, bpm, y_h, y - y_h)

@@ -1,0 +1,6 @@
+"""Types of the optional C kernel (``_median.c``): exact medians of 31 values over sliding index windows."""
+
+import numpy as np
+
+def sliding(x: np.ndarray, idx: np.ndarray, lanes: int, seq: int, out: np.ndarray, out_stride: int, /) -> None: ...
+def network() -> list[tuple[int, int]]: ...

@@ -1,0 +1,91 @@
+"""The one recipe that turns a window's analysed frames into its 58 features, batch or streamed.
+
+The order is fixed by what each step needs: the tuning before the chroma, the window's top_db floor
+before the MFCCs and the onset envelope, the envelope before the tempo, the harmonic signal before the
+HPSS statistics. ``clip_features`` and the streaming extractor differ only in where the frames, the
+chroma, the onset strengths and the harmonic signal come from, and pass those in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from gtzan.constants import SR
+from gtzan.features import frames as fr
+from gtzan.features import medians
+from gtzan.features import window as wn
+from gtzan.features.frames import FrameData
+from gtzan.features.names import FEATURE_NAMES, MFCCS
+
+
+class OnsetReuse(NamedTuple):
+    """Onset strengths a stream already holds: ``diffs[t]`` (from frame t-1) is valid where ``reuse[t]``."""
+
+    diffs: np.ndarray
+    reuse: np.ndarray
+
+
+def window_features(y: np.ndarray, fd: FrameData, chroma: Callable[[float], np.ndarray],
+                    harmonic: Callable[[], np.ndarray], onsets: OnsetReuse | None = None) -> np.ndarray:
+    """The 58 features of samples ``y`` whose centred frames are ``fd``.
+
+    ``chroma(tuning)`` gives the frames' chroma at the window's tuning and ``harmonic()`` the window's
+    harmonic signal (the percussive one is ``y`` minus it).
+    """
+    chroma_frames = chroma(wn.estimate_tuning(fd))
+    floor = wn.db_floor(fd)
+    mfcc = wn.mfcc_frames(fd, floor)
+    env = wn.onset_envelope(fd, floor) if onsets is None else wn.onset_envelope(fd, floor, *onsets)
+    bpm = wn.tempo(env)
+    y_h = harmonic()
+    return assemble(len(y), fd, chroma_frames, mfcc, bpm, y_h, y - y_h)
+
+
+_PER_FRAME = ("rms", "spectral_centroid", "spectral_bandwidth", "rolloff", "zero_crossing_rate")
+
+
+def assemble(n_samples: int, fd: FrameData, chroma: np.ndarray, mfcc: np.ndarray, bpm: float,
+             y_harm: np.ndarray, y_perc: np.ndarray) -> np.ndarray:
+    """The 58-vector in FEATURE_NAMES order from a window's frame-level pieces, each value by its name."""
+    values: dict[str, float] = {"length": float(n_samples), "tempo": bpm}
+
+    def stats(names: tuple[str, ...], rows: np.ndarray) -> None:
+        """Mean and variance over frames of each column of ``rows`` (frames, len(names))."""
+        for name, m, v in zip(names, rows.mean(axis=0), rows.var(axis=0), strict=True):
+            values[f"{name}_mean"], values[f"{name}_var"] = m, v
+
+    per_frame = np.stack([fd.rms, fd.centroid, fd.bandwidth, fd.rolloff, fd.zcr], axis=1).astype(np.float64)
+    stats(_PER_FRAME, per_frame)
+    c = chroma.astype(np.float64)
+    values["chroma_stft_mean"], values["chroma_stft_var"] = c.mean(), c.var()
+    for name, part in (("harmony", y_harm), ("perceptr", y_perc)):
+        p = np.asarray(part, dtype=np.float64)
+        values[f"{name}_mean"], values[f"{name}_var"] = p.mean(), p.var()
+    stats(MFCCS, mfcc.astype(np.float64))
+    return np.array([values[name] for name in FEATURE_NAMES], dtype=np.float64)
+
+
+def clip_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
+    """The 58 features of one mono clip at 22,050 Hz (a 3 s window or a whole track), float64."""
+    if sr != SR:
+        raise ValueError(f"features are defined at {SR} Hz, got {sr} Hz: resample first")
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"need a non-empty mono signal, got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("signal contains NaN or infinite samples")
+    fd = fr.analyze(*wn.centred_frames(y))
+
+    def harmonic() -> np.ndarray:
+        assert fd.D is not None and fd.perc is not None and fd.mag is not None
+        td = wn.harmonic_frames(fd.D, fd.perc, medians.time_median(fd.mag))
+        return fr.overlap_add(td, len(y))
+
+    def chroma(tuning: float) -> np.ndarray:
+        assert fd.power is not None
+        return wn.chroma_frames(fd.power, tuning)
+
+    return window_features(y, fd, chroma, harmonic)
