@@ -71,6 +71,10 @@ With several files or a folder: 0 every file has a verdict, 2 any file failed (i
 @click.option("--list-devices", is_flag=True, help="List the audio devices PortAudio sees and exit.")
 @click.option("--device", metavar="NAME|INDEX",
               help="Capture from this input device (default: the system's default input).")
+@click.option("--device-rate", type=click.IntRange(8000, 384000), default=None, metavar="HZ",
+              help="Ask the input device for this sample rate (e.g. 22050). By default it is opened at its own "
+                   "rate and resampled here with soxr: a sound server's own conversion to 22,050 Hz can change "
+                   "the verdicts.")
 @click.option("--hop", type=FiniteFloatRange(0.025, 60.0), default=0.5, show_default=True,
               help="Seconds between the starts of consecutive 3 s windows (rounded to 512 samples).")
 @click.option("--models", type=click.Path(path_type=Path), default=None,
@@ -93,7 +97,8 @@ With several files or a folder: 0 every file has a verdict, 2 any file failed (i
                    "lost (a device gets at least 5 s to deliver its first audio).")
 @click.pass_context
 def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jobs: int | None,
-        csv_path: Path | None, demo: bool, list_devices: bool, device: str | None, hop: float,
+        csv_path: Path | None, demo: bool, list_devices: bool, device: str | None, device_rate: int | None,
+        hop: float,
         models: Path | None, as_json: bool, realtime: bool, duration: float | None, smooth: float,
         silence_db: float, block_frames: int | None, stall_timeout: float) -> None:
     """Listen to the microphone (default), a file (PATH or --file) or a synthetic demo (--demo) and show
@@ -145,8 +150,9 @@ def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jo
                                  duration=duration, block_frames=block_frames, jobs=jobs,
                                  as_json=as_json or not sys.stdout.isatty(), csv_path=csv_path, errc=errc)
                 ctx.exit(code)
-            code = _listen(errc, single, demo, device, hop, models, as_json or not sys.stdout.isatty(), realtime,
-                           duration, smooth, silence_db, block_frames, stall_timeout)
+            code = _listen(errc, single, demo, device, device_rate, hop, models,
+                           as_json or not sys.stdout.isatty(), realtime, duration, smooth, silence_db, block_frames,
+                           stall_timeout)
     except ListenError as e:
         _err(errc, str(e))
         code = e.exit_code
@@ -167,9 +173,9 @@ def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jo
     ctx.exit(code)
 
 
-def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float, models: Path | None,
-            as_json: bool, realtime: bool, duration: float | None, smooth: float, silence_db: float,
-            block_frames: int | None, stall_timeout: float) -> int:
+def _listen(errc, file_: Path | None, demo: bool, device: str | None, device_rate: int | None, hop: float,
+            models: Path | None, as_json: bool, realtime: bool, duration: float | None, smooth: float,
+            silence_db: float, block_frames: int | None, stall_timeout: float) -> int:
     from gtzan.daemon.sources import DemoSource, FileSource, MicSource, sample_limit
 
     if file_ is not None:
@@ -182,7 +188,7 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, hop: float
         errc.print("[bold yellow]demo:[/] the audio is SYNTHETIC (generated patterns, not music); "
                    "the genres shown for it are only illustrative.", highlight=False)
     else:
-        source = MicSource(device, block_frames=block_frames, stall_seconds=stall_timeout)
+        source = MicSource(device, block_frames=block_frames, stall_seconds=stall_timeout, rate=device_rate)
         source.prepare()
 
     live = file_ is None and not demo

@@ -36,7 +36,7 @@ def music_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def start_listening(vmic: VirtualMic, wav: Path, *args: str, then: str = "silence", lead_in: int = 0) -> subprocess.Popen:
     """Start gtzan-listen on the default input; feed the WAV once its capture stream is connected."""
-    p = subprocess.Popen([*CLI, "--json", *args], env=vmic.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([*CLI, "--json", "--device-rate", "22050", *args], env=vmic.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert vmic.wait_for_capture(p, timeout=60), p.communicate(timeout=10)
     vmic.feed(wav, then=then, lead_in_frames=lead_in)
     return p
@@ -123,7 +123,7 @@ def test_device_lost_when_the_sound_server_dies(vmic: VirtualMic, music_wav: Pat
 
 def test_device_that_never_delivers_says_what_was_waited_for(vmic: VirtualMic) -> None:
     """Nothing is fed: the message gives the start-up wait, not a stall against --stall-timeout."""
-    p = subprocess.Popen([*CLI, "--json", "--stall-timeout", "1"], env=vmic.env, stdout=subprocess.PIPE,
+    p = subprocess.Popen([*CLI, "--json", "--device-rate", "22050", "--stall-timeout", "1"], env=vmic.env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     assert vmic.wait_for_capture(p, timeout=60), p.communicate(timeout=10)
     out, err = p.communicate(timeout=30)
