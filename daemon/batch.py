@@ -24,8 +24,22 @@ from typing import Any
 from gtzan.daemon.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, BadInput
 
 # what libsndfile decodes (gtzan.audio), by the extensions such files carry
-AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au",
-                    ".snd", ".w64", ".caf")
+AUDIO_EXTENSIONS = (
+    ".wav",
+    ".wave",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".aifc",
+    ".au",
+    ".snd",
+    ".w64",
+    ".caf",
+)
 _STOPPED = ("interrupted", "terminated")
 
 
@@ -77,9 +91,15 @@ def _progress(total: int) -> Iterator[Callable[[dict[str, Any]], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    with Progress(TextColumn("[bold]classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}", markup=False), console=console,
-                  disable=not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("[bold]classifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False),
+        console=console,
+        disable=not console.is_terminal,
+    ) as progress:
         task = progress.add_task("", total=total)
         yield lambda row: progress.update(task, advance=1, description=Path(row["file"]).name)
 
@@ -91,8 +111,9 @@ def _pool(workers: int, bundle_path: Path, settings: dict[str, Any]) -> ProcessP
 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
-                               initargs=(str(bundle_path), settings))
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(str(bundle_path), settings)
+    )
 
 
 def _error_row(path: str, message: str) -> dict[str, Any]:
@@ -123,7 +144,7 @@ class _Rows:
         from gtzan.daemon.batch_output import write_json_line
 
         if self.as_json:
-            for r in self.rows[self.shown:]:
+            for r in self.rows[self.shown :]:
                 if r is not None:
                     write_json_line(sys.stdout, r)
             self.shown = len(self.rows)
@@ -133,8 +154,10 @@ def _classify_all(files: list[Path], rows: _Rows, jobs: int, bundle_path: Path, 
     """Run every file through ``jobs`` workers, filling ``rows`` as they finish; how the batch ended."""
     from gtzan.daemon.batch_worker import classify_file
 
-    saved = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
-             signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}  # even if inherited ignored
+    saved = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+    }  # even if inherited ignored
     executor = _pool(jobs, bundle_path, settings)
     try:
         futures = {executor.submit(classify_file, str(f)): i for i, f in enumerate(files)}
@@ -160,9 +183,20 @@ def _classify_all(files: list[Path], rows: _Rows, jobs: int, bundle_path: Path, 
     return "end"
 
 
-def run_batch(paths: Sequence[Path], *, models: Path | None, hop: float, smooth: float, silence_db: float,
-              duration: float | None, block_frames: int | None, jobs: int | None, as_json: bool,
-              csv_path: Path | None, errc: Any) -> int:
+def run_batch(
+    paths: Sequence[Path],
+    *,
+    models: Path | None,
+    hop: float,
+    smooth: float,
+    silence_db: float,
+    duration: float | None,
+    block_frames: int | None,
+    jobs: int | None,
+    as_json: bool,
+    csv_path: Path | None,
+    errc: Any,
+) -> int:
     """Classify every file; report them in input order; return the exit code."""
     from gtzan.daemon.batch_output import results_table, write_csv
     from gtzan.daemon.loading import check_models
@@ -171,16 +205,25 @@ def run_batch(paths: Sequence[Path], *, models: Path | None, hop: float, smooth:
         raise BadInput(f"--csv {csv_path}: no folder {csv_path.absolute().parent} to write it in")
     inputs = collect(paths)
     if inputs.skipped:
-        errc.print(f"skipped {inputs.skipped} non-audio file{'s' * (inputs.skipped != 1)} "
-                   f"(audio files end in {', '.join(AUDIO_EXTENSIONS)})", highlight=False)
+        errc.print(
+            f"skipped {inputs.skipped} non-audio file{'s' * (inputs.skipped != 1)} "
+            f"(audio files end in {', '.join(AUDIO_EXTENSIONS)})",
+            highlight=False,
+        )
     if not inputs.files:
         raise BadInput("no audio files to classify in " + ", ".join(str(p) for p in paths))
     bundle_path = check_models(models, errc)
     import gtzan.features.stream  # noqa: F401 - imported once here, inherited by forked workers
 
     workers = max(1, min(jobs or default_jobs(), len(inputs.files)))
-    settings = {"hop": hop, "smooth": smooth, "silence_db": silence_db, "duration": duration,
-                "block_frames": block_frames, "split": 2 * workers <= (jobs or default_jobs())}
+    settings = {
+        "hop": hop,
+        "smooth": smooth,
+        "silence_db": silence_db,
+        "duration": duration,
+        "block_frames": block_frames,
+        "split": 2 * workers <= (jobs or default_jobs()),
+    }
     rows = _Rows(len(inputs.files), as_json)
     ended = _classify_all(inputs.files, rows, workers, bundle_path, settings)
     rows.finish()
@@ -192,8 +235,11 @@ def run_batch(paths: Sequence[Path], *, models: Path | None, hop: float, smooth:
     if csv_path is not None:
         write_csv(csv_path, done)
     failed = sum(r["error"] is not None for r in done)
-    errc.print(f"{len(done) - failed} of {len(inputs.files)} files classified{f', {failed} failed' if failed else ''}"
-               + (f"; {ended}, the rest not classified" if ended != "end" else ""), highlight=False)
+    errc.print(
+        f"{len(done) - failed} of {len(inputs.files)} files classified{f', {failed} failed' if failed else ''}"
+        + (f"; {ended}, the rest not classified" if ended != "end" else ""),
+        highlight=False,
+    )
     if ended != "end":
         return EXIT_SIGINT if ended == "interrupted" else EXIT_SIGTERM
     return EXIT_USAGE if failed else EXIT_OK

@@ -19,8 +19,16 @@ CSV_COLUMNS = ("file", "verdict", "probability", "uncertain", "windows", "error"
 
 def summary_record(row: dict[str, Any]) -> dict[str, Any]:
     """The per-file summary object: the run's summary (or an empty one for a file that failed early)."""
-    s = row["summary"] or {"verdict": None, "probability": None, "uncertain": None, "shares": {},
-                           "ranking": [], "windows": 0, "classified": 0, "silent": 0}
+    s = row["summary"] or {
+        "verdict": None,
+        "probability": None,
+        "uncertain": None,
+        "shares": {},
+        "ranking": [],
+        "windows": 0,
+        "classified": 0,
+        "silent": 0,
+    }
     return {"file": row["file"], "error": row["error"], **s}
 
 
@@ -34,9 +42,14 @@ def table_cells(row: dict[str, Any]) -> dict[str, Any]:
     """The table's values for one file (also the CSV row)."""
     s = summary_record(row)
     p = s["probability"]
-    return {"file": s["file"], "verdict": s["verdict"] or "", "probability": "" if p is None else p,
-            "uncertain": "" if s["uncertain"] is None else str(s["uncertain"]).lower(), "windows": s["windows"],
-            "error": s["error"] or ""}
+    return {
+        "file": s["file"],
+        "verdict": s["verdict"] or "",
+        "probability": "" if p is None else p,
+        "uncertain": "" if s["uncertain"] is None else str(s["uncertain"]).lower(),
+        "windows": s["windows"],
+        "error": s["error"] or "",
+    }
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -74,6 +87,7 @@ def results_table(rows: list[dict[str, Any]]) -> Any:
         s = summary_record(row)
         v, p = s["verdict"], s["probability"]
         verdict = "" if v is None else f"[{genre_style(v)}]{v}[/]" + ("?" if s["uncertain"] else "")
-        t.add_row(Text(s["file"]), verdict, "" if p is None else f"{100 * p:.0f}%", str(s["windows"]),
-                  Text(s["error"] or ""))  # Text: brackets in a file name are not markup
+        t.add_row(
+            Text(s["file"]), verdict, "" if p is None else f"{100 * p:.0f}%", str(s["windows"]), Text(s["error"] or "")
+        )  # Text: brackets in a file name are not markup
     return t

@@ -80,8 +80,12 @@ def classify_file(path: str) -> dict[str, Any]:
     from gtzan.daemon.run import BATCH_WINDOWS, run
 
     if _BUNDLE is None:
-        return {"file": path, "summary": None, "error": _BUNDLE_ERROR or "the model bundle is not loaded",
-                "ended": "error"}
+        return {
+            "file": path,
+            "summary": None,
+            "error": _BUNDLE_ERROR or "the model bundle is not loaded",
+            "ended": "error",
+        }
     s = _SETTINGS
     source = DecodedFileSource(Path(path), sample_limit(s["duration"]), s["block_frames"])
     splitter = None
@@ -90,9 +94,18 @@ def classify_file(path: str) -> dict[str, Any]:
 
         splitter = start_split(source, s["hop"], sample_limit(s["duration"]))
     try:
-        result = run(source, lambda: _BUNDLE, lambda _bundle: _NoOutput(), hop=s["hop"], smooth=s["smooth"],
-                     silence_db=s["silence_db"], duration=s["duration"], warm=False, splitter=splitter,
-                     batch=BATCH_WINDOWS)
+        result = run(
+            source,
+            lambda: _BUNDLE,
+            lambda _bundle: _NoOutput(),
+            hop=s["hop"],
+            smooth=s["smooth"],
+            silence_db=s["silence_db"],
+            duration=s["duration"],
+            warm=False,
+            splitter=splitter,
+            batch=BATCH_WINDOWS,
+        )
     except ListenError as e:
         return {"file": path, "summary": None, "error": str(e), "ended": "error"}
     except Exception as e:  # one bad file must not stop the others

@@ -55,52 +55,128 @@ With several files or a folder: 0 every file has a verdict, 2 any file failed (i
 """
 
 
-@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-               epilog=EPILOG)
+@click.command(
+    cls=OneLineCommand,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EPILOG,
+)
 @click.version_option(__version__, "--version", prog_name="gtzan-listen", message="%(prog)s %(version)s")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--file", "file_", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Stream this audio file (any format gtzan.audio decodes) instead of the microphone; "
-                   "repeatable, like PATH.")
-@click.option("--jobs", type=click.IntRange(1), default=None,
-              help="Files classified at once with several files or a folder (default: the number of cores).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
-              help="With several files or a folder: also write the table of verdicts to this CSV file.")
-@click.option("--demo", is_flag=True,
-              help="Stream a synthetic clip made by the program itself (no microphone or file needed).")
+@click.option(
+    "--file",
+    "file_",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Stream this audio file (any format gtzan.audio decodes) instead of the microphone; repeatable, like PATH.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1),
+    default=None,
+    help="Files classified at once with several files or a folder (default: the number of cores).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="With several files or a folder: also write the table of verdicts to this CSV file.",
+)
+@click.option(
+    "--demo", is_flag=True, help="Stream a synthetic clip made by the program itself (no microphone or file needed)."
+)
 @click.option("--list-devices", is_flag=True, help="List the audio devices PortAudio sees and exit.")
-@click.option("--device", metavar="NAME|INDEX",
-              help="Capture from this input device (default: the system's default input).")
-@click.option("--device-rate", type=click.IntRange(8000, 384000), default=None, metavar="HZ",
-              help="Ask the input device for this sample rate (e.g. 22050). By default it is opened at its own "
-                   "rate and resampled here with soxr: a sound server's own conversion to 22,050 Hz can change "
-                   "the verdicts.")
-@click.option("--hop", type=FiniteFloatRange(0.025, 60.0), default=0.5, show_default=True,
-              help="Seconds between the starts of consecutive 3 s windows (rounded to 512 samples).")
-@click.option("--models", type=click.Path(path_type=Path), default=None,
-              help="Model bundle directory (default: the bundle shipped with the package).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Write JSON lines to stdout (also the default when stdout is not a terminal).")
-@click.option("--realtime/--fast", default=True, show_default=True,
-              help="Stream --file/--demo at real-time pace, or as fast as possible.")
-@click.option("--duration", type=FiniteFloatRange(0, min_open=True), default=None,
-              help="Stop after this many seconds of audio.")
-@click.option("--smooth", type=FiniteFloatRange(0.0, 3600.0), default=3.0, show_default=True,
-              help="Seconds of windows averaged for the smoothed verdict; a new genre must lead for half as "
-                   "many windows before the display switches (N = round(smooth/hop), K = N // 2, both at least 1).")
-@click.option("--silence-db", type=FiniteFloat(), default=-60.0, show_default=True,
-              help="Windows quieter than this (dBFS) are reported as silence, not given a genre.")
-@click.option("--block-frames", type=click.IntRange(1), default=None, hidden=True,
-              help="Frames per read/callback (testing: results must not depend on it).")
-@click.option("--stall-timeout", type=FiniteFloatRange(0.1), default=3.0, show_default=True,
-              help="Seconds without audio from an input device that has been delivering before reporting it "
-                   "lost (a device gets at least 5 s to deliver its first audio).")
+@click.option(
+    "--device", metavar="NAME|INDEX", help="Capture from this input device (default: the system's default input)."
+)
+@click.option(
+    "--device-rate",
+    type=click.IntRange(8000, 384000),
+    default=None,
+    metavar="HZ",
+    help="Ask the input device for this sample rate (e.g. 22050). By default it is opened at its own "
+    "rate and resampled here with soxr: a sound server's own conversion to 22,050 Hz can change "
+    "the verdicts.",
+)
+@click.option(
+    "--hop",
+    type=FiniteFloatRange(0.025, 60.0),
+    default=0.5,
+    show_default=True,
+    help="Seconds between the starts of consecutive 3 s windows (rounded to 512 samples).",
+)
+@click.option(
+    "--models",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Model bundle directory (default: the bundle shipped with the package).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Write JSON lines to stdout (also the default when stdout is not a terminal).",
+)
+@click.option(
+    "--realtime/--fast",
+    default=True,
+    show_default=True,
+    help="Stream --file/--demo at real-time pace, or as fast as possible.",
+)
+@click.option(
+    "--duration", type=FiniteFloatRange(0, min_open=True), default=None, help="Stop after this many seconds of audio."
+)
+@click.option(
+    "--smooth",
+    type=FiniteFloatRange(0.0, 3600.0),
+    default=3.0,
+    show_default=True,
+    help="Seconds of windows averaged for the smoothed verdict; a new genre must lead for half as "
+    "many windows before the display switches (N = round(smooth/hop), K = N // 2, both at least 1).",
+)
+@click.option(
+    "--silence-db",
+    type=FiniteFloat(),
+    default=-60.0,
+    show_default=True,
+    help="Windows quieter than this (dBFS) are reported as silence, not given a genre.",
+)
+@click.option(
+    "--block-frames",
+    type=click.IntRange(1),
+    default=None,
+    hidden=True,
+    help="Frames per read/callback (testing: results must not depend on it).",
+)
+@click.option(
+    "--stall-timeout",
+    type=FiniteFloatRange(0.1),
+    default=3.0,
+    show_default=True,
+    help="Seconds without audio from an input device that has been delivering before reporting it "
+    "lost (a device gets at least 5 s to deliver its first audio).",
+)
 @click.pass_context
-def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jobs: int | None,
-        csv_path: Path | None, demo: bool, list_devices: bool, device: str | None, device_rate: int | None,
-        hop: float,
-        models: Path | None, as_json: bool, realtime: bool, duration: float | None, smooth: float,
-        silence_db: float, block_frames: int | None, stall_timeout: float) -> None:
+def cli(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    file_: tuple[Path, ...],
+    jobs: int | None,
+    csv_path: Path | None,
+    demo: bool,
+    list_devices: bool,
+    device: str | None,
+    device_rate: int | None,
+    hop: float,
+    models: Path | None,
+    as_json: bool,
+    realtime: bool,
+    duration: float | None,
+    smooth: float,
+    silence_db: float,
+    block_frames: int | None,
+    stall_timeout: float,
+) -> None:
     """Listen to the microphone (default), a file (PATH or --file) or a synthetic demo (--demo) and show
     the music genre of every 3 s window as it plays, from a weighted vote of the bundle's models.
 
@@ -128,8 +204,11 @@ def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jo
     if device is not None and (inputs or demo):
         raise click.UsageError("--device applies to microphone input only")
     if duration is not None and duration < WINDOW_SECONDS:
-        raise click.BadParameter(f"{duration:g} s is shorter than one window ({WINDOW_SECONDS:.2f} s): "
-                                 "no complete 3 s window would be classified", param_hint="--duration")
+        raise click.BadParameter(
+            f"{duration:g} s is shorter than one window ({WINDOW_SECONDS:.2f} s): "
+            "no complete 3 s window would be classified",
+            param_hint="--duration",
+        )
     uses_device = list_devices or (not inputs and not demo)
     try:
         quiet: Any = nullcontext()
@@ -146,13 +225,36 @@ def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jo
             if batch:
                 from gtzan.daemon.batch import run_batch
 
-                code = run_batch(inputs, models=models, hop=hop, smooth=smooth, silence_db=silence_db,
-                                 duration=duration, block_frames=block_frames, jobs=jobs,
-                                 as_json=as_json or not sys.stdout.isatty(), csv_path=csv_path, errc=errc)
+                code = run_batch(
+                    inputs,
+                    models=models,
+                    hop=hop,
+                    smooth=smooth,
+                    silence_db=silence_db,
+                    duration=duration,
+                    block_frames=block_frames,
+                    jobs=jobs,
+                    as_json=as_json or not sys.stdout.isatty(),
+                    csv_path=csv_path,
+                    errc=errc,
+                )
                 ctx.exit(code)
-            code = _listen(errc, single, demo, device, device_rate, hop, models,
-                           as_json or not sys.stdout.isatty(), realtime, duration, smooth, silence_db, block_frames,
-                           stall_timeout)
+            code = _listen(
+                errc,
+                single,
+                demo,
+                device,
+                device_rate,
+                hop,
+                models,
+                as_json or not sys.stdout.isatty(),
+                realtime,
+                duration,
+                smooth,
+                silence_db,
+                block_frames,
+                stall_timeout,
+            )
     except ListenError as e:
         _err(errc, str(e))
         code = e.exit_code
@@ -173,9 +275,22 @@ def cli(ctx: click.Context, paths: tuple[Path, ...], file_: tuple[Path, ...], jo
     ctx.exit(code)
 
 
-def _listen(errc, file_: Path | None, demo: bool, device: str | None, device_rate: int | None, hop: float,
-            models: Path | None, as_json: bool, realtime: bool, duration: float | None, smooth: float,
-            silence_db: float, block_frames: int | None, stall_timeout: float) -> int:
+def _listen(
+    errc,
+    file_: Path | None,
+    demo: bool,
+    device: str | None,
+    device_rate: int | None,
+    hop: float,
+    models: Path | None,
+    as_json: bool,
+    realtime: bool,
+    duration: float | None,
+    smooth: float,
+    silence_db: float,
+    block_frames: int | None,
+    stall_timeout: float,
+) -> int:
     from gtzan.daemon.sources import DemoSource, FileSource, MicSource, sample_limit
 
     if file_ is not None:
@@ -185,8 +300,11 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, device_rat
             errc.print(f"warning: {truncated}", highlight=False)
     elif demo:
         source = DemoSource(realtime=realtime, block_frames=block_frames)
-        errc.print("[bold yellow]demo:[/] the audio is SYNTHETIC (generated patterns, not music); "
-                   "the genres shown for it are only illustrative.", highlight=False)
+        errc.print(
+            "[bold yellow]demo:[/] the audio is SYNTHETIC (generated patterns, not music); "
+            "the genres shown for it are only illustrative.",
+            highlight=False,
+        )
     else:
         source = MicSource(device, block_frames=block_frames, stall_seconds=stall_timeout, rate=device_rate)
         source.prepare()
@@ -203,12 +321,16 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, device_rat
             from gtzan.daemon import progress
             from gtzan.daemon.output_json import JsonOutput
 
-            shown = (progress.StderrProgress(tuple(bundle.genres), progress.audio_length(source, duration))
-                     if progress.wanted() else None)
+            shown = (
+                progress.StderrProgress(tuple(bundle.genres), progress.audio_length(source, duration))
+                if progress.wanted()
+                else None
+            )
             return JsonOutput(tuple(bundle.genres), {n: w for n, _, w in member_rows(bundle)}, progress=shown)
         from gtzan.daemon.display import LiveDisplay
 
         return LiveDisplay(tuple(bundle.genres), member_rows(bundle), realtime=not fast)
+
     splitter = None
     if fast:
         from gtzan.daemon.parallel import start_split
@@ -222,8 +344,18 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, device_rat
 
         return load_models(models, errc, background=fast)
 
-    result = run(source, load, make_output, hop=hop, smooth=smooth, silence_db=silence_db, duration=duration,
-                 warm=not fast, splitter=splitter, batch=BATCH_WINDOWS if fast else 1)  # run closes the splitter
+    result = run(
+        source,
+        load,
+        make_output,
+        hop=hop,
+        smooth=smooth,
+        silence_db=silence_db,
+        duration=duration,
+        warm=not fast,
+        splitter=splitter,
+        batch=BATCH_WINDOWS if fast else 1,
+    )  # run closes the splitter
     output = result.output
     s = result.summary
     if as_json:
@@ -234,15 +366,18 @@ def _listen(errc, file_: Path | None, demo: bool, device: str | None, device_rat
             share = s["shares"].get(s["verdict"], 0.0) if s["verdict"] else 0.0
             # plain text: importing rich for this one unstyled line would be the last 12 ms of a --fast run
             verdict = verdict_text(s) if s["verdict"] else "none"
-            click.echo(f"verdict: {verdict} ({100 * share:.0f}% of {n} classified windows, {s['silent']} silent)",
-                       err=True)
+            click.echo(
+                f"verdict: {verdict} ({100 * share:.0f}% of {n} classified windows, {s['silent']} silent)", err=True
+            )
         else:
             output.console.print(render_summary(s))
     if result.error is not None:
         _err(errc, str(result.error))
     elif result.ended in ("interrupted", "terminated"):
-        errc.print(f"gtzan-listen: {result.ended}" + ("" if s["windows"] else
-                   " before the first complete 3 s window"), highlight=False)
+        errc.print(
+            f"gtzan-listen: {result.ended}" + ("" if s["windows"] else " before the first complete 3 s window"),
+            highlight=False,
+        )
     if getattr(source, "close_hung", False):
         # PortAudio did not let go of the device within its timeout; waiting for it at interpreter exit
         # could hang forever, so leave now with everything written flushed.

@@ -88,19 +88,26 @@ class FileRanges:
                 try:  # the messages gtzan.audio gives when the file is decoded from its start
                     x = f.read(self.grid, dtype="float32", always_2d=True)
                 except sf.LibsndfileError as e:
-                    raise ClipError(f"{self.path}: decoding failed after {pos / f.samplerate:.2f} s of audio "
-                                    f"({_reason(e)}); the file is truncated or corrupt") from None
+                    raise ClipError(
+                        f"{self.path}: decoding failed after {pos / f.samplerate:.2f} s of audio "
+                        f"({_reason(e)}); the file is truncated or corrupt"
+                    ) from None
                 except (sf.SoundFileError, RuntimeError, OSError, ValueError) as e:
-                    raise ClipError(f"{self.path}: decoding failed after {pos / f.samplerate:.2f} s of audio ({e})") \
-                        from None
+                    raise ClipError(
+                        f"{self.path}: decoding failed after {pos / f.samplerate:.2f} s of audio ({e})"
+                    ) from None
                 if len(x) == 0:
-                    raise ClipError(f"{self.path}: the file ends at {pos / f.samplerate:.2f} s, before the "
-                                    f"{self.n_samples / SR:.2f} s its header announces; the file is truncated")
+                    raise ClipError(
+                        f"{self.path}: the file ends at {pos / f.samplerate:.2f} s, before the "
+                        f"{self.n_samples / SR:.2f} s its header announces; the file is truncated"
+                    )
                 mono = to_mono(x, f.channels)
                 i = first_non_finite(mono)
                 if i >= 0:
-                    raise ClipError(f"{self.path}: non-finite sample (NaN or infinity) at frame {pos + i} "
-                                    f"({(pos + i) / f.samplerate:.3f} s); the file is corrupt")
+                    raise ClipError(
+                        f"{self.path}: non-finite sample (NaN or infinity) at frame {pos + i} "
+                        f"({(pos + i) / f.samplerate:.3f} s); the file is corrupt"
+                    )
                 piece = mono[max(a, pos) - pos : min(b, pos + len(mono)) - pos]
                 for j in range(0, len(piece), block):
                     yield piece[j : j + block]
@@ -116,7 +123,12 @@ def seekable_file(path: Path, limit: int | None, grid: int) -> FileRanges | None
         info = audio_info(path)
     except AudioError:
         return None
-    if (info.samplerate != SR or info.format not in SEEK_EXACT_FORMATS or info.subtype not in SEEK_EXACT_SUBTYPES
-            or info.header_frames is not None or info.frames <= 0):
+    if (
+        info.samplerate != SR
+        or info.format not in SEEK_EXACT_FORMATS
+        or info.subtype not in SEEK_EXACT_SUBTYPES
+        or info.header_frames is not None
+        or info.frames <= 0
+    ):
         return None
     return FileRanges(Path(path), info.frames if limit is None else min(info.frames, limit), grid)

@@ -60,8 +60,9 @@ def audio_noise_filtered() -> Iterator[None]:
         return
     read_fd, write_fd = os.pipe()
     python_stderr = sys.stderr
-    direct = os.fdopen(os.dup(terminal), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",
-                       errors="backslashreplace")
+    direct = os.fdopen(
+        os.dup(terminal), "w", buffering=1, encoding=python_stderr.encoding or "utf-8", errors="backslashreplace"
+    )
     os.dup2(write_fd, 2)
     os.close(write_fd)
     sys.stderr = direct

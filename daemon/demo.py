@@ -29,6 +29,7 @@ PEAK = 0.9
 
 # --- building blocks ----------------------------------------------------------------------------
 
+
 def _hz(midi: float) -> float:
     return float(440.0 * 2.0 ** ((midi - 69.0) / 12.0))
 
@@ -70,8 +71,9 @@ def _place(total: int, starts: np.ndarray, sound: np.ndarray) -> np.ndarray:
     return y
 
 
-def _grid(seconds: float, bpm: float, sr: int, every: float = 1.0, offset: float = 0.0,
-          swing: float = 0.0) -> np.ndarray:
+def _grid(
+    seconds: float, bpm: float, sr: int, every: float = 1.0, offset: float = 0.0, swing: float = 0.0
+) -> np.ndarray:
     """Sample positions of a pulse every ``every`` beats; ``swing`` delays each second pulse (in beats)."""
     step = 60.0 / bpm * every
     t = np.arange(offset * 60.0 / bpm, seconds, step)
@@ -79,8 +81,9 @@ def _grid(seconds: float, bpm: float, sr: int, every: float = 1.0, offset: float
     return (t[t < seconds] * sr).astype(int)
 
 
-def _tone(freq: float, dur: float, sr: int, partials: int, tilt: float, decay: float,
-          damp: float = 0.0, attack: float = 0.003) -> np.ndarray:
+def _tone(
+    freq: float, dur: float, sr: int, partials: int, tilt: float, decay: float, damp: float = 0.0, attack: float = 0.003
+) -> np.ndarray:
     """A note from decaying harmonics: partial k has amplitude k**-tilt and decays ``damp`` times faster
     per step up (plucked and struck strings). sin(k x) and the decays come from recurrences, not from
     one sin and exp per partial, which keeps the demo quick to start."""
@@ -136,8 +139,9 @@ def _cymbal(sr: int, rng: np.random.Generator, decay: float, lo: float = 3000.0,
     return y * _env(n, decay, sr)
 
 
-def _notes(total: int, sr: int, events: list[tuple[float, float, float, float]],
-           voice: Callable[[float, float], np.ndarray]) -> np.ndarray:
+def _notes(
+    total: int, sr: int, events: list[tuple[float, float, float, float]], voice: Callable[[float, float], np.ndarray]
+) -> np.ndarray:
     """Render (start s, length s, frequency, gain) events with an instrument ``voice(freq, dur)``; a
     repeated note is synthesised once."""
     y = np.zeros(total)
@@ -163,8 +167,16 @@ def _rms(y: np.ndarray) -> float:
 RECORDING = {20.0: -18.0, 50.0: 0.0, 5000.0: 0.0, 8000.0: -12.0, 10000.0: -35.0}
 
 
-def _master(y: np.ndarray, sr: int, rng: np.random.Generator, rms: float, drive: float = 0.0,
-            eq: dict[float, float] | None = None, room: float = 0.0, wet: float = 0.0) -> np.ndarray:
+def _master(
+    y: np.ndarray,
+    sr: int,
+    rng: np.random.Generator,
+    rms: float,
+    drive: float = 0.0,
+    eq: dict[float, float] | None = None,
+    room: float = 0.0,
+    wet: float = 0.0,
+) -> np.ndarray:
     """The recording: a room (``room`` seconds of reverb tail, ``wet`` share), its tone (``eq``, by
     default RECORDING) and its loudness as the genre is mastered; ``drive`` > 0 squashes peaks (a
     limiter) so loud genres stay loud and dense. Never above PEAK. Room and tone are one FFT filter."""
@@ -188,9 +200,23 @@ def _master(y: np.ndarray, sr: int, rng: np.random.Generator, rms: float, drive:
 
 # --- the patterns -------------------------------------------------------------------------------
 
-def disco_like(seconds: float, sr: int, rng: np.random.Generator, *, kick: float = 0.8, open_hat: float = 0.9,
-               closed_hat: float = 0.5, clap: float = 0.35, bass: float = 0.12, strings: float = 0.03,
-               guitar: float = 0.33, drive: float = 0.6, presence: float = -3.0, air: float = -14.0) -> np.ndarray:
+
+def disco_like(
+    seconds: float,
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    kick: float = 0.8,
+    open_hat: float = 0.9,
+    closed_hat: float = 0.5,
+    clap: float = 0.35,
+    bass: float = 0.12,
+    strings: float = 0.03,
+    guitar: float = 0.33,
+    drive: float = 0.6,
+    presence: float = -3.0,
+    air: float = -14.0,
+) -> np.ndarray:
     """Four-on-the-floor kick, open hats on the off-beats, 16th closed hats, claps on 2 and 4, an octave
     bass line, a soft string pad and a chicken-scratch guitar: 120 BPM."""
     n = int(seconds * sr)
@@ -202,11 +228,16 @@ def disco_like(seconds: float, sr: int, rng: np.random.Generator, *, kick: float
     y += clap * _place(n, _grid(seconds, bpm, sr, every=2, offset=1), _snare(sr, rng, 0.12, 0.2))
     roots = [45, 45, 50, 52]  # A A D E
     chords = {45: (57, 60, 64, 69), 50: (57, 62, 65, 69), 52: (56, 59, 64, 68)}
-    bass_ev = [(e * beat / 2, beat * 0.45, _hz(roots[int(e // 8) % 4] + 12 * (e % 2)), 1.0)
-               for e in range(int(seconds / (beat / 2)) + 1)]
+    bass_ev = [
+        (e * beat / 2, beat * 0.45, _hz(roots[int(e // 8) % 4] + 12 * (e % 2)), 1.0)
+        for e in range(int(seconds / (beat / 2)) + 1)
+    ]
     y += bass * _notes(n, sr, bass_ev, lambda f, d: _tone(f, d, sr, 8, 1.2, 0.3, 0.3))
-    pad_ev = [(b * 4 * beat, 4 * beat, _hz(m), 1.0) for b in range(int(seconds / (4 * beat)) + 1)
-              for m in chords[roots[b % len(roots)]]]
+    pad_ev = [
+        (b * 4 * beat, 4 * beat, _hz(m), 1.0)
+        for b in range(int(seconds / (4 * beat)) + 1)
+        for m in chords[roots[b % len(roots)]]
+    ]
     y += strings * _notes(n, sr, pad_ev, lambda f, d: _tone(f, d, sr, 12, 1.0, 8.0, attack=0.08))
     m = int(0.06 * sr)
     scratch = _filter(rng.standard_normal(m), sr, lo=1200.0, hi=4000.0) * _env(m, 0.015, sr)
@@ -230,14 +261,35 @@ def classical_like(seconds: float, sr: int, rng: np.random.Generator) -> np.ndar
             f = _hz(m)
             vib = f * (1 + 0.004 * np.sin(2 * np.pi * 5.5 * t[seg] + m))
             y[seg] += _saw(vib, int(seg.sum()), sr, phase0=m / 7.0) * env
-    eq = {20.0: -30.0, 80.0: -3.0, 160.0: 0.0, 1500.0: 0.0, 2500.0: -3.0, 5000.0: -15.0, 8000.0: -27.0,
-          10000.0: -40.0}  # strings and a distant hall: warm, no air
+    eq = {
+        20.0: -30.0,
+        80.0: -3.0,
+        160.0: 0.0,
+        1500.0: 0.0,
+        2500.0: -3.0,
+        5000.0: -15.0,
+        8000.0: -27.0,
+        10000.0: -40.0,
+    }  # strings and a distant hall: warm, no air
     return _master(y, sr, rng, 0.03, eq=eq, room=2.0, wet=0.4)
 
 
-def metal_like(seconds: float, sr: int, rng: np.random.Generator, *, guitar: float = 0.22, kick: float = 0.68,
-               snare: float = 0.3, cymbal: float = 0.19, distortion: float = 10.0, mute: float = 0.1,
-               drive: float = 1.4, scoop: float = -6.3, presence: float = 2.8, air: float = -20.0) -> np.ndarray:
+def metal_like(
+    seconds: float,
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    guitar: float = 0.22,
+    kick: float = 0.68,
+    snare: float = 0.3,
+    cymbal: float = 0.19,
+    distortion: float = 10.0,
+    mute: float = 0.1,
+    drive: float = 1.4,
+    scoop: float = -6.3,
+    presence: float = 2.8,
+    air: float = -20.0,
+) -> np.ndarray:
     """Palm-muted, heavily distorted power chords over double kick drums and a constant cymbal wash,
     mixed loud with scooped mids: 180 BPM."""
     n = int(seconds * sr)
@@ -260,14 +312,33 @@ def metal_like(seconds: float, sr: int, rng: np.random.Generator, *, guitar: flo
     y += kick * _place(n, _grid(seconds, bpm, sr, every=0.25), _kick(sr, 0.6))
     y += snare * _place(n, _grid(seconds, bpm, sr, every=2, offset=1), _snare(sr, rng, 0.1))
     y += cymbal * _place(n, _grid(seconds, bpm, sr, every=1), _cymbal(sr, rng, 0.6, 2500.0))
-    eq = {20.0: -18.0, 60.0: -3.0, 300.0: -3.0, 1000.0: scoop, 2500.0: presence, 5000.0: 0.0, 7000.0: air,
-          10000.0: -40.0}
+    eq = {
+        20.0: -18.0,
+        60.0: -3.0,
+        300.0: -3.0,
+        1000.0: scoop,
+        2500.0: presence,
+        5000.0: 0.0,
+        7000.0: air,
+        10000.0: -40.0,
+    }
     return _master(y, sr, rng, 0.15, drive, eq)
 
 
-def jazz_like(seconds: float, sr: int, rng: np.random.Generator, *, ride: float = 0.03, bass: float = 0.27,
-              piano: float = 0.1, brush: float = 0.07, horn: float = 0.44, wet: float = 0.1,
-              presence: float = 2.3, air: float = 0.0) -> np.ndarray:
+def jazz_like(
+    seconds: float,
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    ride: float = 0.03,
+    bass: float = 0.27,
+    piano: float = 0.1,
+    brush: float = 0.07,
+    horn: float = 0.44,
+    wet: float = 0.1,
+    presence: float = 2.3,
+    air: float = 0.0,
+) -> np.ndarray:
     """A quartet in a small room: swung ride cymbal, walking upright bass, piano seventh chords, brushed
     snare and a saxophone line: 140 BPM."""
     n = int(seconds * sr)
@@ -279,8 +350,12 @@ def jazz_like(seconds: float, sr: int, rng: np.random.Generator, *, ride: float 
     y += bass * _notes(n, sr, bass_ev, lambda f, d: _tone(f, d, sr, 6, 1.5, 0.5, 0.6, attack=0.01))
     voicings = [(53, 57, 60, 64), (53, 56, 60, 63), (52, 55, 59, 62), (50, 53, 57, 60)]  # Dm9-ish ii-V-I colours
     bar = 4 * beat
-    piano_ev = [(b * bar + off * beat, beat * 1.2, _hz(m + 12), 1.0) for b in range(int(seconds / bar) + 1)
-                for off in (0.0, 1.66) for m in voicings[b % len(voicings)]]
+    piano_ev = [
+        (b * bar + off * beat, beat * 1.2, _hz(m + 12), 1.0)
+        for b in range(int(seconds / bar) + 1)
+        for off in (0.0, 1.66)
+        for m in voicings[b % len(voicings)]
+    ]
     y += piano * _notes(n, sr, piano_ev, lambda f, d: _tone(f, d, sr, 10, 1.3, 0.8, 0.4))
     y += brush * _place(n, _grid(seconds, bpm, sr, every=2, offset=1), _snare(sr, rng, 0.15, 0.0))
     y += horn * _horn(seconds, bpm, sr)
@@ -309,9 +384,22 @@ def _horn(seconds: float, bpm: float, sr: int) -> np.ndarray:
     return _filter(_notes(n, sr, ev, reed), sr, lo=250.0, hi=1800.0, order=2)
 
 
-def hiphop_like(seconds: float, sr: int, rng: np.random.Generator, *, kick: float = 0.45, snare: float = 0.57,
-                hats: float = 0.66, bass: float = 1.0, loop: float = 0.05, voice: float = 0.3, vinyl: float = 0.095,
-                drive: float = 2.65, presence: float = -1.6, air: float = -4.5) -> np.ndarray:
+def hiphop_like(
+    seconds: float,
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    kick: float = 0.45,
+    snare: float = 0.57,
+    hats: float = 0.66,
+    bass: float = 1.0,
+    loop: float = 0.05,
+    voice: float = 0.3,
+    vinyl: float = 0.095,
+    drive: float = 2.65,
+    presence: float = -1.6,
+    air: float = -4.5,
+) -> np.ndarray:
     """A boom-bap beat at 90 BPM: hard kick, backbeat snare, busy hats, a sub bass, a looped chord
     sample with its vinyl hiss, and a rapped voice (a buzz through vowel formants, one syllable per 16th)."""
     n = int(seconds * sr)
@@ -323,8 +411,11 @@ def hiphop_like(seconds: float, sr: int, rng: np.random.Generator, *, kick: floa
     y += hats * _place(n, _grid(seconds, bpm, sr, every=0.5), _hat(sr, rng, 0.03))
     bass_ev = [(k / sr, beat * 0.9, _hz(33), 1.0) for k in kicks]
     y += bass * _notes(n, sr, bass_ev, lambda f, d: _tone(f, d, sr, 3, 2.0, 0.6))
-    loop_ev = [(b * 4 * beat, 4 * beat, _hz(m), 1.0) for b in range(int(seconds / (4 * beat)) + 1)
-               for m in ((57, 60, 64, 67) if b % 2 == 0 else (55, 58, 62, 65))]
+    loop_ev = [
+        (b * 4 * beat, 4 * beat, _hz(m), 1.0)
+        for b in range(int(seconds / (4 * beat)) + 1)
+        for m in ((57, 60, 64, 67) if b % 2 == 0 else (55, 58, 62, 65))
+    ]
     y += loop * _notes(n, sr, loop_ev, lambda f, d: _tone(f, d, sr, 5, 1.0, 2.0, 0.2, attack=0.02))
     y += vinyl * _filter(rng.standard_normal(n), sr, lo=1000.0, hi=8000.0)
     y += voice * _rap(seconds, bpm, sr, rng)
@@ -376,8 +467,9 @@ PATTERNS: tuple[Pattern, ...] = (
 )
 
 
-def demo_clip(sr: int = SR, seconds_each: float = SEGMENT_SECONDS,
-              seed: int = 0) -> tuple[np.ndarray, list[tuple[int, str]]]:
+def demo_clip(
+    sr: int = SR, seconds_each: float = SEGMENT_SECONDS, seed: int = 0
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """The demo clip (float32, peak at most PEAK) and its segments as (start sample, pattern name)."""
     rng = np.random.default_rng(seed)
     parts, segments, pos = [], [], 0

@@ -27,8 +27,9 @@ def import_sounddevice() -> ModuleType:
     except ImportError as e:
         raise PortAudioMissing(f"the sounddevice package is not installed ({e}); {ALTERNATIVES}") from None
     except Exception as e:  # sounddevice.PortAudioError from Pa_Initialize, raised on import
-        raise PortAudioFailed(f"PortAudio could not start ({' '.join(str(e).split())}){_config_hint()}; "
-                              f"or {ALTERNATIVES}") from None
+        raise PortAudioFailed(
+            f"PortAudio could not start ({' '.join(str(e).split())}){_config_hint()}; or {ALTERNATIVES}"
+        ) from None
     return sounddevice
 
 
@@ -68,14 +69,18 @@ def probe_portaudio(timeout: float = PROBE_TIMEOUT) -> None:
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            raise PortAudioFailed(f"PortAudio did not finish starting within {timeout:.0f} s (a sound server not "
-                                  f"answering?){_config_hint()}; or {ALTERNATIVES}")
+            raise PortAudioFailed(
+                f"PortAudio did not finish starting within {timeout:.0f} s (a sound server not "
+                f"answering?){_config_hint()}; or {ALTERNATIVES}"
+            )
         time.sleep(0.005)
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         sig = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
-        raise PortAudioFailed(f"PortAudio crashed while starting (killed by {sig} in the audio libraries)"
-                              f"{_config_hint()}; or {ALTERNATIVES}")
+        raise PortAudioFailed(
+            f"PortAudio crashed while starting (killed by {sig} in the audio libraries)"
+            f"{_config_hint()}; or {ALTERNATIVES}"
+        )
 
 
 def _config_hint() -> str:
@@ -97,8 +102,10 @@ def _config_hint() -> str:
             problems.append(f"{path!r} is empty")
     if not problems:
         return f": check the ALSA configuration that ALSA_CONFIG_PATH={value!r} points at"
-    return (f": ALSA_CONFIG_PATH={value!r} is unusable ({', '.join(problems)}); unset it or point it at a "
-            "valid ALSA configuration")
+    return (
+        f": ALSA_CONFIG_PATH={value!r} is unusable ({', '.join(problems)}); unset it or point it at a "
+        "valid ALSA configuration"
+    )
 
 
 def parse_device(device: str | None) -> int | str | None:
@@ -137,8 +144,9 @@ def resolve_input(device: str | None) -> tuple[ModuleType, dict[str, Any]]:
         have = input_devices(sd)
         listing = "; ".join(f"[{d['index']}] {d['name']}" for d in have) or "none"
         what = "no audio input device found" if want is None else f"input device {device!r} not found"
-        raise NoInputDevice(f"{what} ({e}). Input devices present: {listing}. "
-                            f"{ALTERNATIVES[0].upper()}{ALTERNATIVES[1:]}.") from None
+        raise NoInputDevice(
+            f"{what} ({e}). Input devices present: {listing}. {ALTERNATIVES[0].upper()}{ALTERNATIVES[1:]}."
+        ) from None
     if info["max_input_channels"] < 1:
         raise NoInputDevice(f"device {info['name']!r} has no input channels; see --list-devices; or {ALTERNATIVES}")
     return sd, dict(info)

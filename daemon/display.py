@@ -29,9 +29,16 @@ from gtzan.daemon.level import warning_text
 from gtzan.daemon.pipeline import WindowResult
 
 GENRE_STYLES = {
-    "blues": "blue", "classical": "bright_white", "country": "yellow", "disco": "magenta",
-    "hiphop": "bright_red", "jazz": "cyan", "metal": "red", "pop": "bright_magenta",
-    "reggae": "green", "rock": "dark_orange",
+    "blues": "blue",
+    "classical": "bright_white",
+    "country": "yellow",
+    "disco": "magenta",
+    "hiphop": "bright_red",
+    "jazz": "cyan",
+    "metal": "red",
+    "pop": "bright_magenta",
+    "reggae": "green",
+    "rock": "dark_orange",
 }
 TIMELINE = 48  # windows shown in the strip, at most
 METER_DB = 72.0  # the level meter spans -72..0 dBFS
@@ -60,8 +67,13 @@ class LiveDisplay:
     """Redraws on every window (real time) and a few times a second in between; with --fast
     (``realtime=False``) only a few times a second."""
 
-    def __init__(self, genres: tuple[str, ...], members: list[tuple[str, str, int]], console: Console | None = None,
-                 realtime: bool = True):
+    def __init__(
+        self,
+        genres: tuple[str, ...],
+        members: list[tuple[str, str, int]],
+        console: Console | None = None,
+        realtime: bool = True,
+    ):
         self.genres = genres
         self.members = members
         self.console = console or Console()
@@ -134,23 +146,27 @@ class LiveDisplay:
                     body.append(f"   calibrated probability, {over}", style="grey62")
             raw = self.genres[r.label]
             body.append("\nthis window: ")
-            body.append(f"{raw}{'?' if r.uncertain else ''} ({100 * float(r.probability or 0.0):.0f}%)",
-                        style=genre_style(raw))
+            body.append(
+                f"{raw}{'?' if r.uncertain else ''} ({100 * float(r.probability or 0.0):.0f}%)", style=genre_style(raw)
+            )
         if r is not None and r.level_warning is not None:
-            text = warning_text(r.level_warning, r.level_dbfs, r.peak_dbfs, r.clipped,
-                                short=self.console.width < NARROW)
+            text = warning_text(
+                r.level_warning, r.level_dbfs, r.peak_dbfs, r.clipped, short=self.console.width < NARROW
+            )
             body.append("\n" + text, style="bold red" if r.level_warning == "clipping" else "bold yellow")
         if r is not None and r.note:
             body.append(f"\n{r.note.upper()} (synthetic audio, not real music)", style="bold yellow")
         title = "genre" + ("  [yellow]SYNTHETIC DEMO[/]" if s.synthetic else "")
-        return Panel(body, title=title, padding=(0, 2 if self.console.width >= NARROW else 0),
-                     border_style=genre_style(shown))
+        return Panel(
+            body, title=title, padding=(0, 2 if self.console.width >= NARROW else 0), border_style=genre_style(shown)
+        )
 
     def _scores(self, top: int | None = None) -> Table:
         r = self.last
         width = bar_width(self.console.width)
         title = ("blended probabilities (calibrated)" if self.console.width >= NARROW else "probabilities") + (
-            "" if top is None else f", top {top}")
+            "" if top is None else f", top {top}"
+        )
         t = Table(show_header=True, header_style="bold", box=None, padding=(0, 1), title=title)
         t.add_column("genre", no_wrap=True)
         t.add_column("this window", no_wrap=True)
@@ -165,8 +181,11 @@ class LiveDisplay:
             raw = 0.0 if r is None or r.probs is None else float(r.probs[k])
             sm = 0.0 if r is None or r.smoothed_probs is None else float(r.smoothed_probs[k])
             st = genre_style(g)
-            t.add_row(Text(g, style=st), _bar(raw, width, st) + Text(f"{100 * raw:4.0f}%"),
-                      _bar(sm, width, st) + Text(f"{100 * sm:4.0f}%"))
+            t.add_row(
+                Text(g, style=st),
+                _bar(raw, width, st) + Text(f"{100 * raw:4.0f}%"),
+                _bar(sm, width, st) + Text(f"{100 * sm:4.0f}%"),
+            )
         return t
 
     def _members(self) -> Table:
@@ -193,7 +212,7 @@ class LiveDisplay:
         label = "recent windows  " if width >= NARROW else "recent "
         t = Text()
         t.append(label, style="bold")
-        for g in list(self.timeline)[-max(1, width - len(label) - 1):]:
+        for g in list(self.timeline)[-max(1, width - len(label) - 1) :]:
             t.append("▇" if g else "·", style=genre_style(g))
         counts: dict[str, int] = {}
         for g in self.timeline:
@@ -239,13 +258,16 @@ class LiveDisplay:
         if narrow:
             t.append(f"{clock}  audio {s.audio_seconds():.1f} s  windows {windows}\n")
         else:
-            t.append(f"elapsed {clock}   audio {s.audio_seconds():.1f} s   hop {s.hop_seconds:.3f} s   "
-                     f"windows {windows}\n")
+            t.append(
+                f"elapsed {clock}   audio {s.audio_seconds():.1f} s   hop {s.hop_seconds:.3f} s   windows {windows}\n"
+            )
         if not self.realtime:
             t.append(f"speed {s.audio_seconds() / max(el, 1e-3):.0f}x real time  ")
         elif r is not None and not narrow:
-            t.append(f"features {r.features_ms:.0f} ms  inference {r.inference_ms:.1f} ms  "
-                     f"latency {self.latency_ms:.0f} ms  ")
+            t.append(
+                f"features {r.features_ms:.0f} ms  inference {r.inference_ms:.1f} ms  "
+                f"latency {self.latency_ms:.0f} ms  "
+            )
         elif r is not None:
             t.append(f"latency {self.latency_ms:.0f} ms  ")
         ov, dr = s.source.overflows, s.source.dropped

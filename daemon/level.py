@@ -37,6 +37,7 @@ def warning_text(warning: str | None, level: float, peak: float, clipped_share: 
     if warning == "clipping":
         if short:
             return f"clipping: {100 * clipped_share:.1f}%"
-        return (f"input clipping: {100 * clipped_share:.1f}% of samples at full scale (peak {peak:.1f} dBFS); "
-                "turn it down")
+        return (
+            f"input clipping: {100 * clipped_share:.1f}% of samples at full scale (peak {peak:.1f} dBFS); turn it down"
+        )
     return ""

@@ -120,21 +120,29 @@ def bundle_notes(bundle: Any) -> list[str]:
     """One-line notes about anything that makes the bundle's verdicts doubtful."""
     notes = []
     if bundle.provisional:
-        notes.append(f"note: the model bundle {bundle.path} is marked provisional: it comes from a quick or test "
-                     "export (few epochs, small forests), so its verdicts mean little; build a full one with "
-                     "gtzan-export (without --quick) and pass it with --models")
+        notes.append(
+            f"note: the model bundle {bundle.path} is marked provisional: it comes from a quick or test "
+            "export (few epochs, small forests), so its verdicts mean little; build a full one with "
+            "gtzan-export (without --quick) and pass it with --models"
+        )
     length = bundle.manifest.median_length_samples
     if length is not None and abs(length - WINDOW_SAMPLES) > 1:
-        notes.append(f"warning: the model bundle {bundle.path} was trained on {float(length):.0f}-sample clips, "
-                     f"not {WINDOW_SAMPLES}-sample windows; its verdicts may be off")
+        notes.append(
+            f"warning: the model bundle {bundle.path} was trained on {float(length):.0f}-sample clips, "
+            f"not {WINDOW_SAMPLES}-sample windows; its verdicts may be off"
+        )
     differ = bundle.feature_mismatches
     if differ is None:
-        notes.append(f"warning: the model bundle {bundle.path} records no fingerprint of its features, so they "
-                     "cannot be checked against this version of the feature code; its verdicts may be off")
+        notes.append(
+            f"warning: the model bundle {bundle.path} records no fingerprint of its features, so they "
+            "cannot be checked against this version of the feature code; its verdicts may be off"
+        )
     elif differ:
         names = ", ".join(m.name for m in differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
-        notes.append(f"warning: the model bundle {bundle.path} was trained with features that this version of "
-                     f"the feature code computes differently ({names}); its verdicts may be off")
+        notes.append(
+            f"warning: the model bundle {bundle.path} was trained with features that this version of "
+            f"the feature code computes differently ({names}); its verdicts may be off"
+        )
     return notes
 
 

@@ -54,14 +54,25 @@ def window_record(r: WindowResult, genres: tuple[str, ...], weights: dict[str, i
         "probs": _scores(genres, r.probs),
         "uncertain": r.uncertain,
         "scores": _scores(genres, r.scores),
-        "smoothed": {"genre": None if r.smoothed is None else genres[r.smoothed],
-                     "probability": _prob(r.smoothed_probability),
-                     "probs": _scores(genres, r.smoothed_probs),
-                     "uncertain": r.smoothed_uncertain},
-        "members": {m: {"vote": genres[r.member_votes[m]], "weight": weights.get(m),
-                        "probs": _scores(genres, r.member_probs[m])} for m in r.member_probs},
-        "timings": {"features_ms": round(r.features_ms, 3), "inference_ms": round(r.inference_ms, 3),
-                    "latency_ms": None},
+        "smoothed": {
+            "genre": None if r.smoothed is None else genres[r.smoothed],
+            "probability": _prob(r.smoothed_probability),
+            "probs": _scores(genres, r.smoothed_probs),
+            "uncertain": r.smoothed_uncertain,
+        },
+        "members": {
+            m: {
+                "vote": genres[r.member_votes[m]],
+                "weight": weights.get(m),
+                "probs": _scores(genres, r.member_probs[m]),
+            }
+            for m in r.member_probs
+        },
+        "timings": {
+            "features_ms": round(r.features_ms, 3),
+            "inference_ms": round(r.inference_ms, 3),
+            "latency_ms": None,
+        },
     }
     if r.note is not None:
         rec["synthetic"] = r.note
@@ -75,8 +86,9 @@ class JsonOutput:
     ``progress`` (gtzan.daemon.progress.StderrProgress), when given, shows the run on stderr.
     """
 
-    def __init__(self, genres: tuple[str, ...], weights: dict[str, int], stream: TextIO | None = None,
-                 progress: Any = None):
+    def __init__(
+        self, genres: tuple[str, ...], weights: dict[str, int], stream: TextIO | None = None, progress: Any = None
+    ):
         self.genres, self.weights = genres, weights
         self.stream = stream or sys.stdout
         self.progress = progress

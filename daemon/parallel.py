@@ -53,7 +53,7 @@ def worth_splitting(n_samples: int, hop_seconds: float) -> bool:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _receive_batch(fd: int, most: int) -> np.ndarray | None:
@@ -227,8 +227,7 @@ class SplitWindows:
 
     def _drain(self, end: int) -> None:
         """Take in, without waiting, what the worker has sent of its windows before ``end``."""
-        while (self._fd is not None and not self._broken and self.split + self._received < end
-               and _readable(self._fd)):
+        while self._fd is not None and not self._broken and self.split + self._received < end and _readable(self._fd):
             self._receive()
 
     def _receive(self) -> None:
@@ -278,8 +277,10 @@ class SplitWindows:
                 rows = np.concatenate(self._rows)[: end - nxt]
                 self._rows.clear()
                 starts = (nxt + np.arange(len(rows))) * self.hop
-                yield [Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, r[:-2], float(r[-2]), int(r[-1]))
-                       for s, r in zip(starts, rows, strict=True)]
+                yield [
+                    Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, r[:-2], float(r[-2]), int(r[-1]))
+                    for s, r in zip(starts, rows, strict=True)
+                ]
                 nxt += len(rows)
         finally:
             self.close()

@@ -74,8 +74,7 @@ class WindowResult:
 class Pipeline:
     """Feeds blocks to the streaming extractor and turns each finished window into a WindowResult."""
 
-    def __init__(self, bundle: Any, hop_seconds: float = 0.5, smooth_seconds: float = 3.0,
-                 silence_db: float = -60.0):
+    def __init__(self, bundle: Any, hop_seconds: float = 0.5, smooth_seconds: float = 3.0, silence_db: float = -60.0):
         from gtzan.features.stream import StreamingExtractor
 
         self.bundle = bundle
@@ -107,8 +106,9 @@ class Pipeline:
         windows, feat_ms = self.extract(samples)
         return self.classify(windows, arrival, feat_ms) if windows else []
 
-    def classify(self, windows: Sequence[Window], arrival: float,
-                 feat_ms: float | Sequence[float]) -> list[WindowResult]:
+    def classify(
+        self, windows: Sequence[Window], arrival: float, feat_ms: float | Sequence[float]
+    ) -> list[WindowResult]:
         """Blend and smoothe windows whose features are known (by push, or computed elsewhere).
 
         The members run once per ``PREDICT_ROWS`` windows given (their outputs do not depend on how rows
@@ -121,11 +121,22 @@ class Pipeline:
             lvl = level_dbfs(w.features)
             silent = lvl < self.silence_db
             clipped = w.clipped / WINDOW_SAMPLES
-            results.append(WindowResult(index=self._n, start_sample=int(w.start_sample), start=float(w.start),
-                                        end=float(w.end), level_dbfs=lvl, silent=silent,
-                                        peak_dbfs=peak_dbfs(w.peak), clipped=clipped,
-                                        level_warning=level_warning(lvl, silent, clipped),
-                                        features_ms=ms, arrival=arrival, features=w.features))
+            results.append(
+                WindowResult(
+                    index=self._n,
+                    start_sample=int(w.start_sample),
+                    start=float(w.start),
+                    end=float(w.end),
+                    level_dbfs=lvl,
+                    silent=silent,
+                    peak_dbfs=peak_dbfs(w.peak),
+                    clipped=clipped,
+                    level_warning=level_warning(lvl, silent, clipped),
+                    features_ms=ms,
+                    arrival=arrival,
+                    features=w.features,
+                )
+            )
             self._n += 1
         everyone = [i for i, r in enumerate(results) if not r.silent]
         for c in range(0, len(everyone), PREDICT_ROWS):

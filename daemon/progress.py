@@ -19,6 +19,7 @@ REFRESH_PER_SECOND = 4
 
 def wanted() -> bool:
     """Whether to show progress: stderr is a terminal and stdout is not."""
+
     def tty(stream: Any) -> bool:
         try:
             return stream is not None and stream.isatty()
@@ -72,15 +73,24 @@ class StderrProgress:
         else:
             columns += [TextColumn("{task.completed:.1f} s of audio")]
         columns += [TextColumn("windows {task.fields[windows]}"), TimeElapsedColumn()]
-        self._progress = Progress(*columns, console=self.console or Console(stderr=True), transient=True,
-                                  refresh_per_second=REFRESH_PER_SECOND, redirect_stdout=False)
+        self._progress = Progress(
+            *columns,
+            console=self.console or Console(stderr=True),
+            transient=True,
+            refresh_per_second=REFRESH_PER_SECOND,
+            redirect_stdout=False,
+        )
         self._task = self._progress.add_task("listening", total=self.total or None, windows=0)
         self._progress.start()
 
     def window(self, r: WindowResult, state: Any) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, description=verdict_words(r, self.genres),
-                                  completed=state.audio_seconds(), windows=r.index + 1)
+            self._progress.update(
+                self._task,
+                description=verdict_words(r, self.genres),
+                completed=state.audio_seconds(),
+                windows=r.index + 1,
+            )
 
     def tick(self, state: Any) -> None:
         if self._progress is not None:

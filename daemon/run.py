@@ -98,8 +98,9 @@ def warm_up(bundle: Any, hop_seconds: float) -> None:
         bundle.predict(np.stack([w.features for w in windows]))
 
 
-def _deliver(results: list, source: Any, output: Any, state: RunState, summary: SummaryBuilder,
-             latencies: list[float]) -> None:
+def _deliver(
+    results: list, source: Any, output: Any, state: RunState, summary: SummaryBuilder, latencies: list[float]
+) -> None:
     """Write classified windows and count them in the summary."""
     for r in results:
         r.note = source.label_at(r.start_sample, r.start_sample + WINDOW_SAMPLES)
@@ -143,8 +144,9 @@ class _Held:
         return n
 
 
-def _run_split(splitter: Any, pipeline: Pipeline, deliver: Callable[[list], None], state: RunState,
-               stop: StopFlag) -> None:
+def _run_split(
+    splitter: Any, pipeline: Pipeline, deliver: Callable[[list], None], state: RunState, stop: StopFlag
+) -> None:
     """The main loop for a split clip: batches of windows instead of blocks of samples.
 
     While the bundle is still loading, computed windows wait for it rather than the other way round;
@@ -183,9 +185,19 @@ def _run_split(splitter: Any, pipeline: Pipeline, deliver: Callable[[list], None
         pipeline.samples_in = splitter.n_samples
 
 
-def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any], Any], *, hop: float = 0.5,
-        smooth: float = 3.0, silence_db: float = -60.0, duration: float | None = None, warm: bool = True,
-        splitter: Any = None, batch: int = 1) -> RunResult:
+def run(
+    source: Any,
+    load_models: Callable[[], Any],
+    make_output: Callable[[Any], Any],
+    *,
+    hop: float = 0.5,
+    smooth: float = 3.0,
+    silence_db: float = -60.0,
+    duration: float | None = None,
+    warm: bool = True,
+    splitter: Any = None,
+    batch: int = 1,
+) -> RunResult:
     """Stream until the source ends, --duration is reached, a signal arrives or an error occurs.
 
     A live input starts capturing before the models load: what it delivers meanwhile waits in its
@@ -206,11 +218,17 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
             output = make_output(bundle)
             summary = SummaryBuilder(tuple(bundle.genres), bundle.uncertain_below)
             pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
-            state = RunState(source=source, source_text=source.describe(), synthetic=source.synthetic,
-                             hop_seconds=pipeline.hop_seconds, smooth_n=pipeline.smooth_n,
-                             smooth_k=pipeline.smooth_k, silence_db=silence_db,
-                             audio_seconds=lambda: pipeline.samples_in / SR,
-                             uncertain_below=pipeline.uncertain_below)
+            state = RunState(
+                source=source,
+                source_text=source.describe(),
+                synthetic=source.synthetic,
+                hop_seconds=pipeline.hop_seconds,
+                smooth_n=pipeline.smooth_n,
+                smooth_k=pipeline.smooth_k,
+                silence_db=silence_db,
+                audio_seconds=lambda: pipeline.samples_in / SR,
+                uncertain_below=pipeline.uncertain_below,
+            )
 
             def deliver(results: list) -> None:
                 _deliver(results, source, output, state, summary, latencies)
@@ -259,14 +277,18 @@ def run(source: Any, load_models: Callable[[], Any], make_output: Callable[[Any]
             splitter.close()
     if error is None and stop.signum is not None:
         ended = "terminated" if stop.signum == signal.SIGTERM else "interrupted"
-    code = {"end": EXIT_OK, "duration": EXIT_OK, "interrupted": EXIT_SIGINT,
-            "terminated": EXIT_SIGTERM}.get(ended, EXIT_ERROR)
+    code = {"end": EXIT_OK, "duration": EXIT_OK, "interrupted": EXIT_SIGINT, "terminated": EXIT_SIGTERM}.get(
+        ended, EXIT_ERROR
+    )
     if error is None and summary.windows == 0 and ended in ("end", "duration"):
-        error = TooShort(f"no complete 3 s window: the audio is {audio_seconds:.2f} s long and a window needs "
-                         f"{WINDOW_SAMPLES / SR:.2f} s ({WINDOW_SAMPLES} samples at {SR} Hz)")
+        error = TooShort(
+            f"no complete 3 s window: the audio is {audio_seconds:.2f} s long and a window needs "
+            f"{WINDOW_SAMPLES / SR:.2f} s ({WINDOW_SAMPLES} samples at {SR} Hz)"
+        )
         ended = "error"
     if error is not None:
         code = error.exit_code
     result = summary.as_dict(ended, source.as_json(), audio_seconds, int(source.overflows), int(source.dropped))
-    return RunResult(exit_code=int(code), ended=ended, summary=result, output=output, error=error,
-                     latencies_ms=latencies)
+    return RunResult(
+        exit_code=int(code), ended=ended, summary=result, output=output, error=error, latencies_ms=latencies
+    )

@@ -101,11 +101,23 @@ class FileSource:
 
     def as_json(self) -> dict[str, Any]:
         info = self.info
-        truncated = None if info.header_frames is None else {
-            "header_seconds": round(info.header_frames / info.samplerate, 3),
-            "file_seconds": round(info.frames / info.samplerate, 3)}
-        return {"kind": self.kind, "path": str(self.path), "samplerate": info.samplerate,
-                "channels": info.channels, "resampled": self.resampled, "synthetic": False, "truncated": truncated}
+        truncated = (
+            None
+            if info.header_frames is None
+            else {
+                "header_seconds": round(info.header_frames / info.samplerate, 3),
+                "file_seconds": round(info.frames / info.samplerate, 3),
+            }
+        )
+        return {
+            "kind": self.kind,
+            "path": str(self.path),
+            "samplerate": info.samplerate,
+            "channels": info.channels,
+            "resampled": self.resampled,
+            "synthetic": False,
+            "truncated": truncated,
+        }
 
     def truncation_note(self) -> str | None:
         """One line when the header announces more audio than the file holds (the file was cut short)."""
@@ -183,8 +195,14 @@ class DemoSource:
         return f"SYNTHETIC demo clip ({len(self._synthesise()) / SR:.0f} s at {SR} Hz: {names}); not real music"
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "samplerate": SR, "channels": 1, "resampled": False, "synthetic": True,
-                "patterns": [name for _, name in self.segments]}
+        return {
+            "kind": self.kind,
+            "samplerate": SR,
+            "channels": 1,
+            "resampled": False,
+            "synthetic": True,
+            "patterns": [name for _, name in self.segments],
+        }
 
     def label_at(self, start_sample: int, end_sample: int) -> str | None:
         """The pattern playing at the middle of a window."""
@@ -226,9 +244,15 @@ class MicSource:
     kind = "microphone"
     synthetic = False
 
-    def __init__(self, device: str | None = None, block_frames: int | None = None,
-                 stall_seconds: float = 3.0, queue_seconds: float = 20.0, start_grace: float = 5.0,
-                 rate: int | None = None):
+    def __init__(
+        self,
+        device: str | None = None,
+        block_frames: int | None = None,
+        stall_seconds: float = 3.0,
+        queue_seconds: float = 20.0,
+        start_grace: float = 5.0,
+        rate: int | None = None,
+    ):
         self.device = device
         self.rate = rate
         self.block_frames = block_frames
@@ -283,8 +307,10 @@ class MicSource:
                 continue
         else:
             asked_text = f"{self.rate} Hz mono, " if self.rate is not None else ""
-            raise NoInputDevice(f"input device {info['name']!r} accepts none of {asked_text}{native} Hz mono, "
-                                f"{native} Hz with {min(2, most)} or {most} channels, or {SR} Hz mono")
+            raise NoInputDevice(
+                f"input device {info['name']!r} accepts none of {asked_text}{native} Hz mono, "
+                f"{native} Hz with {min(2, most)} or {most} channels, or {SR} Hz mono"
+            )
         self.samplerate, self.channels = rate, channels
         if rate != SR or channels != 1:
             from gtzan.audio import StreamResampler
@@ -298,13 +324,20 @@ class MicSource:
         """Open and start the stream back to back: audio delivered between the two would be lost."""
         sd, info = self._sd, self.device_info
         try:
-            self._stream = sd.InputStream(device=info["index"], samplerate=self.samplerate, channels=self.channels,
-                                          dtype="float32", blocksize=self.blocksize, callback=self._callback,
-                                          finished_callback=self._on_finished)
+            self._stream = sd.InputStream(
+                device=info["index"],
+                samplerate=self.samplerate,
+                channels=self.channels,
+                dtype="float32",
+                blocksize=self.blocksize,
+                callback=self._callback,
+                finished_callback=self._on_finished,
+            )
             self._stream.start()
         except (sd.PortAudioError, ValueError) as e:
-            raise NoInputDevice(f"could not open input device {info['name']!r} at {self.samplerate} Hz, "
-                                f"{self.channels} ch: {e}") from None
+            raise NoInputDevice(
+                f"could not open input device {info['name']!r} at {self.samplerate} Hz, {self.channels} ch: {e}"
+            ) from None
         self._started = time.monotonic()
 
     def __exit__(self, *exc: object) -> None:
@@ -338,9 +371,15 @@ class MicSource:
         return self.resampler is not None
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "device": self.device_info["name"], "index": self.device_info["index"],
-                "samplerate": self.samplerate, "channels": self.channels, "resampled": self.resampled,
-                "synthetic": False}
+        return {
+            "kind": self.kind,
+            "device": self.device_info["name"],
+            "index": self.device_info["index"],
+            "samplerate": self.samplerate,
+            "channels": self.channels,
+            "resampled": self.resampled,
+            "synthetic": False,
+        }
 
     def label_at(self, start_sample: int, end_sample: int) -> str | None:
         return None
@@ -353,11 +392,15 @@ class MicSource:
         """
         if self._last_callback:
             if now - self._last_callback > self.stall_seconds:
-                return (f"for more than {self.stall_seconds:g} s (--stall-timeout) after it had delivered "
-                        f"{self.frames / self.samplerate:.1f} s of audio (device lost, or it stopped delivering)")
+                return (
+                    f"for more than {self.stall_seconds:g} s (--stall-timeout) after it had delivered "
+                    f"{self.frames / self.samplerate:.1f} s of audio (device lost, or it stopped delivering)"
+                )
         elif now - started > self.start_grace:
-            return (f"in the {self.start_grace:g} s after it was opened (nothing feeding it, or the device is "
-                    f"not working; --stall-timeout {self.stall_seconds:g} s applies once audio flows)")
+            return (
+                f"in the {self.start_grace:g} s after it was opened (nothing feeding it, or the device is "
+                f"not working; --stall-timeout {self.stall_seconds:g} s applies once audio flows)"
+            )
         return None
 
     def blocks(self, stop: StopFlag) -> Iterator[Block]:

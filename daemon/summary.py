@@ -65,8 +65,9 @@ class SummaryBuilder:
         v = self.verdict()
         return None if v is None else float(self.prob_sum[v]) / self.classified
 
-    def as_dict(self, ended: str, source: dict[str, Any], audio_seconds: float, overflows: int,
-                dropped: int) -> dict[str, Any]:
+    def as_dict(
+        self, ended: str, source: dict[str, Any], audio_seconds: float, overflows: int, dropped: int
+    ) -> dict[str, Any]:
         n = max(1, self.classified)
         v = self.verdict()
         p = self.probability()
@@ -75,10 +76,13 @@ class SummaryBuilder:
             "probability": None if p is None else round(p, 6),
             "uncertain": None if p is None else p < self.uncertain_below,
             "shares": {g: round(float(c) / n, 6) for g, c in zip(self.genres, self.counts, strict=False)}
-            if self.classified else {},
-            "smoothed_shares": {g: round(float(c) / n, 6)
-                                for g, c in zip(self.genres, self.smoothed_counts, strict=False)}
-            if self.classified else {},
+            if self.classified
+            else {},
+            "smoothed_shares": {
+                g: round(float(c) / n, 6) for g, c in zip(self.genres, self.smoothed_counts, strict=False)
+            }
+            if self.classified
+            else {},
             "ranking": [self.genres[k] for k in ranking(self.counts, self.prob_sum)],
             "windows": self.windows,
             "classified": self.classified,
@@ -125,9 +129,11 @@ class SummaryView:
         s = self.summary
         width = options.max_width
         height = options.height or console.height
-        note = Text(f"{s['classified']} classified and {s['silent']} silent windows over {s['audio_seconds']:.1f} s "
-                    f"of audio; overflows {s['overflows']}, dropped blocks {s['dropped']}{warnings_note(s)}",
-                    style="grey62")
+        note = Text(
+            f"{s['classified']} classified and {s['silent']} silent windows over {s['audio_seconds']:.1f} s "
+            f"of audio; overflows {s['overflows']}, dropped blocks {s['dropped']}{warnings_note(s)}",
+            style="grey62",
+        )
         note_lines = len(note.wrap(console, width))
         ranked = list(s["ranking"])
         room = max(1, height - note_lines - 4)  # header, verdict, a '+N more' line, a spare

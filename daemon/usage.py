@@ -36,8 +36,9 @@ def _one_line(e: click.UsageError) -> OneLineUsageError:
 class OneLineCommand(click.Command):
     """A click command whose usage errors (parsing, bad values, or raised by the callback) are one line."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
         except OneLineUsageError:

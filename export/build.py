@@ -81,6 +81,7 @@ class _Stages:
 
 # ------------------------------------------------------------------------------------------ inputs
 
+
 def _dataset_error():
     from gtzan.training.dataset import DatasetError
 
@@ -127,14 +128,16 @@ def load_table(cfg: ExportConfig, progress: bool = True):
             raise ExportError("no audio folder found: pass --audio-dir DIR or --features CSV")
     if audio is not None and not Path(audio).is_dir():
         raise ExportError(f"audio folder not found: {audio}")
-    table, sources, info = load_sources(cfg.features_csv, audio, hop=cfg.audio_hop, n_jobs=cfg.jobs,
-                                        cache_dir=cfg.cache_dir, progress=progress)
+    table, sources, info = load_sources(
+        cfg.features_csv, audio, hop=cfg.audio_hop, n_jobs=cfg.jobs, cache_dir=cfg.cache_dir, progress=progress
+    )
     if len(np.unique(table.y)) < 2:
         raise ExportError("the dataset has fewer than two genres; nothing to learn")
     return table, sources, info
 
 
 # ------------------------------------------------------------------------------------ evaluation
+
 
 def _write_report(fit, report_dir: Path, dataset: dict[str, Any]) -> None:
     from gtzan.training.report import write_cv_report
@@ -162,12 +165,16 @@ def _warn_clip_length(table, console) -> None:
     """gtzan-listen classifies 3 s windows; a table of other clip lengths trains models it cannot use well."""
     length = float(np.median(table.X[:, 0]))
     if console is not None and abs(length - WINDOW_SAMPLES) > 1:
-        console.print(f"[yellow]note:[/] the table's clips are {length:.0f} samples long (median), not the "
-                      f"{WINDOW_SAMPLES}-sample windows gtzan-listen classifies; its verdicts with this bundle "
-                      "will be off", highlight=False)
+        console.print(
+            f"[yellow]note:[/] the table's clips are {length:.0f} samples long (median), not the "
+            f"{WINDOW_SAMPLES}-sample windows gtzan-listen classifies; its verdicts with this bundle "
+            "will be off",
+            highlight=False,
+        )
 
 
 # ------------------------------------------------------------------------------------------- run
+
 
 def run_export(cfg: ExportConfig, console=None) -> ExportResult:
     """Run the whole export; raises ExportError (one line) and leaves cfg.out untouched on any failure."""
@@ -194,13 +201,35 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
         if cfg.augment:
             audio = cfg.audio_dir if cfg.audio_dir is not None else (None if cfg.features_csv else _default_audio())
             table, sources, trainable, source["augmented"] = stages.run(
-                "augment", add_augmented_rows, table, sources, trainable, cfg.augment, audio_dir=audio,
-                copies=cfg.augment_copies, seed=cfg.seed, hop=cfg.audio_hop, n_jobs=cfg.jobs,
-                cache_dir=cfg.cache_dir, progress=console is not None)
+                "augment",
+                add_augmented_rows,
+                table,
+                sources,
+                trainable,
+                cfg.augment,
+                audio_dir=audio,
+                copies=cfg.augment_copies,
+                seed=cfg.seed,
+                hop=cfg.audio_hop,
+                n_jobs=cfg.jobs,
+                cache_dir=cfg.cache_dir,
+                progress=console is not None,
+            )
             tune = np.concatenate([tune, np.zeros(len(table) - tune.size, dtype=bool)])
-        fit = stages.run("train", cross_fit, table, cfg.protocol, sources=sources, trainable=trainable, tune=tune,
-                         n_folds=cfg.folds, seed=cfg.seed, quick=cfg.quick, data_dir=data_dir(),
-                         console=console)
+        fit = stages.run(
+            "train",
+            cross_fit,
+            table,
+            cfg.protocol,
+            sources=sources,
+            trainable=trainable,
+            tune=tune,
+            n_folds=cfg.folds,
+            seed=cfg.seed,
+            quick=cfg.quick,
+            data_dir=data_dir(),
+            console=console,
+        )
     except DatasetError as e:
         raise ExportError(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
 
@@ -217,8 +246,15 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
     def export_all():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True, disable=console is None) as prog:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=console is None,
+        ) as prog:
             task = prog.add_task("export + verify", total=len(shipped))
 
             def done(em: ExportedMember) -> None:
@@ -226,9 +262,11 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
                 if console is not None:
                     p = em.parity
                     q = f" {em.extra['weights_dtype']}" if em.quantized else ""
-                    console.print(f"  {em.name:<10} {len(em.onnx_bytes) / 2**20:6.2f} MB{q}  agreement "
-                                  f"{p['label_agreement']:.4f}  max|dp| {p['max_abs_prob_diff']:.1e}  "
-                                  f"weight {em.weight}")
+                    console.print(
+                        f"  {em.name:<10} {len(em.onnx_bytes) / 2**20:6.2f} MB{q}  agreement "
+                        f"{p['label_agreement']:.4f}  max|dp| {p['max_abs_prob_diff']:.1e}  "
+                        f"weight {em.weight}"
+                    )
 
             exported.extend(export_members(shipped, weights, x_verify, quantize=cfg.quantize, on_done=done))
 
@@ -272,6 +310,7 @@ def _relink_images(text: str, names: list[str]) -> str:
 
 # ------------------------------------------------------------------------------------- manifest
 
+
 def shipped_scores(exported: list[ExportedMember], rule: str, table, sources: np.ndarray) -> dict[str, Any] | None:
     """Accuracy of the graphs as shipped on our windows of the audio tracks.
 
@@ -287,8 +326,11 @@ def shipped_scores(exported: list[ExportedMember], rule: str, table, sources: np
         return None
     x, y = table.X[rows], table.y[rows]
     probs = {m.name: run_onnx(m.onnx_bytes, x) for m in exported}
-    out: dict[str, Any] = {"rows": int(rows.size), "tracks": sorted(set(map(str, table.tracks[rows]))),
-                           "held_out": False}
+    out: dict[str, Any] = {
+        "rows": int(rows.size),
+        "tracks": sorted(set(map(str, table.tracks[rows]))),
+        "held_out": False,
+    }
     out.update({name: float(np.mean(p.argmax(1) == y)) for name, p in probs.items()})
     labels = predict(np.stack([probs[m.name] for m in exported]), [m.weight for m in exported], rule)
     out["blend"] = float(np.mean(labels == y))
@@ -317,16 +359,32 @@ def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]
     blend = {
         "rule": choice.rule,
         "weights": {k: v for k, v in choice.weights.items() if v > 0},
-        "not_shipped": {m.name: "weight 0 in the blend" if m.name in choice.weights else "not a blend member"
-                        for m in fit.members if choice.weights.get(m.name, 0) == 0},
+        "not_shipped": {
+            m.name: "weight 0 in the blend" if m.name in choice.weights else "not a blend member"
+            for m in fit.members
+            if choice.weights.get(m.name, 0) == 0
+        },
         "calibration": cal,
         "uncertain_below": UNCERTAIN_BELOW,
         "weights_source": f"exhaustive integer search on the out-of-fold predictions ({fit.protocol} folds)",
         "searched": {r: {"weights": choice.searched[r], "oof_accuracy": choice.oof_accuracy[r]} for r in RULES},
     }
     tracks = sorted(set(map(str, table.tracks)))
-    source = {k: v for k, v in source.items() if k in ("kind", "path", "audio_path", "hop", "features_csv_sha256",
-                                                       "audio_fingerprint", "held_out_tracks", "augmented")}
+    source = {
+        k: v
+        for k, v in source.items()
+        if k
+        in (
+            "kind",
+            "path",
+            "audio_path",
+            "hop",
+            "features_csv_sha256",
+            "audio_fingerprint",
+            "held_out_tracks",
+            "augmented",
+        )
+    }
     return {
         "provisional": cfg.provisional or cfg.quick,
         "quick": cfg.quick,
@@ -350,9 +408,23 @@ def manifest_info(cfg: ExportConfig, source: dict, fit, table) -> dict[str, Any]
             "tracks_sha256": hashlib.sha256("\n".join(tracks).encode()).hexdigest(),
             "skipped": [list(map(str, s)) for s in table.skipped],
         },
-        "training": {"protocol": fit.protocol, "folds": fit.n_folds, "seed": cfg.seed, "quick": cfg.quick,
-                     "quantize": cfg.quantize, "refit_lengths": fit.lengths,
-                     "lengths_per_fold": fit.evaluation["lengths_per_fold"], "timings": fit.timings,
-                     "members": {m.name: {"kind": m.kind, "params": m.params, "seconds": m.seconds,
-                                          "shipped": choice.weights.get(m.name, 0) > 0} for m in fit.members}},
+        "training": {
+            "protocol": fit.protocol,
+            "folds": fit.n_folds,
+            "seed": cfg.seed,
+            "quick": cfg.quick,
+            "quantize": cfg.quantize,
+            "refit_lengths": fit.lengths,
+            "lengths_per_fold": fit.evaluation["lengths_per_fold"],
+            "timings": fit.timings,
+            "members": {
+                m.name: {
+                    "kind": m.kind,
+                    "params": m.params,
+                    "seconds": m.seconds,
+                    "shipped": choice.weights.get(m.name, 0) > 0,
+                }
+                for m in fit.members
+            },
+        },
     }

@@ -34,8 +34,20 @@ from gtzan.manifest import (
 from .errors import ExportError
 
 PACKAGES = (
-    "gtzan-listen", "numpy", "onnxruntime", "onnx", "tf2onnx", "skl2onnx", "onnxmltools", "scikit-learn",
-    "xgboost", "xgboost-cpu", "tensorflow", "tensorflow-cpu", "keras", "librosa",
+    "gtzan-listen",
+    "numpy",
+    "onnxruntime",
+    "onnx",
+    "tf2onnx",
+    "skl2onnx",
+    "onnxmltools",
+    "scikit-learn",
+    "xgboost",
+    "xgboost-cpu",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "librosa",
 )
 
 
@@ -97,20 +109,35 @@ def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: d
     """The manifest: the members, the feature contract, and whatever the caller knows (blend, metrics, data,
     training); ``info`` may carry the exporting code's fingerprint and source hash."""
     entries = tuple(
-        MemberEntry(m.name, m.kind, m.file, files[m.file], int(m.weight), m.quantized, jsonable({
-            "bytes": len(m.onnx_bytes),
-            "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(FEATURE_NAMES)]},
-            "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, len(GENRES)]},
-            "scaler_in_graph": m.scaler_in_graph,
-            "parity": m.parity,
-            **m.extra,
-        }))
+        MemberEntry(
+            m.name,
+            m.kind,
+            m.file,
+            files[m.file],
+            int(m.weight),
+            m.quantized,
+            jsonable(
+                {
+                    "bytes": len(m.onnx_bytes),
+                    "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(FEATURE_NAMES)]},
+                    "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, len(GENRES)]},
+                    "scaler_in_graph": m.scaler_in_graph,
+                    "parity": m.parity,
+                    **m.extra,
+                }
+            ),
+        )
         for m in members
     )
-    features = FeatureSection(FEATURE_NAMES, info.get("feature_fingerprint") or fingerprint(),
-                              info.get("feature_code_sha256") or feature_code_sha256())
-    records: dict[str, Any] = {"created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "packages": package_versions()}
+    features = FeatureSection(
+        FEATURE_NAMES,
+        info.get("feature_fingerprint") or fingerprint(),
+        info.get("feature_code_sha256") or feature_code_sha256(),
+    )
+    records: dict[str, Any] = {
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "packages": package_versions(),
+    }
     typed = ("format_version", "features", "genres", "members", "files", "provisional")
     for k, v in info.items():
         if k not in typed and k not in records and k not in ("feature_code_sha256", "feature_fingerprint"):
@@ -119,8 +146,7 @@ def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: d
         blend = blend_spec(records.get("blend", {}), entries, "the new bundle")
     except BundleError as e:
         raise ExportError(str(e)) from None
-    return Manifest(entries, blend, files, features, provisional=bool(info.get("provisional", False)),
-                    records=records)
+    return Manifest(entries, blend, files, features, provisional=bool(info.get("provisional", False)), records=records)
 
 
 def check_target(out: Path) -> None:
@@ -136,8 +162,12 @@ def check_target(out: Path) -> None:
             break
 
 
-def write_bundle(out: str | Path, members: list[ExportedMember], info: dict[str, Any],
-                 extra_files: dict[str, bytes | Path] | None = None) -> Path:
+def write_bundle(
+    out: str | Path,
+    members: list[ExportedMember],
+    info: dict[str, Any],
+    extra_files: dict[str, bytes | Path] | None = None,
+) -> Path:
     """Write members + extra files + manifest to ``out``; the old bundle there is replaced only on success.
 
     The folder is assembled as ``.<name>.tmp-*`` beside ``out`` and loaded with gtzan.bundle.load_bundle
@@ -171,8 +201,7 @@ def write_bundle(out: str | Path, members: list[ExportedMember], info: dict[str,
                 shutil.copyfile(content, dst)
             files[name] = sha256_file(dst)
         manifest = build_manifest(members, info, files)
-        (tmp / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=1, allow_nan=False) + "\n",
-                                    encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=1, allow_nan=False) + "\n", encoding="utf-8")
         try:
             load_bundle(tmp)
         except BundleError as e:

@@ -54,48 +54,125 @@ def _one_line(e: BaseException) -> str:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--audio-dir", type=click.Path(path_type=Path), default=None,
-              help="GTZAN-layout audio folder (<genre>/<genre>.NNNNN.ext), whose windows our feature code "
-                   "computes. Default without --features: the GTZAN data folder's audio.")
-@click.option("--features", "features_csv", type=click.Path(path_type=Path), default=None,
-              help="A Kaggle-format features CSV (e.g. features_3_sec.csv); with --audio-dir as well, both.")
-@click.option("--audio-rows", type=click.Choice(AUDIO_ROWS), default="train", show_default=True,
-              help="With both inputs: our windows of the audio join the training rows, or are only predicted "
-                   "(out of fold) to measure how the models fare on our extractor's features.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("gtzan-bundle"), show_default=True,
-              help="Bundle folder to write (replaced only once the new bundle is complete and verified).")
-@click.option("--audio-hop-samples", "audio_hop", type=click.IntRange(1, None), default=WINDOW_SAMPLES,
-              show_default=True, help="Samples between the starts of our windows of each audio track (66149: the "
-                                      "report's ten windows; 22050: one a second, which helps the models learn "
-                                      "our extractor's features).")
-@click.option("--protocol", type=click.Choice(PROTOCOLS), default="track", show_default=True,
-              help="How the cross-validation folds are grouped: track (a track and its duplicates in one "
-                   "fold), artist (Sturm's artist index), or paper (random windows, leaky, as in the report).")
-@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True,
-              help="Cross-validation folds (out-of-fold predictions tune the blend and the calibration).")
+@click.option(
+    "--audio-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="GTZAN-layout audio folder (<genre>/<genre>.NNNNN.ext), whose windows our feature code "
+    "computes. Default without --features: the GTZAN data folder's audio.",
+)
+@click.option(
+    "--features",
+    "features_csv",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A Kaggle-format features CSV (e.g. features_3_sec.csv); with --audio-dir as well, both.",
+)
+@click.option(
+    "--audio-rows",
+    type=click.Choice(AUDIO_ROWS),
+    default="train",
+    show_default=True,
+    help="With both inputs: our windows of the audio join the training rows, or are only predicted "
+    "(out of fold) to measure how the models fare on our extractor's features.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("gtzan-bundle"),
+    show_default=True,
+    help="Bundle folder to write (replaced only once the new bundle is complete and verified).",
+)
+@click.option(
+    "--audio-hop-samples",
+    "audio_hop",
+    type=click.IntRange(1, None),
+    default=WINDOW_SAMPLES,
+    show_default=True,
+    help="Samples between the starts of our windows of each audio track (66149: the "
+    "report's ten windows; 22050: one a second, which helps the models learn "
+    "our extractor's features).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(PROTOCOLS),
+    default="track",
+    show_default=True,
+    help="How the cross-validation folds are grouped: track (a track and its duplicates in one "
+    "fold), artist (Sturm's artist index), or paper (random windows, leaky, as in the report).",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(2, 20),
+    default=5,
+    show_default=True,
+    help="Cross-validation folds (out-of-fold predictions tune the blend and the calibration).",
+)
 @click.option("--quick", is_flag=True, help="Small, fast models (for CI and smoke tests).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--quantize/--no-quantize", default=False, show_default=True,
-              help="Store the Keras members' weights as int8 (else float16), kept only where the compressed "
-                   "graph agrees with float32 on >= 99.5% of the test rows; about 4x smaller.")
-@click.option("--report-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the evaluation report goes. Default: OUT/report (inside the bundle).")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="Feature cache folder (default: $GTZAN_CACHE or ~/.cache/gtzan-listen).")
+@click.option(
+    "--quantize/--no-quantize",
+    default=False,
+    show_default=True,
+    help="Store the Keras members' weights as int8 (else float16), kept only where the compressed "
+    "graph agrees with float32 on >= 99.5% of the test rows; about 4x smaller.",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the evaluation report goes. Default: OUT/report (inside the bundle).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Feature cache folder (default: $GTZAN_CACHE or ~/.cache/gtzan-listen).",
+)
 @click.option("--jobs", "-j", type=int, default=None, help="Processes for feature extraction (default: all cores).")
-@click.option("--augment", type=click.Choice(AUGMENT_KINDS), multiple=True,
-              help="Add training rows for music that reaches the listener changed (repeatable): gain (every "
-                   "row at a random gain, -24..+6 dB, by the exact feature transform) and degraded (our windows "
-                   "of randomly degraded copies of the audio: noise, room, band limits, MP3/Ogg, gain). The "
-                   "blend is still chosen on the real rows.")
-@click.option("--augment-copies", type=click.IntRange(1, 50), default=4, show_default=True,
-              help="Degraded copies of each audio track (with --augment degraded).")
-@click.option("--hold-out-fold", type=click.IntRange(0, 4), default=None,
-              help="Leave one fold of a 5-fold track-grouped split out of everything (listed in the manifest "
-                   "as data.held_out_tracks) so that benchmarks can measure the bundle on those tracks.")
+@click.option(
+    "--augment",
+    type=click.Choice(AUGMENT_KINDS),
+    multiple=True,
+    help="Add training rows for music that reaches the listener changed (repeatable): gain (every "
+    "row at a random gain, -24..+6 dB, by the exact feature transform) and degraded (our windows "
+    "of randomly degraded copies of the audio: noise, room, band limits, MP3/Ogg, gain). The "
+    "blend is still chosen on the real rows.",
+)
+@click.option(
+    "--augment-copies",
+    type=click.IntRange(1, 50),
+    default=4,
+    show_default=True,
+    help="Degraded copies of each audio track (with --augment degraded).",
+)
+@click.option(
+    "--hold-out-fold",
+    type=click.IntRange(0, 4),
+    default=None,
+    help="Leave one fold of a 5-fold track-grouped split out of everything (listed in the manifest "
+    "as data.held_out_tracks) so that benchmarks can measure the bundle on those tracks.",
+)
 @click.option("--provisional", is_flag=True, hidden=True, help="Mark the bundle as provisional in the manifest.")
-def main(audio_dir, features_csv, audio_rows, audio_hop, out, protocol, folds, quick, seed, quantize, report_dir,
-         cache_dir, jobs, augment, augment_copies, hold_out_fold, provisional) -> None:
+def main(
+    audio_dir,
+    features_csv,
+    audio_rows,
+    audio_hop,
+    out,
+    protocol,
+    folds,
+    quick,
+    seed,
+    quantize,
+    report_dir,
+    cache_dir,
+    jobs,
+    augment,
+    augment_copies,
+    hold_out_fold,
+    provisional,
+) -> None:
     """Train the blend and write a verified ONNX model bundle to OUT.
 
     The members are cross-validated, the blend rule, weights and calibration are tuned on their
@@ -118,12 +195,26 @@ def main(audio_dir, features_csv, audio_rows, audio_hop, out, protocol, folds, q
         try:
             from .build import ExportConfig, run_export
 
-            cfg = ExportConfig(audio_dir=audio_dir, features_csv=features_csv, audio_rows=audio_rows,
-                               audio_hop=audio_hop, out=out, protocol=protocol, folds=folds, quick=quick, seed=seed,
-                               quantize=quantize,
-                               report_dir=report_dir, cache_dir=cache_dir, jobs=jobs, provisional=provisional,
-                               augment=tuple(augment), augment_copies=augment_copies, hold_out_fold=hold_out_fold,
-                               native_log=log_path)
+            cfg = ExportConfig(
+                audio_dir=audio_dir,
+                features_csv=features_csv,
+                audio_rows=audio_rows,
+                audio_hop=audio_hop,
+                out=out,
+                protocol=protocol,
+                folds=folds,
+                quick=quick,
+                seed=seed,
+                quantize=quantize,
+                report_dir=report_dir,
+                cache_dir=cache_dir,
+                jobs=jobs,
+                provisional=provisional,
+                augment=tuple(augment),
+                augment_copies=augment_copies,
+                hold_out_fold=hold_out_fold,
+                native_log=log_path,
+            )
             result = run_export(cfg, console=console)
         except ImportError as e:
             hint = "pip install 'gtzan-listen[train]'"
@@ -144,8 +235,10 @@ def main(audio_dir, features_csv, audio_rows, audio_hop, out, protocol, folds, q
         _fail(message, code)
     log_path.unlink(missing_ok=True)
     assert result is not None
-    Console(stderr=True).print(f"[green]bundle written[/] {result.out}  ({result.total_bytes / 2**20:.1f} MB, "
-                               f"{time.perf_counter() - t0:.0f} s)")
+    Console(stderr=True).print(
+        f"[green]bundle written[/] {result.out}  ({result.total_bytes / 2**20:.1f} MB, "
+        f"{time.perf_counter() - t0:.0f} s)"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,13 +58,25 @@ def export_member(member: Any, weight: int, x_verify: np.ndarray, *, quantize: b
         if rejected:
             extra["quantization_rejected"] = rejected
     return ExportedMember(
-        name=name, kind=kind, weight=int(weight), onnx_bytes=data, quantized=quantized,
-        scaler_in_graph=member.scaler is not None, parity=parity.as_dict(), extra=extra)
+        name=name,
+        kind=kind,
+        weight=int(weight),
+        onnx_bytes=data,
+        quantized=quantized,
+        scaler_in_graph=member.scaler is not None,
+        parity=parity.as_dict(),
+        extra=extra,
+    )
 
 
-def export_members(members: Sequence[Any], weights: dict[str, int], x_verify: np.ndarray, *,
-                   quantize: bool = False, on_done: Callable[[ExportedMember], None] | None = None,
-                   ) -> list[ExportedMember]:
+def export_members(
+    members: Sequence[Any],
+    weights: dict[str, int],
+    x_verify: np.ndarray,
+    *,
+    quantize: bool = False,
+    on_done: Callable[[ExportedMember], None] | None = None,
+) -> list[ExportedMember]:
     """Export every member given, with its weight from ``weights`` (0 where absent: kept, but not voting)."""
     out = []
     for m in members:

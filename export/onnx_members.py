@@ -36,6 +36,7 @@ def _onnx():
 
 # ---------------------------------------------------------------- graph surgery
 
+
 def _rename_value(graph, old: str, new: str) -> None:
     for node in graph.node:
         node.input[:] = [new if n == old else n for n in node.input]
@@ -88,8 +89,10 @@ def _scaler_nodes(src: str, dst: str, mean: np.ndarray, scale: np.ndarray):
     """Nodes + initializers computing dst = (src - mean) / scale in float64, as scikit-learn does."""
     from onnx import TensorProto, helper, numpy_helper
 
-    inits = [numpy_helper.from_array(np.asarray(mean, dtype=np.float64), "scaler_mean"),
-             numpy_helper.from_array(np.asarray(scale, dtype=np.float64), "scaler_scale")]
+    inits = [
+        numpy_helper.from_array(np.asarray(mean, dtype=np.float64), "scaler_mean"),
+        numpy_helper.from_array(np.asarray(scale, dtype=np.float64), "scaler_scale"),
+    ]
     nodes = [
         helper.make_node("Cast", [src], ["features_f64"], to=TensorProto.DOUBLE, name="scaler_cast_in"),
         helper.make_node("Sub", ["features_f64", "scaler_mean"], ["centred_features"], name="scaler_sub"),
@@ -137,6 +140,7 @@ def finish(model):
 
 # ---------------------------------------------------------------- converters
 
+
 def keras_to_onnx(model, scaler=None):
     """Keras 3 model via tf2onnx.from_function (from_keras fails with Keras 3)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -159,8 +163,11 @@ def _skl_convert(estimator, options: dict[int, dict]):
     from skl2onnx.common.data_types import FloatTensorType
 
     proto = convert_sklearn(
-        estimator, initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))],
-        options=options, target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET})
+        estimator,
+        initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))],
+        options=options,
+        target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
+    )
     return finish(uniform_io(proto, prob_output="probabilities"))
 
 
@@ -187,19 +194,32 @@ def xgboost_to_onnx(model, scaler=None):
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     proto = onnxmltools.convert_xgboost(
-        model, initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))], target_opset=XGB_OPSET)
+        model, initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))], target_opset=XGB_OPSET
+    )
     proto = uniform_io(proto, prob_output="probabilities")
     if scaler is not None:
         proto = prepend_scaler(proto, *_scaler_arrays(scaler))
     return finish(proto)
 
 
-_ACTS: dict[str | None, str | None] = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "linear": None,
-                                       "identity": None, None: None}
+_ACTS: dict[str | None, str | None] = {
+    "relu": "Relu",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "linear": None,
+    "identity": None,
+    None: None,
+}
 
 
-def mlp_to_onnx(weights: list[np.ndarray], biases: list[np.ndarray], activations: Sequence[str | None],
-                scaler=None, *, softmax: bool = True):
+def mlp_to_onnx(
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    activations: Sequence[str | None],
+    scaler=None,
+    *,
+    softmax: bool = True,
+):
     """A dense network given as matrices (in_dim, out_dim), biases and hidden activations: Gemm + act + Softmax."""
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
@@ -239,10 +259,12 @@ def mlp_to_onnx(weights: list[np.ndarray], biases: list[np.ndarray], activations
     else:
         nodes.append(helper.make_node("Identity", [cur], [OUTPUT_NAME]))
     graph = helper.make_graph(
-        nodes, "mlp",
+        nodes,
+        "mlp",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", N_FEATURES])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", N_CLASSES])],
-        inits)
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="gtzan-export")
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
@@ -251,8 +273,9 @@ def mlp_to_onnx(weights: list[np.ndarray], biases: list[np.ndarray], activations
 
 def numpy_net_to_onnx(net, scaler=None):
     """The project's NumPy MLP (gtzan.training.numpy_net): its weight matrices, biases and activation names."""
-    return mlp_to_onnx([np.asarray(w) for w in net.weights], [np.asarray(b) for b in net.biases],
-                       list(net.activations), scaler)
+    return mlp_to_onnx(
+        [np.asarray(w) for w in net.weights], [np.asarray(b) for b in net.biases], list(net.activations), scaler
+    )
 
 
 Converter = Callable[[Any, Any], Any]

@@ -60,8 +60,15 @@ def compare(p_ref: np.ndarray, p_new: np.ndarray, reference: str, tie_tol: float
     return Parity(len(p_ref), float(np.mean(same | tie)), diff, reference, float(np.mean(same)), int(tie.sum()))
 
 
-def verify_export(name: str, model_bytes: bytes, predict_proba, x: np.ndarray, *,
-                  min_agreement: float | None = None, max_diff: float | None = None) -> Parity:
+def verify_export(
+    name: str,
+    model_bytes: bytes,
+    predict_proba,
+    x: np.ndarray,
+    *,
+    min_agreement: float | None = None,
+    max_diff: float | None = None,
+) -> Parity:
     """Compare the float32 graph with the original on rows x; raise ExportError if outside the thresholds."""
     min_agreement = MIN_AGREEMENT if min_agreement is None else min_agreement
     max_diff = MAX_PROB_DIFF if max_diff is None else max_diff
@@ -73,19 +80,28 @@ def verify_export(name: str, model_bytes: bytes, predict_proba, x: np.ndarray, *
         raise ExportError(
             f"export of {name} failed verification on {par.n_rows} rows: label agreement "
             f"{par.label_agreement:.4f} (need >= {min_agreement}), max |prob diff| {par.max_abs_prob_diff:.2e} "
-            f"(need <= {max_diff:g})")
+            f"(need <= {max_diff:g})"
+        )
     return par
 
 
-def verify_quantized(name: str, float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, *,
-                     min_agreement: float | None = None, method: str = "int8") -> Parity:
+def verify_quantized(
+    name: str,
+    float_bytes: bytes,
+    quant_bytes: bytes,
+    x: np.ndarray,
+    *,
+    min_agreement: float | None = None,
+    method: str = "int8",
+) -> Parity:
     """Compressed graph against its float32 graph: labels must agree on >= min_agreement of the rows."""
     min_agreement = MIN_AGREEMENT_QUANTIZED if min_agreement is None else min_agreement
     par = compare(run_onnx(float_bytes, x), run_onnx(quant_bytes, x), "float32 onnx")
     if par.label_agreement < min_agreement:
         raise ExportError(
             f"{method} weights of {name} agree with float32 on only {par.label_agreement:.4f} of "
-            f"{par.n_rows} rows (need >= {min_agreement})")
+            f"{par.n_rows} rows (need >= {min_agreement})"
+        )
     return par
 
 
@@ -123,17 +139,18 @@ def compress_weights(model_bytes: bytes, method: str = "int8", min_elements: int
         g.initializer.remove(init)
         if method == "float16":
             g.initializer.append(numpy_helper.from_array(w.astype(np.float16), name + "_f16"))
-            new_nodes.append(helper.make_node("Cast", [name + "_f16"], [name], to=TensorProto.FLOAT,
-                                              name=name + "_restore"))
+            new_nodes.append(
+                helper.make_node("Cast", [name + "_f16"], [name], to=TensorProto.FLOAT, name=name + "_restore")
+            )
             continue
         scale = (np.abs(w).max(axis=0) / 127.0).astype(np.float32)
         scale[scale == 0] = 1.0
         q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
-        g.initializer.extend([numpy_helper.from_array(q, name + "_int8"),
-                              numpy_helper.from_array(scale, name + "_scale")])
+        g.initializer.extend(
+            [numpy_helper.from_array(q, name + "_int8"), numpy_helper.from_array(scale, name + "_scale")]
+        )
         new_nodes += [
-            helper.make_node("Cast", [name + "_int8"], [name + "_unscaled"], to=TensorProto.FLOAT,
-                             name=name + "_cast"),
+            helper.make_node("Cast", [name + "_int8"], [name + "_unscaled"], to=TensorProto.FLOAT, name=name + "_cast"),
             helper.make_node("Mul", [name + "_unscaled", name + "_scale"], [name], name=name + "_restore"),
         ]
     if not new_nodes:

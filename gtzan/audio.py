@@ -23,8 +23,17 @@ from gtzan.constants import SR
 from gtzan.resample import AudioError, StreamResampler, first_non_finite, resample, to_mono
 
 __all__ = [
-    "SR", "AudioError", "AudioInfo", "StreamResampler",
-    "audio_info", "describe_source", "iter_audio", "load_audio", "resample", "to_mono", "truncation_note",
+    "SR",
+    "AudioError",
+    "AudioInfo",
+    "StreamResampler",
+    "audio_info",
+    "describe_source",
+    "iter_audio",
+    "load_audio",
+    "resample",
+    "to_mono",
+    "truncation_note",
 ]
 
 PathLike = str | os.PathLike
@@ -241,8 +250,10 @@ def truncation_note(info: AudioInfo) -> str | None:
     if info.header_frames is None:
         return None
     name = Path(info.path).name if info.path else "the file"
-    return (f"{name} is truncated: its header announces {info.header_frames / info.samplerate:.2f} s of audio "
-            f"but the file holds {info.frames / info.samplerate:.2f} s; classifying the part that is there")
+    return (
+        f"{name} is truncated: its header announces {info.header_frames / info.samplerate:.2f} s of audio "
+        f"but the file holds {info.frames / info.samplerate:.2f} s; classifying the part that is there"
+    )
 
 
 def _reason(e: sf.LibsndfileError) -> str:
@@ -251,5 +262,5 @@ def _reason(e: sf.LibsndfileError) -> str:
     if "does not exist or is not a regular file" in text:
         return "no decodable audio data; the file is truncated or corrupt"
     if text.startswith("Error : "):
-        text = text[len("Error : "):]
+        text = text[len("Error : ") :]
     return text[:1].lower() + text[1:] if text else "unknown libsndfile error"

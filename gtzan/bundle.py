@@ -32,6 +32,7 @@ from gtzan.manifest import (
 if TYPE_CHECKING:
     from gtzan.fingerprint import Mismatch
 
+
 def default_bundle_dir() -> Path:
     """The bundle shipped inside the package."""
     return Path(__file__).resolve().parent / "models" / "default"
@@ -188,16 +189,26 @@ def verify_files(path: Path, manifest: Manifest) -> None:
 def _check_io(path: Path, name: str, sess) -> None:
     ins, outs = sess.get_inputs(), sess.get_outputs()
     n_in = len(FEATURE_NAMES)
-    if len(ins) != 1 or ins[0].name != INPUT_NAME or ins[0].type != "tensor(float)" or len(ins[0].shape) != 2 \
-            or ins[0].shape[1] != n_in:
+    if (
+        len(ins) != 1
+        or ins[0].name != INPUT_NAME
+        or ins[0].type != "tensor(float)"
+        or len(ins[0].shape) != 2
+        or ins[0].shape[1] != n_in
+    ):
         got = [(i.name, i.type, i.shape) for i in ins]
         raise BundleError(f"model bundle {path}: member {name} input must be {INPUT_NAME} float [N,{n_in}], got {got}")
     probs = [o for o in outs if o.name == OUTPUT_NAME]
-    if len(probs) != 1 or probs[0].type != "tensor(float)" or len(probs[0].shape) != 2 \
-            or probs[0].shape[1] != len(GENRES):
+    if (
+        len(probs) != 1
+        or probs[0].type != "tensor(float)"
+        or len(probs[0].shape) != 2
+        or probs[0].shape[1] != len(GENRES)
+    ):
         got = [(o.name, o.type, o.shape) for o in outs]
         raise BundleError(
-            f"model bundle {path}: member {name} output must be {OUTPUT_NAME} float [N,{len(GENRES)}], got {got}")
+            f"model bundle {path}: member {name} output must be {OUTPUT_NAME} float [N,{len(GENRES)}], got {got}"
+        )
 
 
 def load_bundle(path: str | Path | None = None, *, verify_checksums: bool = True) -> Bundle:
@@ -236,5 +247,6 @@ def _smoke_test(bundle: Bundle) -> None:
             msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
             raise BundleError(f"model bundle {bundle.path}: member {m.name} fails to run: {msg}") from None
         if p.shape != (2, len(GENRES)):
-            raise BundleError(f"model bundle {bundle.path}: member {m.name} returns shape {p.shape}, "
-                              f"expected (n, {len(GENRES)})")
+            raise BundleError(
+                f"model bundle {bundle.path}: member {m.name} returns shape {p.shape}, expected (n, {len(GENRES)})"
+            )

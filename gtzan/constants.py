@@ -12,5 +12,14 @@ HOP = 512  # librosa's default STFT hop
 WINDOW_SAMPLES = 66149  # the `length` of every row of the Kaggle 3-second table
 
 GENRES: tuple[str, ...] = (
-    "blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock",
+    "blues",
+    "classical",
+    "country",
+    "disco",
+    "hiphop",
+    "jazz",
+    "metal",
+    "pop",
+    "reggae",
+    "rock",
 )

@@ -66,6 +66,7 @@ def add_noise(y: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 def with_gain(db: float) -> Degrade:
     def apply(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return full_scale(y * 10 ** (db / 20))
+
     return apply
 
 
@@ -74,16 +75,19 @@ def with_noise(kind: str, snr_db: float) -> Degrade:
 
     def apply(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return full_scale(add_noise(y, make(len(y), rng), snr_db))
+
     return apply
 
 
 def with_filter(kind: str, hz: float, order: int) -> Degrade:
     """A causal Butterworth filter, as a device's analogue and digital filters are."""
+
     def apply(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         from scipy import signal
 
         sos = signal.butter(order, hz, btype=kind, fs=SR, output="sos")
         return full_scale(signal.sosfilt(sos, y))
+
     return apply
 
 
@@ -102,6 +106,7 @@ def room_response(rt60: float, drr_db: float, rng: np.random.Generator) -> np.nd
 def in_room(rt60: tuple[float, float], drr_db: float, snr_db: float) -> Degrade:
     """Reverberation (RT60 drawn from the range for each track) and pink background noise; the level is
     kept, so that the room is measured apart from the gain."""
+
     def apply(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         from scipy import signal
 
@@ -109,12 +114,14 @@ def in_room(rt60: tuple[float, float], drr_db: float, snr_db: float) -> Degrade:
         wet = signal.fftconvolve(y, h)[: len(y)]
         wet *= rms(y) / max(rms(wet), 1e-12)
         return full_scale(add_noise(wet, pink(len(y), rng), snr_db))
+
     return apply
 
 
 def reencoded(fmt: str, subtype: str, rate: int, compression: float) -> Degrade:
     """Written with libsndfile's encoder at ``rate`` and read back as the listener reads a file
     (gtzan.audio.load_audio: decode, resample to 22,050 Hz)."""
+
     def apply(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         import soundfile as sf
 
@@ -123,24 +130,43 @@ def reencoded(fmt: str, subtype: str, rate: int, compression: float) -> Degrade:
 
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"track.{fmt.lower()}"
-            sf.write(str(path), resample(full_scale(y), SR, rate), rate, format=fmt, subtype=subtype,
-                     compression_level=compression, **({"bitrate_mode": "CONSTANT"} if fmt == "MP3" else {}))
+            sf.write(
+                str(path),
+                resample(full_scale(y), SR, rate),
+                rate,
+                format=fmt,
+                subtype=subtype,
+                compression_level=compression,
+                **({"bitrate_mode": "CONSTANT"} if fmt == "MP3" else {}),
+            )
             return full_scale(load_audio(path))
+
     return apply
 
 
 def _conditions() -> dict[str, Condition]:
     c = [
         Condition("clean", "the track as it is", lambda y, rng: full_scale(y)),
-        *(Condition(f"gain{db:+d}", f"{db:+d} dB" + (", clipped at full scale" if db > 0 else ""), with_gain(db))
-          for db in (-20, -12, -6, 6)),
-        *(Condition(f"{kind}{snr}", f"{kind} noise at {snr} dB SNR", with_noise(kind, snr))
-          for kind in ("white", "pink") for snr in (30, 20)),
+        *(
+            Condition(f"gain{db:+d}", f"{db:+d} dB" + (", clipped at full scale" if db > 0 else ""), with_gain(db))
+            for db in (-20, -12, -6, 6)
+        ),
+        *(
+            Condition(f"{kind}{snr}", f"{kind} noise at {snr} dB SNR", with_noise(kind, snr))
+            for kind in ("white", "pink")
+            for snr in (30, 20)
+        ),
         Condition("lowpass4k", "low-pass 4 kHz (8th-order Butterworth): a phone", with_filter("lowpass", 4000, 8)),
-        Condition("highpass200", "high-pass 200 Hz (4th-order Butterworth): a laptop microphone",
-                  with_filter("highpass", 200, 4)),
-        Condition("room", "room: RT60 0.3-0.8 s, direct-to-reverberant 0 dB, pink noise at 30 dB SNR",
-                  in_room((0.3, 0.8), 0.0, 30.0)),
+        Condition(
+            "highpass200",
+            "high-pass 200 Hz (4th-order Butterworth): a laptop microphone",
+            with_filter("highpass", 200, 4),
+        ),
+        Condition(
+            "room",
+            "room: RT60 0.3-0.8 s, direct-to-reverberant 0 dB, pink noise at 30 dB SNR",
+            in_room((0.3, 0.8), 0.0, 30.0),
+        ),
         Condition("mp3", "MP3 128 kbit/s CBR, 44.1 kHz mono", reencoded("MP3", "MPEG_LAYER_III", 44100, 0.65)),
         Condition("ogg", "Ogg Vorbis about 70 kbit/s, 44.1 kHz mono", reencoded("OGG", "VORBIS", 44100, 0.4)),
     ]

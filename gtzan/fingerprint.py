@@ -157,8 +157,14 @@ def _parse(stored: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 def _verdict_key(stored: dict) -> str:
     """Everything the probe's numbers and their comparison depend on."""
     h = hashlib.sha256()
-    for part in (sources.feature_code_sha256(), Path(__file__).read_bytes(), f"compiled={medians.compiled()}",
-                 np.__version__, platform.machine(), json.dumps(stored, sort_keys=True)):
+    for part in (
+        sources.feature_code_sha256(),
+        Path(__file__).read_bytes(),
+        f"compiled={medians.compiled()}",
+        np.__version__,
+        platform.machine(),
+        json.dumps(stored, sort_keys=True),
+    ):
         h.update(part if isinstance(part, bytes) else part.encode())
         h.update(b"\0")
     return h.hexdigest()

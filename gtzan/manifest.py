@@ -43,9 +43,12 @@ class BlendSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The section's keys that define the blend (a writer may add records of how it was chosen)."""
-        return {"rule": self.rule, "weights": {n: w for n, w in self.weights.items() if w > 0},
-                "calibration": {"method": "temperature", "temperature": self.temperature},
-                "uncertain_below": self.uncertain_below}
+        return {
+            "rule": self.rule,
+            "weights": {n: w for n, w in self.weights.items() if w > 0},
+            "calibration": {"method": "temperature", "temperature": self.temperature},
+            "uncertain_below": self.uncertain_below,
+        }
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,15 @@ class MemberEntry:
     records: dict[str, Any] = field(default_factory=dict)  # bytes, input, output, parity, scaler_in_graph, ...
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "file": self.file, "sha256": self.sha256,
-                "weight": self.weight, "quantized": self.quantized, **self.records}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "file": self.file,
+            "sha256": self.sha256,
+            "weight": self.weight,
+            "quantized": self.quantized,
+            **self.records,
+        }
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,7 @@ class FeatureSection:
     code_sha256: str | None = None  # hash of the exporting code's feature sources (information only)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"names": list(self.names), "count": len(self.names), "dtype": "float32",
-                               "raw": True}
+        out: dict[str, Any] = {"names": list(self.names), "count": len(self.names), "dtype": "float32", "raw": True}
         if self.fingerprint is not None:
             out["fingerprint"] = self.fingerprint
         if self.code_sha256 is not None:
@@ -127,9 +136,13 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         blend = {**self.blend.to_json(), **self.records.get("blend", {})}
-        out: dict[str, Any] = {"format_version": self.format_version, "provisional": self.provisional,
-                               "features": self.features.to_json(), "genres": list(self.genres),
-                               "members": [m.to_json() for m in self.members]}
+        out: dict[str, Any] = {
+            "format_version": self.format_version,
+            "provisional": self.provisional,
+            "features": self.features.to_json(),
+            "genres": list(self.genres),
+            "members": [m.to_json() for m in self.members],
+        }
         out.update({k: v for k, v in self.records.items() if k not in out})
         out["blend"] = blend
         out["files"] = dict(sorted(self.files.items()))
@@ -158,10 +171,14 @@ class Manifest:
         code = feats.get("code_sha256")
         typed = ("format_version", "features", "genres", "members", "files", "provisional")
         return cls(
-            members=members, blend=blend, files={str(k): str(v) for k, v in files.items()},
-            features=FeatureSection(FEATURE_NAMES, fp if isinstance(fp, dict) else None,
-                                    code if isinstance(code, str) else None),
-            format_version=int(ver), provisional=bool(obj.get("provisional", False)),
+            members=members,
+            blend=blend,
+            files={str(k): str(v) for k, v in files.items()},
+            features=FeatureSection(
+                FEATURE_NAMES, fp if isinstance(fp, dict) else None, code if isinstance(code, str) else None
+            ),
+            format_version=int(ver),
+            provisional=bool(obj.get("provisional", False)),
             records={k: v for k, v in obj.items() if k not in typed},
         )
 
@@ -201,8 +218,17 @@ def _members(members: Any, where: str) -> tuple[MemberEntry, ...]:
         if Path(m["file"]).name != m["file"]:
             raise BundleError(f"{where}: member file {m['file']!r} must be a plain file name")
         records = {k: v for k, v in m.items() if k not in ("name", "kind", "file", "sha256", "weight", "quantized")}
-        out.append(MemberEntry(str(m["name"]), str(m["kind"]), str(m["file"]), str(m["sha256"]), int(w),
-                               bool(m.get("quantized", False)), records))
+        out.append(
+            MemberEntry(
+                str(m["name"]),
+                str(m["kind"]),
+                str(m["file"]),
+                str(m["sha256"]),
+                int(w),
+                bool(m.get("quantized", False)),
+                records,
+            )
+        )
     if sum(m.weight for m in out) <= 0:
         raise BundleError(f"{where}: all blend weights are zero")
     return tuple(out)
@@ -222,17 +248,18 @@ def blend_spec(blend: Any, members: tuple[MemberEntry, ...], where: str, prose_r
             if name not in weights:
                 raise BundleError(f"{where}: blend.weights names {_short(name)}, which is not a member")
             if not _count(w):
-                raise BundleError(f"{where}: blend.weights gives {name!r} weight {_short(w)}, "
-                                  "not a non-negative integer")
+                raise BundleError(
+                    f"{where}: blend.weights gives {name!r} weight {_short(w)}, not a non-negative integer"
+                )
         for name, w in weights.items():
             if listed.get(name, 0) != w:
-                raise BundleError(f"{where}: member {name!r} has weight {w} but blend.weights gives it "
-                                  f"{listed.get(name, 0)}")
+                raise BundleError(
+                    f"{where}: member {name!r} has weight {w} but blend.weights gives it {listed.get(name, 0)}"
+                )
     rule = blend.get("rule", "vote")
     if rule not in RULES:
         if not prose_rule or not isinstance(rule, str):
-            raise BundleError(f"{where}: blend rule {_short(rule)} is not supported (expected "
-                              f"{' or '.join(RULES)})")
+            raise BundleError(f"{where}: blend rule {_short(rule)} is not supported (expected {' or '.join(RULES)})")
         rule = "vote"  # format 1 described its one rule, the vote, in prose
     temperature: Any = 1.0
     cal = blend.get("calibration")

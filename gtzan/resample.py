@@ -86,9 +86,7 @@ class StreamResampler:
         self.channels = int(channels)
         self.passthrough = in_rate == out_rate
         self._stream = (
-            None
-            if self.passthrough
-            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=QUALITY)
+            None if self.passthrough else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=QUALITY)
         )
 
     def process(self, block: np.ndarray) -> np.ndarray:

@@ -34,8 +34,9 @@ def mean_accuracy(probs: np.ndarray, y: np.ndarray, weights: Any) -> float:
     return float(np.mean(np.tensordot(w, probs, axes=1).argmax(axis=1) == y))
 
 
-def search_mean_weights(probs: np.ndarray, y: np.ndarray, max_weight: int = 6, *,
-                        block: int = 512) -> tuple[tuple[int, ...], float, dict[str, Any]]:
+def search_mean_weights(
+    probs: np.ndarray, y: np.ndarray, max_weight: int = 6, *, block: int = 512
+) -> tuple[tuple[int, ...], float, dict[str, Any]]:
     """Best integer weights in ``[0, max_weight]^m`` for the mean rule: (weights, accuracy, info)."""
     probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
@@ -53,8 +54,11 @@ def search_mean_weights(probs: np.ndarray, y: np.ndarray, max_weight: int = 6, *
     sums = W[best].sum(axis=1)
     j = best[np.argmin(sums)]  # first minimum: lexicographically smallest
     weights = tuple(int(v) for v in W[j])
-    return weights, float(correct[j] / n), {"max_weight": max_weight, "evaluated": int(W.shape[0]),
-                                            "seconds": time.perf_counter() - t0}
+    return (
+        weights,
+        float(correct[j] / n),
+        {"max_weight": max_weight, "evaluated": int(W.shape[0]), "seconds": time.perf_counter() - t0},
+    )
 
 
 def _nll(p: np.ndarray, y: np.ndarray, t: float) -> float:

@@ -25,31 +25,85 @@ ALL_PROTOCOLS = ("paper", "track", "artist", "filtered")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--audio-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Audio in GTZAN layout: <genre>/<genre>.NNNNN.<ext>.")
-@click.option("--features", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A Kaggle features CSV (features_3_sec.csv or features_30_sec.csv); with --audio-dir, both.")
-@click.option("--audio-rows", type=click.Choice(AUDIO_ROWS), default="train", show_default=True,
-              help="With both inputs: our windows of the audio are trained on, or only predicted out of fold.")
-@click.option("--protocol", "protocols", type=click.Choice([*ALL_PROTOCOLS, "all"]), multiple=True,
-              default=("track",), show_default=True, help="Protocol; repeat or use 'all' for several.")
-@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True,
-              help="Folds of the cross-validated protocols (track, artist).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for report.md, report.json, plots and features.csv.")
+@click.option(
+    "--audio-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Audio in GTZAN layout: <genre>/<genre>.NNNNN.<ext>.",
+)
+@click.option(
+    "--features",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A Kaggle features CSV (features_3_sec.csv or features_30_sec.csv); with --audio-dir, both.",
+)
+@click.option(
+    "--audio-rows",
+    type=click.Choice(AUDIO_ROWS),
+    default="train",
+    show_default=True,
+    help="With both inputs: our windows of the audio are trained on, or only predicted out of fold.",
+)
+@click.option(
+    "--protocol",
+    "protocols",
+    type=click.Choice([*ALL_PROTOCOLS, "all"]),
+    multiple=True,
+    default=("track",),
+    show_default=True,
+    help="Protocol; repeat or use 'all' for several.",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(2, 20),
+    default=5,
+    show_default=True,
+    help="Folds of the cross-validated protocols (track, artist).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for report.md, report.json, plots and features.csv.",
+)
 @click.option("--quick", is_flag=True, help="Few epochs and small forests (a smoke run, not a result).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--hop", type=int, default=WINDOW_SAMPLES, show_default=True,
-              help="Samples between window starts (66149 = the report's ten windows per track).")
+@click.option(
+    "--hop",
+    type=int,
+    default=WINDOW_SAMPLES,
+    show_default=True,
+    help="Samples between window starts (66149 = the report's ten windows per track).",
+)
 @click.option("--jobs", "n_jobs", type=int, default=None, help="Processes for feature extraction [all cores].")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Feature cache [$GTZAN_CACHE or ~/.cache/gtzan-listen].")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="GTZAN data folder with splits/ and metadata/ [$GTZAN_DATA].")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Feature cache [$GTZAN_CACHE or ~/.cache/gtzan-listen].",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="GTZAN data folder with splits/ and metadata/ [$GTZAN_DATA].",
+)
 @click.option("--no-numpy", is_flag=True, help="Skip the NumPy network.")
 @click.option("--sweep/--no-sweep", default=False, help="Also run the NumPy-net Table 1 sweep (first protocol).")
-def main(audio_dir, features, audio_rows, protocols, folds, out, quick, seed, hop, n_jobs, cache_dir, data_dir,
-         no_numpy, sweep) -> None:
+def main(
+    audio_dir,
+    features,
+    audio_rows,
+    protocols,
+    folds,
+    out,
+    quick,
+    seed,
+    hop,
+    n_jobs,
+    cache_dir,
+    data_dir,
+    no_numpy,
+    sweep,
+) -> None:
     """Train the report's models and blend, evaluate them under each protocol and write a report."""
     from rich.console import Console
 
@@ -80,16 +134,32 @@ def main(audio_dir, features, audio_rows, protocols, folds, out, quick, seed, ho
         try:
             if proto in CROSS_VALIDATED:
                 con.print(f"[bold]{proto}[/bold]: {folds}-fold cross-validation")
-                fit = cross_fit(table, proto, sources=sources, trainable=trainable, n_folds=folds, seed=seed,
-                                quick=quick, data_dir=data_dir, refit=False, console=con)
+                fit = cross_fit(
+                    table,
+                    proto,
+                    sources=sources,
+                    trainable=trainable,
+                    n_folds=folds,
+                    seed=seed,
+                    quick=quick,
+                    data_dir=data_dir,
+                    refit=False,
+                    console=con,
+                )
                 fits.append(fit)
                 sc = next(iter(fit.evaluation["by_source"].values()))["scores"]
-                con.print("  out-of-fold accuracy: " + ", ".join(
-                    f"{k} {v['accuracy']:.3f}" for k, v in sc.items() if k != "per_fold"))
+                con.print(
+                    "  out-of-fold accuracy: "
+                    + ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in sc.items() if k != "per_fold")
+                )
                 continue
             split = make_split(train_table, proto, seed=seed, data_dir=data_dir)
-            con.print(f"[bold]{proto}[/bold]: " + ", ".join(f"{k} {v['rows']} rows / {v['tracks']} tracks"
-                                                             for k, v in split.summary(train_table).items()))
+            con.print(
+                f"[bold]{proto}[/bold]: "
+                + ", ".join(
+                    f"{k} {v['rows']} rows / {v['tracks']} tracks" for k, v in split.summary(train_table).items()
+                )
+            )
             models = train_members(train_table, split, quick=quick, seed=seed, include_numpy=not no_numpy)
         except DatasetError as e:
             if len(protocols) == 1:
@@ -109,8 +179,12 @@ def main(audio_dir, features, audio_rows, protocols, folds, out, quick, seed, ho
     if sweep and sweep_res is None:  # only cross-validated protocols ran: the sweep takes a track split
         from .sweep import print_sweep, run_sweep
 
-        sweep_res = run_sweep(train_table, make_split_or_fail(train_table, "track", seed, data_dir),
-                              epochs=3 if quick else None, seed=seed)
+        sweep_res = run_sweep(
+            train_table,
+            make_split_or_fail(train_table, "track", seed, data_dir),
+            epochs=3 if quick else None,
+            seed=seed,
+        )
         print_sweep(sweep_res)
     if not runs and not fits:
         raise click.ClickException("no protocol could be trained: " + "; ".join(skipped))

@@ -33,18 +33,17 @@ UNCERTAIN_BELOW = 0.5  # calibrated probability under which the listener calls i
 
 _NOTES = {
     "track": "{k}-fold cross-validation grouped by track (a track, its exact duplicates and its same-artist-"
-             "and-title partners in one fold); every row predicted by members that never saw its track",
+    "and-title partners in one fold); every row predicted by members that never saw its track",
     "artist": "{k}-fold cross-validation grouped by artist (Sturm's index; an unknown artist is its own group); "
-              "every row predicted by members that never heard its artist",
+    "every row predicted by members that never heard its artist",
     "paper": "{k}-fold cross-validation over random 3-second rows, as the report split them: windows of one track "
-             "sit in several folds, so these numbers are optimistic",
+    "sit in several folds, so these numbers are optimistic",
 }
 
 
 def protocol_note(protocol: str, n_folds: int) -> str:
     """What a cross-validated protocol's numbers mean, in one sentence."""
     return _NOTES[protocol].format(k=n_folds)
-
 
 
 @dataclass
@@ -64,8 +63,9 @@ class CrossFit:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def score_oof(table: FeatureTable, cv: CrossValResult, choice: BlendChoice, nested: dict[str, Any],
-              rows: np.ndarray) -> dict[str, Any]:
+def score_oof(
+    table: FeatureTable, cv: CrossValResult, choice: BlendChoice, nested: dict[str, Any], rows: np.ndarray
+) -> dict[str, Any]:
     """Scores on the out-of-fold predictions of ``rows``: every member, the shipped blend, the nested blend."""
     y, tracks = table.y[rows], table.tracks[rows]
     probs = cv.probs(BLEND_MEMBERS)[:, rows]
@@ -86,8 +86,9 @@ def score_oof(table: FeatureTable, cv: CrossValResult, choice: BlendChoice, nest
     folds = cv.folds[rows]
     out["per_fold"] = {
         "blend": [float(np.mean(lab[folds == f] == y[folds == f])) for f in range(cv.n_folds) if np.any(folds == f)],
-        "blend_nested": [float(np.mean(nest[folds == f] == y[folds == f])) for f in range(cv.n_folds)
-                         if np.any(folds == f)],
+        "blend_nested": [
+            float(np.mean(nest[folds == f] == y[folds == f])) for f in range(cv.n_folds) if np.any(folds == f)
+        ],
     }
     return out
 
@@ -119,8 +120,9 @@ def cross_fit(
     trainable = np.ones(n, dtype=bool) if trainable is None else np.asarray(trainable, dtype=bool)
     t0 = time.perf_counter()
     folds, groups = cv_folds(table, protocol, n_folds=n_folds, seed=seed, data_dir=data_dir)
-    cv = cross_validate(table, folds, groups, train_mask=trainable, quick=quick, seed=seed, progress=progress,
-                        console=console)
+    cv = cross_validate(
+        table, folds, groups, train_mask=trainable, quick=quick, seed=seed, progress=progress, console=console
+    )
     timings["cross-validation"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -132,19 +134,28 @@ def cross_fit(
     nested = nested_blend(probs, table.y, folds, BLEND_MEMBERS, quick=quick, tune=tune)
     timings["blend search"] = time.perf_counter() - t0
 
-    evaluation: dict[str, Any] = {"protocol": protocol, "n_folds": n_folds, "seed": seed, "quick": quick,
-                                  "lengths_per_fold": cv.chosen, "fold_seconds": cv.seconds,
-                                  "nested_folds": nested["folds"], "by_source": {}}
+    evaluation: dict[str, Any] = {
+        "protocol": protocol,
+        "n_folds": n_folds,
+        "seed": seed,
+        "quick": quick,
+        "lengths_per_fold": cv.chosen,
+        "fold_seconds": cv.seconds,
+        "nested_folds": nested["folds"],
+        "by_source": {},
+    }
     for src in np.unique(sources):
         rows = np.flatnonzero(sources == src)
         evaluation["by_source"][str(src)] = {
-            "rows": int(rows.size), "tracks": int(np.unique(table.tracks[rows]).size),
+            "rows": int(rows.size),
+            "tracks": int(np.unique(table.tracks[rows]).size),
             "trained_on": bool(trainable[rows].any()),
             "scores": score_oof(table, cv, choice, nested, rows),
         }
     lengths = refit_lengths(cv.chosen)
-    fit = CrossFit(protocol, n_folds, seed, quick, sources, trainable, cv, choice, nested, evaluation, lengths,
-                   timings=timings)
+    fit = CrossFit(
+        protocol, n_folds, seed, quick, sources, trainable, cv, choice, nested, evaluation, lengths, timings=timings
+    )
     if refit:
         t0 = time.perf_counter()
         if console is not None:

@@ -103,10 +103,14 @@ def cross_validate(
         pool = np.flatnonzero((folds != f) & train_mask)
         tr, va = _inner_split(groups[pool], table.y[pool], seed + f)
         if console is not None:
-            console.print(f"fold {f + 1}/{k}: training on {pool.size} rows "
-                          f"({np.unique(table.tracks[pool]).size} tracks), predicting {test.size}", highlight=False)
-        members = fit_members(table, pool[tr], pool[va], quick=quick, seed=seed, progress=progress,
-                              include_numpy=include_numpy)
+            console.print(
+                f"fold {f + 1}/{k}: training on {pool.size} rows "
+                f"({np.unique(table.tracks[pool]).size} tracks), predicting {test.size}",
+                highlight=False,
+            )
+        members = fit_members(
+            table, pool[tr], pool[va], quick=quick, seed=seed, progress=progress, include_numpy=include_numpy
+        )
         for m in members:
             oof[m.name][test] = m.predict_proba(table.X[test])
         chosen.append(_lengths(members))

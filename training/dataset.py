@@ -70,8 +70,10 @@ class FeatureTable:
         self.tracks = np.asarray(self.tracks, dtype=str).ravel()
         n = self.X.shape[0]
         if not (self.y.size == self.filenames.size == self.tracks.size == n):
-            raise DatasetError(f"feature table parts disagree in length: {n} rows of features, "
-                               f"{self.y.size} labels, {self.filenames.size} filenames, {self.tracks.size} tracks")
+            raise DatasetError(
+                f"feature table parts disagree in length: {n} rows of features, "
+                f"{self.y.size} labels, {self.filenames.size} filenames, {self.tracks.size} tracks"
+            )
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -111,9 +113,13 @@ class FeatureTable:
     def concat(cls, tables: Iterable[FeatureTable]) -> FeatureTable:
         """Rows of several tables, in order (e.g. the Kaggle table and our own windows of the audio)."""
         ts = list(tables)
-        return cls(np.concatenate([t.X for t in ts]), np.concatenate([t.y for t in ts]),
-                   np.concatenate([t.filenames for t in ts]), np.concatenate([t.tracks for t in ts]),
-                   skipped=[s for t in ts for s in t.skipped])
+        return cls(
+            np.concatenate([t.X for t in ts]),
+            np.concatenate([t.y for t in ts]),
+            np.concatenate([t.filenames for t in ts]),
+            np.concatenate([t.tracks for t in ts]),
+            skipped=[s for t in ts for s in t.skipped],
+        )
 
 
 # ------------------------------------------------------------------------------------ Kaggle CSV
@@ -142,9 +148,11 @@ def read_features_csv(path: str | os.PathLike) -> FeatureTable:
                 missing = [c for c in expected if c not in header]
                 extra = [c for c in header if c not in expected]
                 detail = (f"missing {missing[:4]}" if missing else "") + (f" unexpected {extra[:4]}" if extra else "")
-                raise DatasetError(f"{path}: not a Kaggle GTZAN features table "
-                                   f"({detail.strip() or 'columns out of order'}; "
-                                   "expected filename, 58 features, label)")
+                raise DatasetError(
+                    f"{path}: not a Kaggle GTZAN features table "
+                    f"({detail.strip() or 'columns out of order'}; "
+                    "expected filename, 58 features, label)"
+                )
             for line_no, row in enumerate(reader, start=2):
                 if not row or all(not c.strip() for c in row):
                     continue
@@ -219,8 +227,7 @@ def find_tracks(audio_dir: str | os.PathLike) -> tuple[list[Track], list[tuple[s
             seen[p.stem] = p
             tracks.append(Track(p.stem, gi, p))
     if not tracks:
-        raise DatasetError(f"{root}: no audio in <genre>/<genre>.NNNNN.<ext> layout "
-                           f"(genres: {', '.join(GENRES)})")
+        raise DatasetError(f"{root}: no audio in <genre>/<genre>.NNNNN.<ext> layout (genres: {', '.join(GENRES)})")
     return tracks, ignored
 
 
@@ -259,8 +266,9 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gtzan-listen"
 
 
-def track_features(path: str | os.PathLike, hop: int = WINDOW_SAMPLES, copy: int | None = None,
-                   copy_seed: int = 0) -> np.ndarray:
+def track_features(
+    path: str | os.PathLike, hop: int = WINDOW_SAMPLES, copy: int | None = None, copy_seed: int = 0
+) -> np.ndarray:
     """Features (w, 58) of the whole windows of one track, or of its randomly degraded copy number ``copy``
     (:func:`gtzan.training.augment.degrade_track`); raises on unreadable audio."""
     from gtzan.audio import load_audio
@@ -285,7 +293,7 @@ def _worker(path: str, hop: int, copy: int | None = None, copy_seed: int = 0) ->
     except Exception as e:  # any decoding failure means: report and skip this track
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if msg.startswith(path):  # the report names the file already
-            msg = msg[len(path):].lstrip(": ") or type(e).__name__
+            msg = msg[len(path) :].lstrip(": ") or type(e).__name__
         return path, None, msg
 
 
@@ -374,9 +382,15 @@ def trainable_rows(sources: np.ndarray, audio_rows: str = "train") -> np.ndarray
     return np.ones(len(sources), dtype=bool)
 
 
-def load_sources(features_csv: str | os.PathLike | None = None, audio_dir: str | os.PathLike | None = None, *,
-                 hop: int = WINDOW_SAMPLES, n_jobs: int | None = None, cache_dir: str | os.PathLike | None = None,
-                 progress: bool = True) -> tuple[FeatureTable, np.ndarray, dict[str, object]]:
+def load_sources(
+    features_csv: str | os.PathLike | None = None,
+    audio_dir: str | os.PathLike | None = None,
+    *,
+    hop: int = WINDOW_SAMPLES,
+    n_jobs: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> tuple[FeatureTable, np.ndarray, dict[str, object]]:
     """The rows of a features CSV and/or of an audio folder, each row's source, and where they came from.
 
     The Kaggle table was computed by an older librosa; our windows of the same tracks come from the
@@ -397,19 +411,29 @@ def load_sources(features_csv: str | os.PathLike | None = None, audio_dir: str |
         t = build_feature_table(d, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress)
         tables.append(t)
         names.append("ours")
-        info.update(kind="features_csv+audio" if info else "audio", audio_path=d.name, hop=hop,
-                    audio_fingerprint=audio_fingerprint(d))
+        info.update(
+            kind="features_csv+audio" if info else "audio",
+            audio_path=d.name,
+            hop=hop,
+            audio_fingerprint=audio_fingerprint(d),
+        )
         info.setdefault("path", d.name)
     table = FeatureTable.concat(tables)
     sources = np.concatenate([np.full(len(t), n) for t, n in zip(tables, names)])
     label = {"audio": "audio folder", "features_csv": "features CSV"}.get(str(info["kind"]), "features CSV and audio")
-    info.update(source=f"{label} {info['path']}", rows=len(table), tracks=int(np.unique(table.tracks).size),
-                sources={n: int(np.sum(sources == n)) for n in names}, counts=table.counts())
+    info.update(
+        source=f"{label} {info['path']}",
+        rows=len(table),
+        tracks=int(np.unique(table.tracks).size),
+        sources={n: int(np.sum(sources == n)) for n in names},
+        counts=table.counts(),
+    )
     return table, sources, info
 
 
-def _run(jobs: list[tuple[str, int | None]], hop: int, n_jobs: int | None, progress: bool,
-         copy_seed: int = 0) -> Iterable[tuple[str, int | None, np.ndarray | None, str]]:
+def _run(
+    jobs: list[tuple[str, int | None]], hop: int, n_jobs: int | None, progress: bool, copy_seed: int = 0
+) -> Iterable[tuple[str, int | None, np.ndarray | None, str]]:
     """(path, copy, features or None, error) of each (path, copy) job, in parallel with a progress bar."""
     if not jobs:
         return
@@ -424,8 +448,15 @@ def _run(jobs: list[tuple[str, int | None]], hop: int, n_jobs: int | None, progr
 
     n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(jobs)))
     label = "features" if all(c is None for _, c in jobs) else "degraded copies"
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn(), disable=not progress, transient=False)
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+        transient=False,
+    )
     with bar:
         task = bar.add_task("tracks", total=len(jobs))
         if n_jobs == 1:
@@ -450,11 +481,20 @@ def _report_skipped(skipped: list[tuple[str, str]]) -> None:
         con.print(f"  {path}: {why}", markup=False, highlight=False, soft_wrap=True)
 
 
-def add_augmented_rows(table: FeatureTable, sources: np.ndarray, trainable: np.ndarray, kinds: Iterable[str], *,
-                       audio_dir: str | os.PathLike | None = None, copies: int = 4, seed: int = 0,
-                       hop: int = WINDOW_SAMPLES, n_jobs: int | None = None,
-                       cache_dir: str | os.PathLike | None = None,
-                       progress: bool = True) -> tuple[FeatureTable, np.ndarray, np.ndarray, dict[str, object]]:
+def add_augmented_rows(
+    table: FeatureTable,
+    sources: np.ndarray,
+    trainable: np.ndarray,
+    kinds: Iterable[str],
+    *,
+    audio_dir: str | os.PathLike | None = None,
+    copies: int = 4,
+    seed: int = 0,
+    hop: int = WINDOW_SAMPLES,
+    n_jobs: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> tuple[FeatureTable, np.ndarray, np.ndarray, dict[str, object]]:
     """The table with augmented rows appended (sources ``gain`` and ``degraded``), and which rows may train.
 
     ``gain``: one copy of every trainable row at a random gain (exact feature transform). ``degraded``:
@@ -473,15 +513,21 @@ def add_augmented_rows(table: FeatureTable, sources: np.ndarray, trainable: np.n
             raise DatasetError("degraded copies need the audio: give an audio folder too")
         if copies < 1:
             raise DatasetError(f"degraded copies: need at least one copy a track, got {copies}")
-        d = build_feature_table(audio_dir, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress,
-                                copies=copies, copy_seed=seed)
+        d = build_feature_table(
+            audio_dir, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, copies=copies, copy_seed=seed
+        )
         d = d.subset(np.flatnonzero(np.isin(d.tracks, table.tracks)))  # tracks held out of the table stay out
         allowed = np.unique(table.tracks[trn[0] & (srcs[0] == "ours")])
         parts.append(d)
         srcs.append(np.full(len(d), "degraded"))
         trn.append(np.isin(d.tracks, allowed))
-        info["degraded"] = {"copies": copies, "seed": seed, "rows": len(d), "version": AUGMENT_VERSION,
-                            "chain": "1-2 of noise, low-pass, high-pass, room, MP3, Ogg, then a gain of -24..+8 dB"}
+        info["degraded"] = {
+            "copies": copies,
+            "seed": seed,
+            "rows": len(d),
+            "version": AUGMENT_VERSION,
+            "chain": "1-2 of noise, low-pass, high-pass, room, MP3, Ogg, then a gain of -24..+8 dB",
+        }
     if "gain" in kinds:
         base = np.flatnonzero(trn[0])
         rng = np.random.default_rng([seed, 0x6A1])

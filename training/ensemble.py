@@ -74,8 +74,15 @@ def choose_blend(probs: np.ndarray, y: np.ndarray, names: tuple[str, ...], *, qu
     return BlendChoice(rule, searched[rule], t, accs, searched, cal)
 
 
-def nested_blend(probs: np.ndarray, y: np.ndarray, folds: np.ndarray, names: tuple[str, ...], *,
-                 quick: bool = False, tune: np.ndarray | None = None) -> dict[str, Any]:
+def nested_blend(
+    probs: np.ndarray,
+    y: np.ndarray,
+    folds: np.ndarray,
+    names: tuple[str, ...],
+    *,
+    quick: bool = False,
+    tune: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Each fold's labels from a blend chosen on the other folds only: the honest blend estimate.
 
     Returns per rule the out-of-fold labels and, under ``chosen``, the labels of the rule each

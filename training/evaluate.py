@@ -16,7 +16,12 @@ __all__ = ["REPORTED", "confusion_matrix", "evaluate", "log_loss", "score_predic
 
 # The report's accuracies (random 80/20 split of the 1000-track, 10,000-row 3-second table).
 REPORTED = {
-    "numpy_net": 0.8774, "keras": 0.9434, "blend": 0.9585, "xgb": 0.8972, "rf": 0.8222, "knn": 0.8145,
+    "numpy_net": 0.8774,
+    "keras": 0.9434,
+    "blend": 0.9585,
+    "xgb": 0.8972,
+    "rf": 0.8222,
+    "knn": 0.8145,
 }
 K = len(GENRES)
 
@@ -76,12 +81,17 @@ def evaluate(models: TrainedModels, table: FeatureTable, parts: tuple[str, ...] 
     """
     split = models.split
     out: dict[str, Any] = {
-        "protocol": split.protocol, "note": split.note, "seed": split.seed, "quick": models.quick,
-        "split": split.summary(table), "weights": dict(models.weights),
+        "protocol": split.protocol,
+        "note": split.note,
+        "seed": split.seed,
+        "quick": models.quick,
+        "split": split.summary(table),
+        "weights": dict(models.weights),
         "weights_test_tuned": dict(models.weights_test_tuned),
         "blend_search_seconds": {k: v["seconds"] for k, v in models.search.items()},
-        "blend_search_history": {k: [{**h, "weights": list(h["weights"])} for h in v["history"]]
-                                 for k, v in models.search.items()},
+        "blend_search_history": {
+            k: [{**h, "weights": list(h["weights"])} for h in v["history"]] for k, v in models.search.items()
+        },
         "members": {m.name: {"kind": m.kind, "params": m.params, "seconds": m.seconds} for m in models.members},
         "histories": {m.name: m.history for m in models.members if m.history},
         "scores": {},

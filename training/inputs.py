@@ -14,9 +14,15 @@ from .dataset import DatasetError, FeatureTable, load_sources
 from .splits import Split, make_split
 
 
-def load_table(audio_dir: Path | None, features: Path | None, *, hop: int = WINDOW_SAMPLES,
-               n_jobs: int | None = None, cache_dir: Path | None = None,
-               progress: bool = True) -> tuple[FeatureTable, np.ndarray, dict[str, Any]]:
+def load_table(
+    audio_dir: Path | None,
+    features: Path | None,
+    *,
+    hop: int = WINDOW_SAMPLES,
+    n_jobs: int | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> tuple[FeatureTable, np.ndarray, dict[str, Any]]:
     """The rows of a Kaggle CSV and/or an audio folder, each row's source, and a description."""
     try:
         return load_sources(features, audio_dir, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress)

@@ -37,8 +37,16 @@ def configure_tensorflow(threads: int | None = None) -> None:
     _configured = True
 
 
-def build_model(n_features: int = 58, n_classes: int = 10, *, hidden: tuple[int, ...] = HIDDEN,
-                dropout: float = 0.5, learning_rate: float = 1e-3, seed: int = 0, eager: bool = False) -> Any:
+def build_model(
+    n_features: int = 58,
+    n_classes: int = 10,
+    *,
+    hidden: tuple[int, ...] = HIDDEN,
+    dropout: float = 0.5,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    eager: bool = False,
+) -> Any:
     """A compiled keras.Sequential with the report's topology."""
     configure_tensorflow()
     import keras
@@ -46,20 +54,36 @@ def build_model(n_features: int = 58, n_classes: int = 10, *, hidden: tuple[int,
     keras.utils.set_random_seed(seed)
     layers: list[Any] = [keras.Input(shape=(n_features,), name="features")]
     for i, units in enumerate(hidden):
-        layers += [keras.layers.Dense(units, activation="relu", name=f"dense{i}"),
-                   keras.layers.Dropout(dropout, name=f"dropout{i}")]
+        layers += [
+            keras.layers.Dense(units, activation="relu", name=f"dense{i}"),
+            keras.layers.Dropout(dropout, name=f"dropout{i}"),
+        ]
     layers.append(keras.layers.Dense(n_classes, activation="softmax", name="probabilities"))
     model = keras.Sequential(layers, name="gtzan_keras")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False,
-                  run_eagerly=eager)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=False,
+        run_eagerly=eager,
+    )
     return model
 
 
 def train_keras(
-    X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None, y_val: np.ndarray | None, *,
-    seed: int = 0, epochs: int = 100, batch_size: int = 32, patience: int = 10, dropout: float = 0.5,
-    learning_rate: float = 1e-3, n_classes: int = 10, eager: bool = False,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    *,
+    seed: int = 0,
+    epochs: int = 100,
+    batch_size: int = 32,
+    patience: int = 10,
+    dropout: float = 0.5,
+    learning_rate: float = 1e-3,
+    n_classes: int = 10,
+    eager: bool = False,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
     """Fit one network (scaled features in); returns (model, history with loss/accuracy/val_*).
@@ -73,16 +97,32 @@ def train_keras(
 
     model = build_model(X.shape[1], n_classes, seed=seed, dropout=dropout, learning_rate=learning_rate, eager=eager)
     has_val = X_val is not None and y_val is not None and len(y_val) > 0
-    callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                                          restore_best_weights=True)] if has_val else []
+    callbacks: list[Any] = (
+        [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+        if has_val
+        else []
+    )
     if on_epoch is not None:
-        callbacks.append(keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})))
-    hist = model.fit(np.asarray(X, np.float32), np.asarray(y, np.int64),
-                     validation_data=(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64)) if has_val else None,
-                     epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks)
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()
-               if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+            )
+        )
+    hist = model.fit(
+        np.asarray(X, np.float32),
+        np.asarray(y, np.int64),
+        validation_data=(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64)) if has_val else None,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    history = {
+        k: [float(v) for v in vals]
+        for k, vals in hist.history.items()
+        if k in ("loss", "accuracy", "val_loss", "val_accuracy")
+    }
     return model, history
 
 

@@ -28,14 +28,34 @@ N_CLASSES = len(GENRES)
 
 # Full-run settings, and the quick ones (CI: whole pipeline well under a minute on one core).
 SETTINGS: dict[str, dict[str, Any]] = {
-    "full": dict(keras_epochs=100, keras_patience=10, keras_batch=128, keras_dropout=0.3, keras_lr=3e-4,
-                 numpy_epochs=100,
-                 xgb_estimators=500, xgb_early_stop=50, rf_estimators=100, rf_max_depth=12,
-                 knn_neighbours=(1, 3, 5, 9, 15, 19), blend_stop_max=10),
-    "quick": dict(keras_epochs=3, keras_patience=2, keras_batch=32, keras_dropout=0.5, keras_lr=1e-3,
-                  numpy_epochs=3,
-                  xgb_estimators=15, xgb_early_stop=None, rf_estimators=8, rf_max_depth=8,
-                  knn_neighbours=(5,), blend_stop_max=5),
+    "full": dict(
+        keras_epochs=100,
+        keras_patience=10,
+        keras_batch=128,
+        keras_dropout=0.3,
+        keras_lr=3e-4,
+        numpy_epochs=100,
+        xgb_estimators=500,
+        xgb_early_stop=50,
+        rf_estimators=100,
+        rf_max_depth=12,
+        knn_neighbours=(1, 3, 5, 9, 15, 19),
+        blend_stop_max=10,
+    ),
+    "quick": dict(
+        keras_epochs=3,
+        keras_patience=2,
+        keras_batch=32,
+        keras_dropout=0.5,
+        keras_lr=1e-3,
+        numpy_epochs=3,
+        xgb_estimators=15,
+        xgb_early_stop=None,
+        rf_estimators=8,
+        rf_max_depth=8,
+        knn_neighbours=(5,),
+        blend_stop_max=5,
+    ),
 }
 
 
@@ -112,14 +132,30 @@ def _fit_keras(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     tid = inp.task(spec.name, epochs)
     t0 = time.perf_counter()
     seed = inp.seed * 1000 + i + 1
-    model, hist = train_keras(inp.Ztr, inp.ytr, inp.Zva, inp.yva, seed=seed, epochs=epochs,
-                              batch_size=cfg["keras_batch"], patience=cfg["keras_patience"],
-                              dropout=cfg["keras_dropout"], learning_rate=cfg["keras_lr"],
-                              eager=inp.quick, on_epoch=inp.epoch_cb(tid))
+    model, hist = train_keras(
+        inp.Ztr,
+        inp.ytr,
+        inp.Zva,
+        inp.yva,
+        seed=seed,
+        epochs=epochs,
+        batch_size=cfg["keras_batch"],
+        patience=cfg["keras_patience"],
+        dropout=cfg["keras_dropout"],
+        learning_rate=cfg["keras_lr"],
+        eager=inp.quick,
+        on_epoch=inp.epoch_cb(tid),
+    )
     inp.advance(tid, epochs)
-    return TrainedMember(spec.name, spec.kind, model, inp.scaler, hist,
-                         {"seed": seed, "epochs_run": len(hist["loss"]), "best_epoch": _best_epoch(hist)},
-                         time.perf_counter() - t0)
+    return TrainedMember(
+        spec.name,
+        spec.kind,
+        model,
+        inp.scaler,
+        hist,
+        {"seed": seed, "epochs_run": len(hist["loss"]), "best_epoch": _best_epoch(hist)},
+        time.perf_counter() - t0,
+    )
 
 
 def _threads() -> int:
@@ -134,9 +170,18 @@ def _fit_xgb(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     tid = inp.task(spec.name, 1)
     t0 = time.perf_counter()
     cfg = inp.cfg
-    params = dict(n_estimators=cfg["xgb_estimators"], learning_rate=0.3 if inp.quick else 0.05, max_depth=6,
-                  subsample=0.8, colsample_bytree=0.8, n_jobs=_threads(), random_state=inp.seed,
-                  tree_method="hist", eval_metric="mlogloss", early_stopping_rounds=cfg["xgb_early_stop"])
+    params = dict(
+        n_estimators=cfg["xgb_estimators"],
+        learning_rate=0.3 if inp.quick else 0.05,
+        max_depth=6,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        n_jobs=_threads(),
+        random_state=inp.seed,
+        tree_method="hist",
+        eval_metric="mlogloss",
+        early_stopping_rounds=cfg["xgb_early_stop"],
+    )
     curve: list[float] = []
     if inp.fixed is not None:
         params.update(n_estimators=int(inp.fixed["xgb_rounds"]), early_stopping_rounds=None)
@@ -151,9 +196,15 @@ def _fit_xgb(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
             params.update(n_estimators=best + 1, early_stopping_rounds=None)
             xgb = XGBClassifier(**params).fit(inp.Xtr, inp.ytr, verbose=False)
     inp.advance(tid, 1)
-    return TrainedMember(spec.name, spec.kind, xgb, None, {"val_loss": curve} if curve else None,
-                         {"n_estimators": int(params["n_estimators"]), "rounds_tried": len(curve)},
-                         time.perf_counter() - t0)
+    return TrainedMember(
+        spec.name,
+        spec.kind,
+        xgb,
+        None,
+        {"val_loss": curve} if curve else None,
+        {"n_estimators": int(params["n_estimators"]), "rounds_tried": len(curve)},
+        time.perf_counter() - t0,
+    )
 
 
 def _fit_knn(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
@@ -176,8 +227,15 @@ def _fit_knn(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     else:
         knn = KNeighborsClassifier(n_neighbors=int(inp.fixed["knn_k"])).fit(inp.Ztr, inp.ytr)
     inp.advance(tid, 1)
-    return TrainedMember(spec.name, spec.kind, knn, inp.scaler, None,
-                         {"n_neighbors": knn.n_neighbors, "val_accuracy": val_acc}, time.perf_counter() - t0)
+    return TrainedMember(
+        spec.name,
+        spec.kind,
+        knn,
+        inp.scaler,
+        None,
+        {"n_neighbors": knn.n_neighbors, "val_accuracy": val_acc},
+        time.perf_counter() - t0,
+    )
 
 
 def _fit_rf(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
@@ -186,12 +244,19 @@ def _fit_rf(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     tid = inp.task(spec.name, 1)
     t0 = time.perf_counter()
     cfg = inp.cfg
-    rf = RandomForestClassifier(n_estimators=cfg["rf_estimators"], max_depth=cfg["rf_max_depth"],
-                                n_jobs=1, random_state=inp.seed).fit(inp.Xtr, inp.ytr)
+    rf = RandomForestClassifier(
+        n_estimators=cfg["rf_estimators"], max_depth=cfg["rf_max_depth"], n_jobs=1, random_state=inp.seed
+    ).fit(inp.Xtr, inp.ytr)
     inp.advance(tid, 1)
-    return TrainedMember(spec.name, spec.kind, rf, None, None,
-                         {"n_estimators": cfg["rf_estimators"], "max_depth": cfg["rf_max_depth"]},
-                         time.perf_counter() - t0)
+    return TrainedMember(
+        spec.name,
+        spec.kind,
+        rf,
+        None,
+        None,
+        {"n_estimators": cfg["rf_estimators"], "max_depth": cfg["rf_max_depth"]},
+        time.perf_counter() - t0,
+    )
 
 
 def _fit_numpy(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
@@ -202,14 +267,19 @@ def _fit_numpy(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     if inp.fixed is not None:
         over = {"epochs": int(inp.fixed["numpy_epochs"]), "early_stop": None}
     tid = inp.task(spec.name, over["epochs"])
-    net = NumpyNet.from_config(inp.numpy_config, seed=inp.seed, n_classes=N_CLASSES,
-                               progress=inp.epoch_cb(tid), **over)
+    net = NumpyNet.from_config(inp.numpy_config, seed=inp.seed, n_classes=N_CLASSES, progress=inp.epoch_cb(tid), **over)
     net.fit(inp.Ztr, inp.ytr, inp.Zva, inp.yva)
     net.progress = None  # the callback holds the progress bar: keep the model picklable
     inp.advance(tid, over["epochs"])
-    return TrainedMember(spec.name, spec.kind, net, inp.scaler, dict(net.history_),
-                         {"config": inp.numpy_config, "epochs_run": net.n_epochs_, "best_epoch": net.best_epoch_},
-                         time.perf_counter() - t0)
+    return TrainedMember(
+        spec.name,
+        spec.kind,
+        net,
+        inp.scaler,
+        dict(net.history_),
+        {"config": inp.numpy_config, "epochs_run": net.n_epochs_, "best_epoch": net.best_epoch_},
+        time.perf_counter() - t0,
+    )
 
 
 MEMBERS: tuple[MemberSpec, ...] = (
@@ -229,8 +299,14 @@ assert set(BLEND_MEMBERS) <= set(MEMBER_NAMES) and {s.kind for s in MEMBERS} == 
 def _progress(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not enabled)
+    return Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        disable=not enabled,
+    )
 
 
 def fit_members(
@@ -267,14 +343,30 @@ def fit_members(
     Zva = scaler.transform(Xva) if Xva is not None else None
 
     with _progress(progress) as bar:
+
         def epoch_cb(tid: Any, key: str = "val_accuracy") -> Callable[[int, dict[str, float]], None]:
             def cb(epoch: int, logs: dict[str, float]) -> None:
                 bar.update(tid, completed=epoch, info=f"{key} {logs.get(key, logs.get('accuracy', float('nan'))):.3f}")
+
             return cb
 
-        inputs = FitInputs(Xtr, ytr, Xva, yva, scaler, Ztr, Zva, cfg, seed, quick, fixed, numpy_config,
-                           task=lambda name, total: bar.add_task(name, total=total, info=""),
-                           advance=lambda tid, done: bar.update(tid, completed=done), epoch_cb=epoch_cb)
+        inputs = FitInputs(
+            Xtr,
+            ytr,
+            Xva,
+            yva,
+            scaler,
+            Ztr,
+            Zva,
+            cfg,
+            seed,
+            quick,
+            fixed,
+            numpy_config,
+            task=lambda name, total: bar.add_task(name, total=total, info=""),
+            advance=lambda tid, done: bar.update(tid, completed=done),
+            epoch_cb=epoch_cb,
+        )
         return [spec.fit(inputs, spec) for spec in MEMBERS if include_numpy or spec.kind != "numpy"]
 
 

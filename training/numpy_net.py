@@ -98,8 +98,21 @@ class NumpyNet:
         return cls(**kw)
 
     def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("hidden", "activation", "batch_size", "learning_rate",
-                                              "momentum", "l2", "epochs", "early_stop", "n_classes", "seed")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "hidden",
+                "activation",
+                "batch_size",
+                "learning_rate",
+                "momentum",
+                "l2",
+                "epochs",
+                "early_stop",
+                "n_classes",
+                "seed",
+            )
+        }
 
     @property
     def activations(self) -> list[str]:
@@ -125,8 +138,9 @@ class NumpyNet:
             acts.append(a)
         return pre, acts
 
-    def _loss_and_grads(self, X: np.ndarray, y: np.ndarray,
-                        n_total: int) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+    def _loss_and_grads(
+        self, X: np.ndarray, y: np.ndarray, n_total: int
+    ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
         """Batch loss (mean cross-entropy + scaled L2) and its exact gradients."""
         dfun = _ACT[self.activation][1]
         pre, acts = self._forward(X)
@@ -147,8 +161,9 @@ class NumpyNet:
         return loss, gW, gb
 
     # ------------------------------------------------------------------------ sklearn API
-    def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
-            y_val: np.ndarray | None = None) -> NumpyNet:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None
+    ) -> NumpyNet:
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64).ravel()
         rng = np.random.default_rng(self.seed)

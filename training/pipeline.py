@@ -66,8 +66,16 @@ def train_members(
     """Fit every member on the training part, then tune blend weights on validation (and test)."""
     cfg = SETTINGS["quick" if quick else "full"]
     X, y = table.X, table.y
-    members = fit_members(table, split.train, split.val, quick=quick, seed=seed, progress=progress,
-                          include_numpy=include_numpy, numpy_config=numpy_config)
+    members = fit_members(
+        table,
+        split.train,
+        split.val,
+        quick=quick,
+        seed=seed,
+        progress=progress,
+        include_numpy=include_numpy,
+        numpy_config=numpy_config,
+    )
     by_name = {m.name: m for m in members}
 
     def tune(idx: np.ndarray) -> tuple[dict[str, int], float, dict[str, Any]]:
@@ -78,5 +86,4 @@ def train_members(
 
     w_val, acc_val, s_val = tune(split.val)
     w_test, acc_test, s_test = tune(split.test)
-    return TrainedModels(members, w_val, w_test, acc_val, acc_test,
-                         {"val": s_val, "test": s_test}, split, seed, quick)
+    return TrainedModels(members, w_val, w_test, acc_val, acc_test, {"val": s_val, "test": s_test}, split, seed, quick)

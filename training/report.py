@@ -17,8 +17,16 @@ from .plotting import pyplot
 __all__ = ["plot_confusion", "plot_curves", "plot_reliability", "write_cv_report", "write_report"]
 
 ORDER = ("keras1", "keras2", "keras3", "xgb", "knn", "rf", "numpy_net", "blend", "blend_test_tuned")
-_REPORTED_KEY = {"keras1": "keras", "keras2": "keras", "keras3": "keras", "xgb": "xgb", "knn": "knn",
-                 "rf": "rf", "numpy_net": "numpy_net", "blend_test_tuned": "blend"}
+_REPORTED_KEY = {
+    "keras1": "keras",
+    "keras2": "keras",
+    "keras3": "keras",
+    "xgb": "xgb",
+    "knn": "knn",
+    "rf": "rf",
+    "numpy_net": "numpy_net",
+    "blend_test_tuned": "blend",
+}
 
 
 def plot_curves(histories: dict[str, dict[str, list[float]]], path: Path, title: str) -> Path | None:
@@ -57,8 +65,15 @@ def plot_confusion(cm: list[list[int]] | np.ndarray, path: Path, title: str) -> 
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
             if cm[i, j]:
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if cm[i, j] > cm.max() / 2 else "black",
+                )
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -66,8 +81,7 @@ def plot_confusion(cm: list[list[int]] | np.ndarray, path: Path, title: str) -> 
     return path
 
 
-def plot_reliability(before: dict[str, list[float]], after: dict[str, list[float]], path: Path,
-                     title: str) -> Path:
+def plot_reliability(before: dict[str, list[float]], after: dict[str, list[float]], path: Path, title: str) -> Path:
     """Accuracy against claimed probability per confidence bin, before and after calibration."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 5.0))
@@ -95,57 +109,96 @@ def _pct(v: float | None) -> str:
 def _protocol_section(res: dict[str, Any], out: Path) -> list[str]:
     proto = res["protocol"]
     s = res["split"]
-    lines = [f"## Protocol `{proto}`", "", res["note"] + ".", "",
-             f"Rows / tracks: train {s['train']['rows']} / {s['train']['tracks']}, "
-             f"validation {s['val']['rows']} / {s['val']['tracks']}, test {s['test']['rows']} / {s['test']['tracks']}."
-             + (" Quick mode (few epochs, small forests): numbers are not meaningful." if res.get("quick") else ""),
-             ""]
+    lines = [
+        f"## Protocol `{proto}`",
+        "",
+        res["note"] + ".",
+        "",
+        f"Rows / tracks: train {s['train']['rows']} / {s['train']['tracks']}, "
+        f"validation {s['val']['rows']} / {s['val']['tracks']}, test {s['test']['rows']} / {s['test']['tracks']}."
+        + (" Quick mode (few epochs, small forests): numbers are not meaningful." if res.get("quick") else ""),
+        "",
+    ]
     test = res["scores"].get("test", {})
     val = res["scores"].get("val", {})
-    lines += ["| model | test segment acc. | test log-loss | test track acc. | validation acc. | report |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "| model | test segment acc. | test log-loss | test track acc. | validation acc. | report |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in ORDER:
         if name not in test:
             continue
         t = test[name]
         val_acc = val[name]["accuracy"] if name in val else None
         rep = REPORTED.get(_REPORTED_KEY.get(name, ""), None)
-        label = {"blend": "blend (weights tuned on validation)",
-                 "blend_test_tuned": "blend (weights tuned on test, report's procedure)"}.get(name, name)
-        lines.append(f"| {label} | {_pct(t['accuracy'])} | {t['log_loss']:.4f} | {_pct(t['track_accuracy'])} "
-                     f"| {_pct(val_acc)} | {_pct(rep)} |")
+        label = {
+            "blend": "blend (weights tuned on validation)",
+            "blend_test_tuned": "blend (weights tuned on test, report's procedure)",
+        }.get(name, name)
+        lines.append(
+            f"| {label} | {_pct(t['accuracy'])} | {t['log_loss']:.4f} | {_pct(t['track_accuracy'])} "
+            f"| {_pct(val_acc)} | {_pct(rep)} |"
+        )
     w, wt = res["weights"], res["weights_test_tuned"]
-    lines += ["", "Blend weights (keras1, keras2, keras3, xgb, knn, rf): tuned on validation "
-              f"{tuple(w.values())}; tuned on test {tuple(wt.values())}. The report's weights were "
-              "(1, 3, 5) for its Keras nets, XGB 1, RF 3, KNN 2.",
-              f"Weight search time: validation {res['blend_search_seconds'].get('val', 0):.2f} s, "
-              f"test {res['blend_search_seconds'].get('test', 0):.2f} s.", ""]
+    lines += [
+        "",
+        "Blend weights (keras1, keras2, keras3, xgb, knn, rf): tuned on validation "
+        f"{tuple(w.values())}; tuned on test {tuple(wt.values())}. The report's weights were "
+        "(1, 3, 5) for its Keras nets, XGB 1, RF 3, KNN 2.",
+        f"Weight search time: validation {res['blend_search_seconds'].get('val', 0):.2f} s, "
+        f"test {res['blend_search_seconds'].get('test', 0):.2f} s.",
+        "",
+    ]
     if "blend" in test:
-        lines += ["Per-genre recall on test (blend, validation-tuned):", "",
-                  "| " + " | ".join(GENRES) + " |", "|" + "---|" * len(GENRES),
-                  "| " + " | ".join(_pct(test["blend"]["recall"][g]) for g in GENRES) + " |", ""]
+        lines += [
+            "Per-genre recall on test (blend, validation-tuned):",
+            "",
+            "| " + " | ".join(GENRES) + " |",
+            "|" + "---|" * len(GENRES),
+            "| " + " | ".join(_pct(test["blend"]["recall"][g]) for g in GENRES) + " |",
+            "",
+        ]
     imgs = []
     p = plot_curves(res.get("histories", {}), out / f"curves_{proto}.png", f"Training curves ({proto} protocol)")
     if p:
         imgs.append(("Training curves", p.name))
     for name in ("blend", "keras1", "numpy_net"):
         if name in test:
-            p = plot_confusion(test[name]["confusion"], out / f"confusion_{proto}_{name}.png",
-                               f"{name}, {proto} protocol, test segments")
+            p = plot_confusion(
+                test[name]["confusion"],
+                out / f"confusion_{proto}_{name}.png",
+                f"{name}, {proto} protocol, test segments",
+            )
             imgs.append((f"Confusion matrix, {name}", p.name))
     lines += [f"![{alt}]({fn})" for alt, fn in imgs] + [""]
     return lines
 
 
-def write_report(results: dict[str, Any] | list[dict[str, Any]], out_dir: str | os.PathLike, *,
-                 dataset: dict[str, Any] | None = None, sweep: dict[str, Any] | None = None) -> Path:
+def write_report(
+    results: dict[str, Any] | list[dict[str, Any]],
+    out_dir: str | os.PathLike,
+    *,
+    dataset: dict[str, Any] | None = None,
+    sweep: dict[str, Any] | None = None,
+) -> Path:
     """report.md, report.json and PNGs for single-split evaluations (see :func:`write_cv_report`)."""
     runs = results if isinstance(results, list) else [results]
     return write_cv_report([], out_dir, dataset=dataset, extra=runs, sweep=sweep)
 
 
-_CV_ORDER = ("keras1", "keras2", "keras3", "xgb", "knn", "rf", "numpy_net", "blend_vote", "blend_mean", "blend",
-             "blend_nested")
+_CV_ORDER = (
+    "keras1",
+    "keras2",
+    "keras3",
+    "xgb",
+    "knn",
+    "rf",
+    "numpy_net",
+    "blend_vote",
+    "blend_mean",
+    "blend",
+    "blend_nested",
+)
 _SOURCE_NAMES = {"table": "the Kaggle 3-second table's rows", "ours": "our extractor's windows of the audio tracks"}
 
 
@@ -159,78 +212,132 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
 
     proto, ch = fit.protocol, fit.choice
     ev = fit.evaluation
-    lines = [f"## Protocol `{proto}` ({fit.n_folds}-fold cross-validation)", "",
-             protocol_note(proto, fit.n_folds) + ".", ""]
+    lines = [
+        f"## Protocol `{proto}` ({fit.n_folds}-fold cross-validation)",
+        "",
+        protocol_note(proto, fit.n_folds) + ".",
+        "",
+    ]
     if fit.quick:
         lines += ["Quick mode (few epochs, small forests): the numbers are not meaningful.", ""]
-    labels = {"blend": f"**blend as shipped** ({ch.rule} rule, weights tuned on all out-of-fold rows)",
-              "blend_vote": "blend, vote rule (the report's), weights tuned on all out-of-fold rows",
-              "blend_mean": "blend, probability mean, weights tuned on all out-of-fold rows",
-              "blend_nested": "**blend, rule and weights chosen on the other folds only** (honest)"}
+    labels = {
+        "blend": f"**blend as shipped** ({ch.rule} rule, weights tuned on all out-of-fold rows)",
+        "blend_vote": "blend, vote rule (the report's), weights tuned on all out-of-fold rows",
+        "blend_mean": "blend, probability mean, weights tuned on all out-of-fold rows",
+        "blend_nested": "**blend, rule and weights chosen on the other folds only** (honest)",
+    }
     for src, sev in ev["by_source"].items():
         sc = sev["scores"]
-        trained = ("trained on" if sev["trained_on"]
-                   else "never trained on; predicted by the fold that holds its track out")
-        lines += [f"### Out-of-fold scores on {_SOURCE_NAMES.get(src, src)} ({sev['rows']} windows, "
-                  f"{sev['tracks']} tracks; {trained})", "",
-                  "| model | windows | tracks (majority of windows) | log-loss | report (random split) |",
-                  "|---|---|---|---|---|"]
+        trained = (
+            "trained on" if sev["trained_on"] else "never trained on; predicted by the fold that holds its track out"
+        )
+        lines += [
+            f"### Out-of-fold scores on {_SOURCE_NAMES.get(src, src)} ({sev['rows']} windows, "
+            f"{sev['tracks']} tracks; {trained})",
+            "",
+            "| model | windows | tracks (majority of windows) | log-loss | report (random split) |",
+            "|---|---|---|---|---|",
+        ]
         for name in _CV_ORDER:
             if name not in sc:
                 continue
             t = sc[name]
             rep = REPORTED.get(_REPORTED_KEY.get(name, ""), None) if name != "blend" else None
-            lines.append(f"| {labels.get(name, name)} | {_pct(t['accuracy'])} | {_pct(t['track_accuracy'])} "
-                         f"| {t['log_loss']:.3f} | {_pct(rep)} |")
+            lines.append(
+                f"| {labels.get(name, name)} | {_pct(t['accuracy'])} | {_pct(t['track_accuracy'])} "
+                f"| {t['log_loss']:.3f} | {_pct(rep)} |"
+            )
         pf = sc["per_fold"]
-        lines += ["", f"Blend window accuracy per fold: shipped {_spread(pf['blend'])}, "
-                      f"nested {_spread(pf['blend_nested'])} (mean ± standard deviation over folds).", "",
-                  "Per-genre recall of the shipped blend (windows):", "",
-                  "| " + " | ".join(GENRES) + " |", "|" + "---|" * len(GENRES),
-                  "| " + " | ".join(_pct(sc["blend"]["recall"][g]) for g in GENRES) + " |", ""]
-        p = plot_confusion(sc["blend"]["confusion"], out / f"confusion_{proto}_{src}_blend.png",
-                           f"blend, {proto} folds, {src} rows (out-of-fold)")
+        lines += [
+            "",
+            f"Blend window accuracy per fold: shipped {_spread(pf['blend'])}, "
+            f"nested {_spread(pf['blend_nested'])} (mean ± standard deviation over folds).",
+            "",
+            "Per-genre recall of the shipped blend (windows):",
+            "",
+            "| " + " | ".join(GENRES) + " |",
+            "|" + "---|" * len(GENRES),
+            "| " + " | ".join(_pct(sc["blend"]["recall"][g]) for g in GENRES) + " |",
+            "",
+        ]
+        p = plot_confusion(
+            sc["blend"]["confusion"],
+            out / f"confusion_{proto}_{src}_blend.png",
+            f"blend, {proto} folds, {src} rows (out-of-fold)",
+        )
         lines += [f"![Confusion matrix, blend, {src} rows]({p.name})", ""]
     w = ", ".join(f"{k} {v}" for k, v in ch.weights.items())
-    lines += ["### Blend", "",
-              f"Rule **{ch.rule}**, weights {w}. Searched exhaustively on the out-of-fold predictions of the rows "
-              "trained on: " + "; ".join(f"{r} rule {_pct(a)}" for r, a in ch.oof_accuracy.items())
-              + ". The rule with the higher accuracy ships (the mean rule on a tie). Inside each fold the same "
-              "choice was made on the other folds' rows: " + ", ".join(
-                  f"fold {r['fold'] + 1} {r['chosen']}" for r in ev["nested_folds"]) + ".", ""]
+    lines += [
+        "### Blend",
+        "",
+        f"Rule **{ch.rule}**, weights {w}. Searched exhaustively on the out-of-fold predictions of the rows "
+        "trained on: "
+        + "; ".join(f"{r} rule {_pct(a)}" for r, a in ch.oof_accuracy.items())
+        + ". The rule with the higher accuracy ships (the mean rule on a tie). Inside each fold the same "
+        "choice was made on the other folds' rows: "
+        + ", ".join(f"fold {r['fold'] + 1} {r['chosen']}" for r in ev["nested_folds"])
+        + ".",
+        "",
+    ]
     cal = ch.calibration
-    p = plot_reliability(cal["reliability_before"], cal["reliability_after"], out / f"reliability_{proto}.png",
-                         f"Calibration, {proto} folds (out-of-fold)")
-    lines += ["### Confidence", "",
-              f"Temperature {cal['temperature']:.3f}, fitted on the out-of-fold blend probabilities: expected "
-              f"calibration error {100 * cal['ece_before']:.2f}% before, {100 * cal['ece_after']:.2f}% after "
-              f"(10 equal-width bins). Mean calibrated probability of a verdict: {_pct(cal['mean_confidence'])}.",
-              "", f"![Reliability]({p.name})", ""]
-    lines += ["### Training lengths", "",
-              "Chosen by early stopping / validation inside each fold, and their median used for the refit on "
-              f"all rows: {fit.lengths}.", ""]
-    curves = plot_curves({m.name: m.history for m in fit.members if m.history}, out / f"curves_{proto}_refit.png",
-                         f"Refit on all rows ({proto} protocol): training curves")
+    p = plot_reliability(
+        cal["reliability_before"],
+        cal["reliability_after"],
+        out / f"reliability_{proto}.png",
+        f"Calibration, {proto} folds (out-of-fold)",
+    )
+    lines += [
+        "### Confidence",
+        "",
+        f"Temperature {cal['temperature']:.3f}, fitted on the out-of-fold blend probabilities: expected "
+        f"calibration error {100 * cal['ece_before']:.2f}% before, {100 * cal['ece_after']:.2f}% after "
+        f"(10 equal-width bins). Mean calibrated probability of a verdict: {_pct(cal['mean_confidence'])}.",
+        "",
+        f"![Reliability]({p.name})",
+        "",
+    ]
+    lines += [
+        "### Training lengths",
+        "",
+        "Chosen by early stopping / validation inside each fold, and their median used for the refit on "
+        f"all rows: {fit.lengths}.",
+        "",
+    ]
+    curves = plot_curves(
+        {m.name: m.history for m in fit.members if m.history},
+        out / f"curves_{proto}_refit.png",
+        f"Refit on all rows ({proto} protocol): training curves",
+    )
     if curves:
         lines += [f"![Training curves]({curves.name})", ""]
     return lines
 
 
-def write_cv_report(fits: list[Any], out_dir: str | os.PathLike, *, dataset: dict[str, Any] | None = None,
-                    extra: list[dict[str, Any]] | None = None, sweep: dict[str, Any] | None = None) -> Path:
+def write_cv_report(
+    fits: list[Any],
+    out_dir: str | os.PathLike,
+    *,
+    dataset: dict[str, Any] | None = None,
+    extra: list[dict[str, Any]] | None = None,
+    sweep: dict[str, Any] | None = None,
+) -> Path:
     """report.md + report.json + PNGs for cross-validated protocols (and single-split ones in ``extra``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# GTZAN genre classification: training report", ""]
     if dataset:
         srcs = ", ".join(f"{n} {_SOURCE_NAMES.get(s, s)}" for s, n in dataset.get("sources", {}).items())
-        lines += [f"Data: {dataset.get('source', '?')}: {dataset.get('rows', '?')} rows of 58 features from "
-                  f"{dataset.get('tracks', '?')} tracks" + (f" ({srcs})" if srcs else "") + ".", ""]
+        lines += [
+            f"Data: {dataset.get('source', '?')}: {dataset.get('rows', '?')} rows of 58 features from "
+            f"{dataset.get('tracks', '?')} tracks" + (f" ({srcs})" if srcs else "") + ".",
+            "",
+        ]
     lines += [
         "Every accuracy below is held out: a row is predicted by members trained without it, and (except under "
         "`paper`) without its whole track or artist. The report's own numbers (95.85% for its blend) come from a "
         "random 80/20 split of the 10,000 rows with the blend weights tuned on the test rows, which puts windows "
-        "of one song on both sides; they are shown for comparison only.", "",
+        "of one song on both sides; they are shown for comparison only.",
+        "",
         "Window accuracy scores each 3-second window; track accuracy takes the majority vote of a track's windows.",
         "",
     ]
@@ -248,8 +355,13 @@ def write_cv_report(fits: list[Any], out_dir: str | os.PathLike, *, dataset: dic
     tmp = md.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, md)
-    payload = {"dataset": dataset, "cross_validated": [_fit_json(f) for f in fits], "runs": extra or [],
-               "sweep": sweep, "reported": REPORTED}
+    payload = {
+        "dataset": dataset,
+        "cross_validated": [_fit_json(f) for f in fits],
+        "runs": extra or [],
+        "sweep": sweep,
+        "reported": REPORTED,
+    }
     js = out / "report.json"
     tmp = js.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=1, default=_jsonable))
@@ -259,10 +371,23 @@ def write_cv_report(fits: list[Any], out_dir: str | os.PathLike, *, dataset: dic
 
 def _fit_json(fit: Any) -> dict[str, Any]:
     ch = fit.choice
-    return {"protocol": fit.protocol, "n_folds": fit.n_folds, "seed": fit.seed, "quick": fit.quick,
-            "blend": {"rule": ch.rule, "weights": ch.weights, "temperature": ch.temperature,
-                      "oof_accuracy": ch.oof_accuracy, "searched": ch.searched, "calibration": ch.calibration},
-            "evaluation": fit.evaluation, "refit_lengths": fit.lengths, "timings": fit.timings}
+    return {
+        "protocol": fit.protocol,
+        "n_folds": fit.n_folds,
+        "seed": fit.seed,
+        "quick": fit.quick,
+        "blend": {
+            "rule": ch.rule,
+            "weights": ch.weights,
+            "temperature": ch.temperature,
+            "oof_accuracy": ch.oof_accuracy,
+            "searched": ch.searched,
+            "calibration": ch.calibration,
+        },
+        "evaluation": fit.evaluation,
+        "refit_lengths": fit.lengths,
+        "timings": fit.timings,
+    }
 
 
 def _jsonable(o: Any) -> Any:

@@ -29,8 +29,18 @@ from gtzan.constants import GENRES
 
 from .dataset import DatasetError, FeatureTable
 
-__all__ = ["CV_PROTOCOLS", "PROTOCOLS", "Split", "SplitError", "artists", "cv_folds", "duplicate_pairs", "group_tracks",
-           "make_split", "same_title_groups"]
+__all__ = [
+    "CV_PROTOCOLS",
+    "PROTOCOLS",
+    "Split",
+    "SplitError",
+    "artists",
+    "cv_folds",
+    "duplicate_pairs",
+    "group_tracks",
+    "make_split",
+    "same_title_groups",
+]
 
 PROTOCOLS = ("paper", "track", "filtered")
 CV_PROTOCOLS = ("track", "artist", "paper")
@@ -136,16 +146,18 @@ def _paper_groups(tracks: np.ndarray, data_dir: str | Path | None, filenames: np
 _GROUPS = {"track": _track_groups, "artist": _artist_groups, "paper": _paper_groups}
 
 
-def group_tracks(tracks: np.ndarray, protocol: str, data_dir: str | Path | None,
-                 filenames: np.ndarray | None = None) -> np.ndarray:
+def group_tracks(
+    tracks: np.ndarray, protocol: str, data_dir: str | Path | None, filenames: np.ndarray | None = None
+) -> np.ndarray:
     """One group name per row: rows of a group must stay on one side of any split (see module doc)."""
     if protocol not in _GROUPS:
         raise SplitError(f"unknown grouping {protocol!r}; choose one of {', '.join(CV_PROTOCOLS)}")
     return _GROUPS[protocol](tracks, data_dir, filenames)
 
 
-def cv_folds(table: FeatureTable, protocol: str, *, n_folds: int = 5, seed: int = 0,
-             data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+def cv_folds(
+    table: FeatureTable, protocol: str, *, n_folds: int = 5, seed: int = 0, data_dir: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(fold 0..n_folds-1, group name) of every row: whole groups per fold, genres balanced across folds."""
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -181,8 +193,12 @@ def _canonical_tracks(tracks: np.ndarray, pairs: list[tuple[str, str]]) -> np.nd
 
 
 def _stratified_groups(
-    group_of_row: np.ndarray, genre_of_row: np.ndarray, fracs: tuple[float, float], rng: np.random.Generator,
-    *, min_each: bool,
+    group_of_row: np.ndarray,
+    genre_of_row: np.ndarray,
+    fracs: tuple[float, float],
+    rng: np.random.Generator,
+    *,
+    min_each: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Assign whole groups to train/val/test per genre; (val, test) fractions of each genre's groups."""
     groups, first = np.unique(group_of_row, return_index=True)
@@ -198,8 +214,10 @@ def _stratified_groups(
         n_val = int(round(fracs[0] * n))
         if min_each:
             if n < 3:
-                raise SplitError(f"genre {GENRES[k]} has {n} track(s); the track protocol needs at least 3 "
-                                 "(one each for train, validation and test)")
+                raise SplitError(
+                    f"genre {GENRES[k]} has {n} track(s); the track protocol needs at least 3 "
+                    "(one each for train, validation and test)"
+                )
             n_test, n_val = max(1, n_test), max(1, n_val)
             while n_test + n_val > n - 1:
                 if n_val >= n_test and n_val > 1:
@@ -245,8 +263,10 @@ def _paper_split(inp: _SplitInputs) -> Parts:
     # stratified by genre at the row level, like a seeded random 80/20 split
     tr, va, te = _stratified_groups(group, table.y, (vs, inp.test_size), inp.rng, min_each=False)
     if np.unique(table.tracks).size < len(table):
-        note = ("random split of 3-second rows as in the report: windows of one track appear in both "
-                f"training and test, so test accuracy is optimistic; {inp.dup_note}")
+        note = (
+            "random split of 3-second rows as in the report: windows of one track appear in both "
+            f"training and test, so test accuracy is optimistic; {inp.dup_note}"
+        )
     else:
         note = f"random split of rows as in the report (one row per track here, so no track straddles); {inp.dup_note}"
     return tr, va, te, note
@@ -255,8 +275,12 @@ def _paper_split(inp: _SplitInputs) -> Parts:
 def _track_split(inp: _SplitInputs) -> Parts:
     vs = 0.2 if inp.val_size is None else inp.val_size
     tr, va, te = _stratified_groups(inp.canon, inp.table.y, (vs, inp.test_size), inp.rng, min_each=True)
-    return tr, va, te, ("stratified by track: all windows of a track on one side, every genre in every part; "
-                        f"{inp.dup_note}")
+    return (
+        tr,
+        va,
+        te,
+        (f"stratified by track: all windows of a track on one side, every genre in every part; {inp.dup_note}"),
+    )
 
 
 def _filtered_split(inp: _SplitInputs) -> Parts:
@@ -279,10 +303,16 @@ def _filtered_split(inp: _SplitInputs) -> Parts:
             leaked += int(np.unique(table.tracks[later]).size)
             side[later] = -1
     tr, va, te = (np.flatnonzero(side == s) for s in range(3))
-    missing = [f"{name}:{GENRES[k]}" for name, idx in (("train", tr), ("valid", va), ("test", te))
-               for k in range(len(GENRES)) if not np.any(table.y[idx] == k)]
-    note = (f"Kereliuk et al. (2015) artist-filtered lists restricted to the tracks present; their valid "
-            f"list is the validation part; {dropped} track(s) in none of the lists left out")
+    missing = [
+        f"{name}:{GENRES[k]}"
+        for name, idx in (("train", tr), ("valid", va), ("test", te))
+        for k in range(len(GENRES))
+        if not np.any(table.y[idx] == k)
+    ]
+    note = (
+        f"Kereliuk et al. (2015) artist-filtered lists restricted to the tracks present; their valid "
+        f"list is the validation part; {dropped} track(s) in none of the lists left out"
+    )
     if leaked:
         note += f"; {leaked} duplicate copy(ies) listed on a later side than their twin left out"
     if missing:
@@ -316,8 +346,11 @@ def make_split(
     pairs = duplicate_pairs(data_dir)
     canon = _canonical_tracks(table.tracks, pairs)
     n_merged = int(np.unique(table.tracks).size - np.unique(canon).size)
-    dup_note = (f"{n_merged} exact-duplicate track pair(s) kept on one side" if pairs
-                else "no duplicate-pair list found; duplicates not checked")
+    dup_note = (
+        f"{n_merged} exact-duplicate track pair(s) kept on one side"
+        if pairs
+        else "no duplicate-pair list found; duplicates not checked"
+    )
     inputs = _SplitInputs(table, canon, dup_note, np.random.default_rng(seed), data_dir, test_size, val_size)
     tr, va, te, note = _SPLITS[protocol](inputs)
     for name, idx in (("train", tr), ("validation", va), ("test", te)):

@@ -21,12 +21,27 @@ from .splits import Split
 
 __all__ = ["TABLE1", "run_sweep", "sweep_markdown", "print_sweep", "plot_sweep", "main"]
 
-TABLE1 = ("258-258-relu", "128-128-relu", "128-256-relu", "128-relu",
-          "128-128-sigmoid", "128-sigmoid", "128-128-tanh", "128-tanh")
+TABLE1 = (
+    "258-258-relu",
+    "128-128-relu",
+    "128-256-relu",
+    "128-relu",
+    "128-128-sigmoid",
+    "128-sigmoid",
+    "128-128-tanh",
+    "128-tanh",
+)
 
 
-def run_sweep(table: FeatureTable, split: Split, configs: tuple[str, ...] = TABLE1, *,
-              epochs: int | None = None, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+def run_sweep(
+    table: FeatureTable,
+    split: Split,
+    configs: tuple[str, ...] = TABLE1,
+    *,
+    epochs: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Train each config on the training part (early stopping on validation), score on test."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from sklearn.preprocessing import StandardScaler
@@ -35,8 +50,13 @@ def run_sweep(table: FeatureTable, split: Split, configs: tuple[str, ...] = TABL
     Z = sc.transform(table.X)
     tr, va, te = split.train, split.val, split.test
     rows = []
-    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), disable=not progress) as bar:
+    with Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+    ) as bar:
         tid = bar.add_task("Table 1 sweep", total=len(configs))
         for name in configs:
             cfg = load_config(name)
@@ -50,14 +70,22 @@ def run_sweep(table: FeatureTable, split: Split, configs: tuple[str, ...] = TABL
             y = table.y[te]
             loss = float(-np.mean(np.log(np.clip(p[np.arange(y.size), y], 1e-15, None))))
             rep = cfg.get("report", {}) or {}
-            rows.append({
-                "config": name, "layer_specs": list(cfg["layer_specs"]), "activation": cfg["activation"],
-                "accuracy": float(np.mean(p.argmax(1) == y)), "loss": loss,
-                "val_accuracy": float(max(net.history_["val_accuracy"])), "epochs": net.n_epochs_,
-                "best_epoch": net.best_epoch_, "diverged": bool(net.diverged_),
-                "seconds": time.perf_counter() - t0,
-                "report_accuracy": rep.get("accuracy"), "report_loss": rep.get("loss"),
-            })
+            rows.append(
+                {
+                    "config": name,
+                    "layer_specs": list(cfg["layer_specs"]),
+                    "activation": cfg["activation"],
+                    "accuracy": float(np.mean(p.argmax(1) == y)),
+                    "loss": loss,
+                    "val_accuracy": float(max(net.history_["val_accuracy"])),
+                    "epochs": net.n_epochs_,
+                    "best_epoch": net.best_epoch_,
+                    "diverged": bool(net.diverged_),
+                    "seconds": time.perf_counter() - t0,
+                    "report_accuracy": rep.get("accuracy"),
+                    "report_loss": rep.get("loss"),
+                }
+            )
             bar.advance(tid)
     return {"protocol": split.protocol, "seed": seed, "rows": rows}
 
@@ -70,9 +98,15 @@ def print_sweep(sweep: dict[str, Any]) -> None:
     for col in ("topology", "act.", "acc", "loss", "ep", "report acc", "report loss"):
         t.add_column(col, justify="left" if col in ("topology", "act.") else "right", no_wrap=True)
     for r in sweep["rows"]:
-        t.add_row("-".join(map(str, r["layer_specs"])), r["activation"], f"{r['accuracy']:.4f}", f"{r['loss']:.4f}",
-                  str(r["epochs"]), "-" if r["report_accuracy"] is None else f"{r['report_accuracy']:.4f}",
-                  "-" if r["report_loss"] is None else f"{r['report_loss']:.4f}")
+        t.add_row(
+            "-".join(map(str, r["layer_specs"])),
+            r["activation"],
+            f"{r['accuracy']:.4f}",
+            f"{r['loss']:.4f}",
+            str(r["epochs"]),
+            "-" if r["report_accuracy"] is None else f"{r['report_accuracy']:.4f}",
+            "-" if r["report_loss"] is None else f"{r['report_loss']:.4f}",
+        )
     Console().print(t)
 
 
@@ -96,14 +130,19 @@ def plot_sweep(sweep: dict[str, Any], path: Path) -> Path:
 
 def sweep_markdown(sweep: dict[str, Any], out: Path) -> list[str]:
     png = plot_sweep(sweep, Path(out) / "sweep.png")
-    lines = [f"## NumPy network sweep (report Table 1), `{sweep['protocol']}` protocol", "",
-             "| topology | activation | test acc. | test loss | epochs | report acc. | report loss |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## NumPy network sweep (report Table 1), `{sweep['protocol']}` protocol",
+        "",
+        "| topology | activation | test acc. | test loss | epochs | report acc. | report loss |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in sweep["rows"]:
         ra = "-" if r["report_accuracy"] is None else f"{100 * r['report_accuracy']:.2f}%"
         rl = "-" if r["report_loss"] is None else f"{r['report_loss']:.4f}"
-        lines.append(f"| {r['layer_specs']} | {r['activation']} | {100 * r['accuracy']:.2f}% | {r['loss']:.4f} "
-                     f"| {r['epochs']} | {ra} | {rl} |")
+        lines.append(
+            f"| {r['layer_specs']} | {r['activation']} | {100 * r['accuracy']:.2f}% | {r['loss']:.4f} "
+            f"| {r['epochs']} | {ra} | {rl} |"
+        )
     return lines + ["", f"![Table 1 sweep]({png.name})", ""]
 
 

@@ -175,9 +175,21 @@ def analyze(frames: np.ndarray, zc_frames: np.ndarray | None = None) -> FrameDat
     mfcc = f32_matmul(db, dct_matrix().T)
     pm, pr = _piptrack(power)
     return FrameData(
-        D=D, mag=mag, power=power, perc=medians.freq_median(mag), rms=rms, zcr=zcr, centroid=centroid,
-        bandwidth=bandwidth, rolloff=rolloff, db=db, db_min=db.min(axis=1), db_max=db.max(axis=1),
-        mfcc=mfcc, pitch_mag=pm, pitch_res=pr,
+        D=D,
+        mag=mag,
+        power=power,
+        perc=medians.freq_median(mag),
+        rms=rms,
+        zcr=zcr,
+        centroid=centroid,
+        bandwidth=bandwidth,
+        rolloff=rolloff,
+        db=db,
+        db_min=db.min(axis=1),
+        db_max=db.max(axis=1),
+        mfcc=mfcc,
+        pitch_mag=pm,
+        pitch_res=pr,
     )
 
 

@@ -56,8 +56,7 @@ def freq_median(mag: np.ndarray) -> np.ndarray:
     if _kernel is not None and n_frames:
         xt = np.ascontiguousarray(mag.T, dtype=np.float32)
         out = np.empty((n_bins, n_frames), dtype=np.float32)
-        _kernel.sliding(xt, reflect_index(0, n_bins, n_bins).astype(np.int64), n_frames, n_frames, out,
-                        n_frames)
+        _kernel.sliding(xt, reflect_index(0, n_bins, n_bins).astype(np.int64), n_frames, n_frames, out, n_frames)
         return np.ascontiguousarray(out.T)
     import bottleneck as bn  # only without the kernel: importing it costs every start 3 ms
 

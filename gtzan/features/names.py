@@ -4,8 +4,14 @@ from __future__ import annotations
 
 # statistics with a mean and a variance, in table order (harmony/perceptr: the HPSS waveforms)
 STATS: tuple[str, ...] = (
-    "chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth", "rolloff",
-    "zero_crossing_rate", "harmony", "perceptr",
+    "chroma_stft",
+    "rms",
+    "spectral_centroid",
+    "spectral_bandwidth",
+    "rolloff",
+    "zero_crossing_rate",
+    "harmony",
+    "perceptr",
 )
 N_MFCC = 20
 MFCCS: tuple[str, ...] = tuple(f"mfcc{i}" for i in range(1, N_MFCC + 1))

@@ -28,8 +28,13 @@ class OnsetReuse(NamedTuple):
     reuse: np.ndarray
 
 
-def window_features(y: np.ndarray, fd: FrameData, chroma: Callable[[float], np.ndarray],
-                    harmonic: Callable[[], np.ndarray], onsets: OnsetReuse | None = None) -> np.ndarray:
+def window_features(
+    y: np.ndarray,
+    fd: FrameData,
+    chroma: Callable[[float], np.ndarray],
+    harmonic: Callable[[], np.ndarray],
+    onsets: OnsetReuse | None = None,
+) -> np.ndarray:
     """The 58 features of samples ``y`` whose centred frames are ``fd``.
 
     ``chroma(tuning)`` gives the frames' chroma at the window's tuning and ``harmonic()`` the window's
@@ -47,8 +52,15 @@ def window_features(y: np.ndarray, fd: FrameData, chroma: Callable[[float], np.n
 _PER_FRAME = ("rms", "spectral_centroid", "spectral_bandwidth", "rolloff", "zero_crossing_rate")
 
 
-def assemble(n_samples: int, fd: FrameData, chroma: np.ndarray, mfcc: np.ndarray, bpm: float,
-             y_harm: np.ndarray, y_perc: np.ndarray) -> np.ndarray:
+def assemble(
+    n_samples: int,
+    fd: FrameData,
+    chroma: np.ndarray,
+    mfcc: np.ndarray,
+    bpm: float,
+    y_harm: np.ndarray,
+    y_perc: np.ndarray,
+) -> np.ndarray:
     """The 58-vector in FEATURE_NAMES order from a window's frame-level pieces, each value by its name."""
     values: dict[str, float] = {"length": float(n_samples), "tempo": bpm}
 

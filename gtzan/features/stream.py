@@ -63,16 +63,27 @@ class _FrameStore:
     """Analysed stream frames [base, base + count) in fixed-size arrays (bounded memory)."""
 
     _FIELDS = {
-        "D": ((fr.N_BINS,), np.complex64), "mag": ((fr.N_BINS,), np.float32),
-        "power": ((fr.N_BINS,), np.float32), "perc": ((fr.N_BINS,), np.float32),
-        "rms": ((), np.float64), "zcr": ((), np.float64), "centroid": ((), np.float64),
-        "bandwidth": ((), np.float64), "rolloff": ((), np.float64),
-        "db": ((fr.N_MELS,), np.float32), "db_min": ((), np.float32), "db_max": ((), np.float32),
+        "D": ((fr.N_BINS,), np.complex64),
+        "mag": ((fr.N_BINS,), np.float32),
+        "power": ((fr.N_BINS,), np.float32),
+        "perc": ((fr.N_BINS,), np.float32),
+        "rms": ((), np.float64),
+        "zcr": ((), np.float64),
+        "centroid": ((), np.float64),
+        "bandwidth": ((), np.float64),
+        "rolloff": ((), np.float64),
+        "db": ((fr.N_MELS,), np.float32),
+        "db_min": ((), np.float32),
+        "db_max": ((), np.float32),
         "mfcc": ((fr.N_MFCC,), np.float32),
-        "onset": ((), np.float32), "has_onset": ((), bool),
-        "chroma": ((fr.N_CHROMA,), np.float32), "chroma_tuning": ((), np.float64),
-        "td_h": ((N_FFT,), np.float64), "has_td": ((), bool),
-        "y_h": ((HOP,), np.float64), "has_y_h": ((), bool),  # harmonic signal block of frames f-3..f
+        "onset": ((), np.float32),
+        "has_onset": ((), bool),
+        "chroma": ((fr.N_CHROMA,), np.float32),
+        "chroma_tuning": ((), np.float64),
+        "td_h": ((N_FFT,), np.float64),
+        "has_td": ((), bool),
+        "y_h": ((HOP,), np.float64),
+        "has_y_h": ((), bool),  # harmonic signal block of frames f-3..f
     }
 
     def __init__(self, capacity: int) -> None:
@@ -184,8 +195,9 @@ class StreamingExtractor:
             s0 = self._next_window * HOP
             if s0 + WINDOW_SAMPLES > self._n:
                 break
-            edges = self._analyse_frames(min(self._next_window + _TAIL0 - 1, self._last_full_frame()),
-                                         self._edge_frames(self._next_window))
+            edges = self._analyse_frames(
+                min(self._next_window + _TAIL0 - 1, self._last_full_frame()), self._edge_frames(self._next_window)
+            )
             assert edges is not None  # returned whenever edge frames are passed
             self._split_hpss()
             out.append(self._emit(self._next_window, edges))
@@ -202,8 +214,7 @@ class StreamingExtractor:
     def _last_full_frame(self) -> int:
         return (self._n - N_FFT // 2) // HOP
 
-    def _analyse_frames(self, last: int,
-                        extra: tuple[np.ndarray, np.ndarray] | None = None) -> fr.FrameData | None:
+    def _analyse_frames(self, last: int, extra: tuple[np.ndarray, np.ndarray] | None = None) -> fr.FrameData | None:
         """Analyse stream frames up to ``last`` (inclusive) that are still needed by a future window.
 
         ``extra`` (frames, and their edge-padded copies for the zero-crossing rate) are analysed in the
@@ -297,9 +308,11 @@ class StreamingExtractor:
         td = np.empty((b0, N_FFT))  # window frames 0..19
         src = st.rows(s + _EDGE, s + lo)  # window frames 2..16
         mags = np.concatenate([head.mag, a["mag"][st.rows(s + _EDGE, s + lo + _H)]])  # frames 0..31
-        td[:lo] = wn.harmonic_frames(np.concatenate([head.D, a["D"][src]]),
-                                     np.concatenate([head.perc, a["perc"][src]]),
-                                     medians.time_median(mags, 0, lo))
+        td[:lo] = wn.harmonic_frames(
+            np.concatenate([head.D, a["D"][src]]),
+            np.concatenate([head.perc, a["perc"][src]]),
+            medians.time_median(mags, 0, lo),
+        )
         td[lo:] = a["td_h"][st.rows(s + lo, s + b0)]
         env = fr.window_sumsquare(n)
         first = fr.normalise_ola(fr.ola_blocks(td)[:b0], env[: b0 * HOP])
@@ -308,9 +321,11 @@ class StreamingExtractor:
         td[: hi - t0] = a["td_h"][st.rows(s + t0, s + hi)]
         src = st.rows(s + hi, s + _TAIL0)  # window frames 113..127
         mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], tail.mag])  # frames 98..129
-        td[hi - t0 :] = wn.harmonic_frames(np.concatenate([a["D"][src], tail.D]),
-                                           np.concatenate([a["perc"][src], tail.perc]),
-                                           medians.time_median(mags, _H, _H + n - hi))
+        td[hi - t0 :] = wn.harmonic_frames(
+            np.concatenate([a["D"][src], tail.D]),
+            np.concatenate([a["perc"][src], tail.perc]),
+            medians.time_median(mags, _H, _H + n - hi),
+        )
         last = fr.normalise_ola(fr.ola_blocks(td)[_LAG:], env[b1 * HOP :])
         y = np.concatenate([first[N_FFT // 2 :], a["y_h"][st.rows(s + b0, s + b1)].reshape(-1), last])
         return y[:WINDOW_SAMPLES]
@@ -339,9 +354,18 @@ class StreamingExtractor:
             return np.concatenate([getattr(head, name), a[name][mid], getattr(tail, name)])
 
         light = fr.FrameData(
-            D=None, mag=None, power=None, perc=None,
-            rms=cat("rms"), zcr=cat("zcr"), centroid=cat("centroid"), bandwidth=cat("bandwidth"),
-            rolloff=cat("rolloff"), db=cat("db"), db_min=cat("db_min"), db_max=cat("db_max"),
+            D=None,
+            mag=None,
+            power=None,
+            perc=None,
+            rms=cat("rms"),
+            zcr=cat("zcr"),
+            centroid=cat("centroid"),
+            bandwidth=cat("bandwidth"),
+            rolloff=cat("rolloff"),
+            db=cat("db"),
+            db_min=cat("db_min"),
+            db_max=cat("db_max"),
             mfcc=cat("mfcc"),
             pitch_mag=head.pitch_mag + st.pitch_mag[pmid] + tail.pitch_mag,
             pitch_res=head.pitch_res + st.pitch_res[pmid] + tail.pitch_res,
@@ -364,6 +388,7 @@ class StreamingExtractor:
         reuse = np.zeros(n, dtype=bool)
         diffs[_EDGE:_TAIL0] = a["onset"][mid]
         reuse[_EDGE + 1 : _TAIL0] = a["has_onset"][mid][1:]
-        feats = window_features(w, light, chroma, lambda: self._harmonic_signal(s, head, tail),
-                                OnsetReuse(diffs, reuse))
+        feats = window_features(
+            w, light, chroma, lambda: self._harmonic_signal(s, head, tail), OnsetReuse(diffs, reuse)
+        )
         return Window(start, start / self.sr, (start + WINDOW_SAMPLES) / self.sr, feats, *sample_peak(w))

@@ -95,8 +95,9 @@ def onset_diffs(db: np.ndarray, prev_db: np.ndarray) -> np.ndarray:
     return median(np.maximum(np.float32(0), db - prev_db))
 
 
-def onset_envelope(fd: FrameData, floor: np.float32, diffs: np.ndarray | None = None,
-                   reuse: np.ndarray | None = None) -> np.ndarray:
+def onset_envelope(
+    fd: FrameData, floor: np.float32, diffs: np.ndarray | None = None, reuse: np.ndarray | None = None
+) -> np.ndarray:
     """librosa.onset.onset_strength(aggregate=np.median) of a window, lag 1, centred.
 
     ``diffs[t]`` may hold a precomputed strength of frame t (from frame t-1) valid where ``reuse[t]``.
