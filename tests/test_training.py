@@ -149,8 +149,8 @@ def test_cli_bad_input(tmp_path):
     assert "Traceback" not in r.output and not (tmp_path / "o2").exists()
     r = CliRunner().invoke(main, ["--out", str(tmp_path / "o3")])
     assert r.exit_code == 2 and "give --audio-dir, --features, or both" in r.output
-    r = CliRunner().invoke(main, ["--features", str(bad), "--out", str(tmp_path / "o4"), "--hop", "0"])
-    assert r.exit_code == 2
+    r = CliRunner().invoke(main, ["--features", str(bad), "--out", str(tmp_path / "o4"), "--hop-samples", "0"])
+    assert r.exit_code == 2 and "positive number of samples" in r.output
 
 
 @pytest.mark.slow

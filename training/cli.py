@@ -67,7 +67,8 @@ ALL_PROTOCOLS = ("paper", "track", "artist", "filtered")
 @click.option("--quick", is_flag=True, help="Few epochs and small forests (a smoke run, not a result).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
-    "--hop",
+    "--hop-samples",
+    "hop",
     type=int,
     default=WINDOW_SAMPLES,
     show_default=True,
@@ -110,7 +111,7 @@ def main(
     con = Console(stderr=True)
     protocols = ALL_PROTOCOLS if "all" in protocols else tuple(dict.fromkeys(protocols))
     if hop < 1:
-        raise click.BadParameter("must be a positive number of samples", param_hint="--hop")
+        raise click.BadParameter("must be a positive number of samples", param_hint="--hop-samples")
     if audio_dir is None and features is None:
         raise click.UsageError("give --audio-dir, --features, or both")
     try:
