@@ -78,40 +78,27 @@ class FileRanges:
     def blocks(self, a: int, b: int, block: int) -> Iterator[np.ndarray]:
         import soundfile as sf
 
-        from gtzan.audio import _reason
-        from gtzan.resample import first_non_finite, to_mono
+        from gtzan.audio import AudioError, mono_blocks
 
         with sf.SoundFile(str(self.path)) as f:
             pos = a - a % self.grid
+            if pos >= b:
+                return
             f.seek(pos)
-            while pos < b:
-                try:  # the messages gtzan.audio gives when the file is decoded from its start
-                    x = f.read(self.grid, dtype="float32", always_2d=True)
-                except sf.LibsndfileError as e:
-                    raise ClipError(
-                        f"{self.path}: decoding failed after {pos / f.samplerate:.2f} s of audio "
-                        f"({_reason(e)}); the file is truncated or corrupt"
-                    ) from None
-                except (sf.SoundFileError, RuntimeError, OSError, ValueError) as e:
-                    raise ClipError(
-                        f"{self.path}: decoding failed after {pos / f.samplerate:.2f} s of audio ({e})"
-                    ) from None
-                if len(x) == 0:
-                    raise ClipError(
-                        f"{self.path}: the file ends at {pos / f.samplerate:.2f} s, before the "
-                        f"{self.n_samples / SR:.2f} s its header announces; the file is truncated"
-                    )
-                mono = to_mono(x, f.channels)
-                i = first_non_finite(mono)
-                if i >= 0:
-                    raise ClipError(
-                        f"{self.path}: non-finite sample (NaN or infinity) at frame {pos + i} "
-                        f"({(pos + i) / f.samplerate:.3f} s); the file is corrupt"
-                    )
-                piece = mono[max(a, pos) - pos : min(b, pos + len(mono)) - pos]
-                for j in range(0, len(piece), block):
-                    yield piece[j : j + block]
-                pos += len(mono)
+            try:  # the messages gtzan.audio gives when the file is decoded from its start
+                for mono in mono_blocks(f, self.path, self.grid, start=pos):
+                    piece = mono[max(a, pos) - pos : min(b, pos + len(mono)) - pos]
+                    for j in range(0, len(piece), block):
+                        yield piece[j : j + block]
+                    pos += len(mono)
+                    if pos >= b:
+                        return
+            except AudioError as e:
+                raise ClipError(str(e)) from None
+            raise ClipError(
+                f"{self.path}: the file ends at {pos / f.samplerate:.2f} s, before the "
+                f"{self.n_samples / SR:.2f} s its header announces; the file is truncated"
+            )
 
 
 def seekable_file(path: Path, limit: int | None, grid: int) -> FileRanges | None:

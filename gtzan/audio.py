@@ -129,7 +129,7 @@ def describe_source(info: AudioInfo, sr: int = SR) -> str:
 
 def _stream(f: sf.SoundFile, path: PathLike, block_frames: int, resampler: StreamResampler) -> Iterator[np.ndarray]:
     with f:
-        for mono in _mono_blocks(f, path, block_frames):
+        for mono in mono_blocks(f, path, block_frames):
             out = resampler.process(mono)
             if out.size:
                 yield out
@@ -145,7 +145,7 @@ def _decode_all(f: sf.SoundFile, path: PathLike) -> np.ndarray:
     hint = f.frames if 0 < f.frames <= _MAX_PREALLOCATED_SECONDS * f.samplerate else 0
     out = np.empty(hint, dtype=np.float32)
     n = 0
-    for mono in _mono_blocks(f, path, _READ_FRAMES):
+    for mono in mono_blocks(f, path, _READ_FRAMES):
         if n + len(mono) > len(out):
             grown = np.empty(max(2 * len(out), n + len(mono)), dtype=np.float32)
             grown[:n] = out[:n]
@@ -155,9 +155,10 @@ def _decode_all(f: sf.SoundFile, path: PathLike) -> np.ndarray:
     return out[:n] if len(out) - n <= len(out) // 64 else out[:n].copy()  # keep little unused memory
 
 
-def _mono_blocks(f: sf.SoundFile, path: PathLike, block_frames: int) -> Iterator[np.ndarray]:
-    """Decode, downmix and check the file block by block at its own rate."""
-    done = 0
+def mono_blocks(f: sf.SoundFile, path: PathLike, block_frames: int, start: int = 0) -> Iterator[np.ndarray]:
+    """Decode, downmix and check the file block by block at its own rate, from where ``f`` stands: frame
+    ``start`` (what the error messages count from)."""
+    done = start
     while True:
         try:
             block = f.read(block_frames, dtype="float32", always_2d=True)
