@@ -88,12 +88,6 @@ def _dataset_error():
     return DatasetError
 
 
-def _default_audio() -> Path | None:
-    from gtzan.datadir import audio_dir
-
-    return audio_dir()
-
-
 HOLD_OUT_FOLDS = 5
 
 
@@ -113,19 +107,25 @@ def hold_out(table, sources: np.ndarray, fold: int, seed: int, data_dir) -> tupl
     return table.subset(keep), np.asarray(sources)[keep], held
 
 
-def load_table(cfg: ExportConfig, progress: bool = True):
-    """The feature table, each row's source (``table`` or ``ours``) and where the data came from."""
-    from gtzan.training.dataset import load_sources
-
+def audio_folder(cfg: ExportConfig) -> Path | None:
+    """The audio folder the run reads: ``--audio-dir``, else (without a CSV) the GTZAN data folder's audio."""
     audio = cfg.audio_dir
-    if cfg.features_csv is not None and not Path(cfg.features_csv).is_file():
-        raise ExportError(f"features CSV not found: {cfg.features_csv}")
     if audio is None and cfg.features_csv is None:
         from gtzan.datadir import audio_dir
 
         audio = audio_dir()
         if audio is None:
             raise ExportError("no audio folder found: pass --audio-dir DIR or --features CSV")
+    return audio
+
+
+def load_table(cfg: ExportConfig, progress: bool = True):
+    """The feature table, each row's source (``table`` or ``ours``) and where the data came from."""
+    from gtzan.training.dataset import load_sources
+
+    if cfg.features_csv is not None and not Path(cfg.features_csv).is_file():
+        raise ExportError(f"features CSV not found: {cfg.features_csv}")
+    audio = audio_folder(cfg)
     if audio is not None and not Path(audio).is_dir():
         raise ExportError(f"audio folder not found: {audio}")
     table, sources, info = load_sources(
@@ -199,7 +199,6 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
         trainable = trainable_rows(sources, cfg.audio_rows)
         tune = trainable.copy()  # the blend is chosen on real rows only
         if cfg.augment:
-            audio = cfg.audio_dir if cfg.audio_dir is not None else (None if cfg.features_csv else _default_audio())
             table, sources, trainable, source["augmented"] = stages.run(
                 "augment",
                 add_augmented_rows,
@@ -207,7 +206,7 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
                 sources,
                 trainable,
                 cfg.augment,
-                audio_dir=audio,
+                audio_dir=audio_folder(cfg),
                 copies=cfg.augment_copies,
                 seed=cfg.seed,
                 hop=cfg.audio_hop,

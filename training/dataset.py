@@ -326,9 +326,10 @@ def build_feature_table(
     results: dict[tuple[str, int | None], np.ndarray] = {}
     todo: list[tuple[Track, int | None]] = []
     units: list[tuple[Track, int | None]] = [(t, c) for t in tracks for c in (range(copies) if copies else [None])]
+    digests = {t.name: _file_sha256(t.path) for t in tracks}  # once a track, however many copies it has
     for t, c in units:
         copy_key = "" if c is None else f"|copy={c}|seed={copy_seed}|{AUGMENT_VERSION}"
-        key = hashlib.sha256(f"{_file_sha256(t.path)}|{code}|hop={hop}{copy_key}".encode()).hexdigest()
+        key = hashlib.sha256(f"{digests[t.name]}|{code}|hop={hop}{copy_key}".encode()).hexdigest()
         keys[(t.name, c)] = key
         f = cache / f"{key}.npy"
         if use_cache and f.is_file():
