@@ -290,20 +290,25 @@ def test_cli_missing_csv_and_both_inputs(tmp_path: Path):
     assert not (tmp_path / "b").exists()
 
 
+def _link_tracks(gtzan_audio: Path, audio: Path, n: int) -> Path:
+    """A GTZAN-layout folder of links to the first ``n`` tracks of every genre (skips if there are fewer)."""
+    for g in GENRES:
+        tracks = sorted((gtzan_audio / g).glob(f"{g}.*"))[:n]
+        if len(tracks) < n:
+            pytest.skip(f"fewer than {n} {g} tracks in {gtzan_audio}")
+        (audio / g).mkdir(parents=True)
+        for t in tracks:
+            (audio / g / t.name).symlink_to(t)
+    return audio
+
+
 @pytest.mark.gtzan
 @pytest.mark.slow
 def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, tmp_path: Path, monkeypatch):
     """gtzan-export --quick on two real tracks per genre; then a rerun that fails verification changes nothing."""
     pytest.importorskip("tensorflow")
     pytest.importorskip("xgboost")
-    audio = tmp_path / "audio"
-    for g in GENRES:
-        tracks = sorted((gtzan_audio / g).glob(f"{g}.*"))[:2]
-        if len(tracks) < 2:
-            pytest.skip(f"fewer than two {g} tracks in {gtzan_audio}")
-        (audio / g).mkdir(parents=True)
-        for t in tracks:
-            (audio / g / t.name).symlink_to(t)
+    audio = _link_tracks(gtzan_audio, tmp_path / "audio", 2)
     from gtzan.training import crossfit
 
     fitted = []
@@ -425,14 +430,7 @@ def test_cli_augmented_bundle_holds_out_a_fold_and_records_its_rows(gtzan_audio:
     """--augment gain/degraded add training rows by source; --hold-out-fold leaves a fold's tracks out of all."""
     pytest.importorskip("tensorflow")
     pytest.importorskip("xgboost")
-    audio = tmp_path / "audio"
-    for g in GENRES:
-        tracks = sorted((gtzan_audio / g).glob(f"{g}.*"))[:3]
-        if len(tracks) < 3:
-            pytest.skip(f"fewer than three {g} tracks in {gtzan_audio}")
-        (audio / g).mkdir(parents=True)
-        for t in tracks:
-            (audio / g / t.name).symlink_to(t)
+    audio = _link_tracks(gtzan_audio, tmp_path / "audio", 3)
     out = tmp_path / "bundle"
     res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--folds", "2", "--cache-dir",
                     str(tmp_path / "cache"), "--protocol", "paper", "--augment", "gain", "--augment", "degraded",
