@@ -1,6 +1,6 @@
 """Which training augmentation makes the models robust: the recipes side by side on held-out audio.
 
-  python benchmarks/bench_augment_recipes.py [--recipes base,gain,degraded,gain+degraded] [--fold 0]
+  python benchmarks/bench_augment_recipes.py [--recipes base,gain,degraded,gain+degraded,level+severe] [--fold 0]
                                              [--copies 4] [--jobs 2] [--out out/augment-recipes]
 
 One fold of the 5-fold track-grouped split (the one ``gtzan-export --hold-out-fold`` leaves out) is held
@@ -8,10 +8,11 @@ out: its audio tracks are degraded under every named condition of :mod:`gtzan.de
 own seeds) and featured with the listener's feature code, one window a second. For each recipe the
 blend's members are fitted on the other folds' rows (the Kaggle table and our windows of the audio, one
 a second) plus the recipe's augmented rows (:func:`gtzan.training.dataset.add_augmented_rows`), at the
-shipped bundle's training lengths, and blended with its rule and weights. Reported per recipe and
-condition: window accuracy and tracks right (majority of windows). This is an in-process stand-in for
-the listener, quick enough to compare recipes; benchmarks/bench_robustness.py measures a real bundle
-through the listener's pipeline.
+shipped bundle's training lengths, and blended with its rule and weights. A recipe naming ``level`` feeds
+the members every window at one level (:func:`gtzan.gain.at_level`), in training and in the test.
+Reported per recipe and condition: window accuracy and tracks right (majority of windows). This is an
+in-process stand-in for the listener, quick enough to compare recipes; benchmarks/bench_robustness.py
+measures a real bundle through the listener's pipeline.
 """
 
 from __future__ import annotations
@@ -45,20 +46,37 @@ def _features(task: tuple[str, str, str, int]) -> tuple[str, str, np.ndarray]:
 
 
 def held_out_features(tracks: dict[str, str], seed: int, jobs: int) -> dict[tuple[str, str], np.ndarray]:
-    from gtzan.degrade import CONDITIONS
+    """Each held-out track's windows under each condition; kept in the feature cache, keyed by the feature
+    code, the conditions, the seed and the tracks, since recipes are compared over several runs."""
+    import hashlib
 
+    from gtzan.degrade import CONDITIONS
+    from gtzan.training.dataset import default_cache_dir, feature_code_hash
+
+    key = hashlib.sha256(repr((feature_code_hash(), list(CONDITIONS), seed, sorted(tracks), HOP)).encode())
+    cached = default_cache_dir() / "augment-recipes" / f"{key.hexdigest()}.npz"
+    if cached.is_file():
+        with np.load(cached) as z:
+            return {tuple(k.split("|", 1)): z[k] for k in z.files}  # type: ignore[misc]
     tasks = [(c, n, p, seed) for c in CONDITIONS for n, p in tracks.items()]
     with ProcessPoolExecutor(jobs) as ex:
-        return {(c, n): x for c, n, x in ex.map(_features, tasks, chunksize=4)}
+        feats = {(c, n): x for c, n, x in ex.map(_features, tasks, chunksize=4)}
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cached, **{f"{c}|{n}": x for (c, n), x in feats.items()})
+    return feats
 
 
-def score(members: list[Any], weights: dict[str, int], feats: dict[tuple[str, str], np.ndarray]) -> dict[str, Any]:
+def score(
+    members: list[Any], weights: dict[str, int], feats: dict[tuple[str, str], np.ndarray], level: bool = False
+) -> dict[str, Any]:
     """Window accuracy and tracks right per condition, with the blend's weighted mean of probabilities."""
     from gtzan.constants import GENRES
+    from gtzan.gain import at_level
 
     total = sum(weights.values())
     out: dict[str, Any] = {}
     for (c, name), X in feats.items():
+        X = at_level(X) if level else X
         p = sum(w * m.predict_proba(X) for m in members if (w := weights.get(m.name, 0))) / total
         lab, want = p.argmax(axis=1), GENRES.index(name.split(".", 1)[0])
         r = out.setdefault(c, {"windows": 0, "correct": 0, "tracks": 0, "tracks_right": 0})
@@ -83,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from gtzan.bundle import default_bundle_dir, load_bundle
     from gtzan.datadir import audio_dir, data_dir
-    from gtzan.training.dataset import add_augmented_rows, load_sources
+    from gtzan.gain import at_level
+    from gtzan.training.dataset import FeatureTable, add_augmented_rows, load_sources
     from gtzan.training.members import fit_members
     from gtzan.training.splits import cv_folds
 
@@ -105,15 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     base, base_sources = table.subset(keep), sources[keep]
     results: dict[str, Any] = {}
     for recipe in a.recipes.split(","):
-        kinds = [] if recipe == "base" else recipe.split("+")
+        kinds = [k for k in recipe.split("+") if k not in ("base", "level")]
+        level = "level" in recipe.split("+")  # every window brought to one level (gtzan.gain.at_level)
         t, _, trainable, _ = add_augmented_rows(base, base_sources, np.ones(len(base), dtype=bool), kinds,
                                                audio_dir=audio, copies=a.copies, seed=a.seed, hop=HOP,
                                                n_jobs=a.jobs, progress=False)
+        if level:
+            t = FeatureTable(at_level(t.X), t.y, t.filenames, t.tracks)
         t0 = time.perf_counter()
         members = fit_members(t, np.flatnonzero(trainable), None, fixed=lengths, include_numpy=False,
                               progress=False, seed=a.seed)
         results[recipe] = {"rows": int(trainable.sum()), "seconds": round(time.perf_counter() - t0),
-                           "conditions": score(members, weights, feats)}
+                           "conditions": score(members, weights, feats, level)}
         print(f"{recipe}: {results[recipe]['rows']} rows, {results[recipe]['seconds']} s", file=sys.stderr)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "results.json").write_text(json.dumps({"fold": a.fold, "tracks": test, "weights": weights,

@@ -8,6 +8,7 @@ manifest are the out-of-fold ones, labelled with their protocol.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import tempfile
@@ -48,6 +49,7 @@ class ExportConfig:
     augment: tuple[str, ...] = ()  # gtzan.training.augment.AUGMENT_KINDS
     augment_copies: int = 4  # degraded copies of each audio track
     hold_out_fold: int | None = None  # leave one fold of a 5-fold track-grouped split out of everything
+    level_rms: float | None = None  # members learn every window at this level (gtzan.gain.at_level)
     native_log: Path | None = None  # where native libraries' stderr went; copied into the bundle
 
 
@@ -215,6 +217,10 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
                 progress=console is not None,
             )
             tune = np.concatenate([tune, np.zeros(len(table) - tune.size, dtype=bool)])
+        if cfg.level_rms is not None:  # the listener feeds the members the same (gtzan.bundle)
+            from gtzan.gain import at_level
+
+            table = dataclasses.replace(table, X=at_level(table.X, cfg.level_rms))
         fit = stages.run(
             "train",
             cross_fit,
@@ -295,6 +301,7 @@ def run_export(cfg: ExportConfig, console=None) -> ExportResult:
         info = manifest_info(cfg, source, fit, table)
         info["metrics"]["shipped_graphs_on_audio"] = shipped_scores(exported, fit.choice.rule, table, sources)
         info["feature_fingerprint"] = features_print
+        info["feature_level_rms"] = cfg.level_rms
         stages.run("write", write_bundle, out, exported, info, extra)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

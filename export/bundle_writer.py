@@ -133,14 +133,16 @@ def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: d
         FEATURE_NAMES,
         info.get("feature_fingerprint") or fingerprint(),
         info.get("feature_code_sha256") or feature_code_sha256(),
+        info.get("feature_level_rms"),
     )
     records: dict[str, Any] = {
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "packages": package_versions(),
     }
     typed = ("format_version", "features", "genres", "members", "files", "provisional")
+    feature_keys = ("feature_code_sha256", "feature_fingerprint", "feature_level_rms")
     for k, v in info.items():
-        if k not in typed and k not in records and k not in ("feature_code_sha256", "feature_fingerprint"):
+        if k not in typed and k not in records and k not in feature_keys:
             records[k] = jsonable(v)
     try:
         blend = blend_spec(records.get("blend", {}), entries, "the new bundle")

@@ -14,6 +14,7 @@ import click
 
 from gtzan.bundle import BundleError
 from gtzan.constants import WINDOW_SAMPLES
+from gtzan.gain import LEVEL_RMS
 from gtzan.training.augment import AUGMENT_KINDS
 from gtzan.training.dataset import AUDIO_ROWS
 
@@ -136,15 +137,15 @@ def _one_line(e: BaseException) -> str:
     multiple=True,
     help="Add training rows for music that reaches the listener changed (repeatable): gain (every "
     "row at a random gain, -24..+6 dB, by the exact feature transform) and degraded (our windows "
-    "of randomly degraded copies of the audio: noise, room, band limits, MP3/Ogg, gain). The "
-    "blend is still chosen on the real rows.",
+    "of randomly degraded copies of the audio: noise, room, band limits, MP3/Ogg, gain) and severe "
+    "(copies with strong noise or a phone-like low-pass). The blend is still chosen on the real rows.",
 )
 @click.option(
     "--augment-copies",
     type=click.IntRange(1, 50),
     default=4,
     show_default=True,
-    help="Degraded copies of each audio track (with --augment degraded).",
+    help="Copies of each audio track for each of --augment degraded and severe.",
 )
 @click.option(
     "--hold-out-fold",
@@ -152,6 +153,12 @@ def _one_line(e: BaseException) -> str:
     default=None,
     help="Leave one fold of a 5-fold track-grouped split out of everything (listed in the manifest "
     "as data.held_out_tracks) so that benchmarks can measure the bundle on those tracks.",
+)
+@click.option(
+    "--at-level",
+    is_flag=True,
+    help="Train the members on every window brought to one level (rms 0.1; the listener does the same): "
+    "the volume can no longer change the answer, at the price of what loudness says about the genre.",
 )
 @click.option("--provisional", is_flag=True, hidden=True, help="Mark the bundle as provisional in the manifest.")
 def main(
@@ -171,6 +178,7 @@ def main(
     augment,
     augment_copies,
     hold_out_fold,
+    at_level,
     provisional,
 ) -> None:
     """Train the blend and write a verified ONNX model bundle to OUT.
@@ -213,6 +221,7 @@ def main(
                 augment=tuple(augment),
                 augment_copies=augment_copies,
                 hold_out_fold=hold_out_fold,
+                level_rms=LEVEL_RMS if at_level else None,
                 native_log=log_path,
             )
             result = run_export(cfg, console=console)

@@ -19,6 +19,7 @@ from gtzan.blend import blend_scores, calibrate, weighted_probs
 from gtzan.blend import predict as rule_predict
 from gtzan.constants import GENRES
 from gtzan.features import FEATURE_NAMES
+from gtzan.gain import at_level
 from gtzan.manifest import (
     INPUT_NAME,
     OUTPUT_NAME,
@@ -140,6 +141,8 @@ class Bundle(ManifestFacts):
             raise ValueError(f"expected features of shape (n, {len(FEATURE_NAMES)}), got {np.shape(features)}")
         if not np.all(np.isfinite(x)):
             raise ValueError("features contain NaN or infinite values")
+        if self.manifest.features.level_rms is not None:
+            x = at_level(x, self.manifest.features.level_rms).astype(np.float32)
         x = np.ascontiguousarray(x)
         member_probs = {m.name: m.predict_proba(x).astype(np.float32, copy=False) for m in self.members}
         probs = np.stack([member_probs[m.name] for m in self.members])

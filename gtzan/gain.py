@@ -86,3 +86,19 @@ def is_exact(loudest_db: float | np.ndarray, g: float | np.ndarray) -> np.ndarra
     """Whether apply_gain is exact (without clipping) for windows whose ``loudest_band_db`` at gain 1 is given."""
     low = np.asarray(loudest_db, dtype=np.float64) + np.minimum(gain_db(g), 0.0)
     return low >= LOUDEST_BAND_MIN_DB
+
+
+LEVEL_RMS = 0.1  # the level every window is brought to by at_level (about GTZAN's median rms_mean)
+
+
+def at_level(features: np.ndarray, rms: float = LEVEL_RMS) -> np.ndarray:
+    """The features each window would have at the gain that makes its ``rms_mean`` equal ``rms``.
+
+    Models fed these cannot tell a quiet recording from a loud one: the answer no longer depends on the
+    volume (up to clipping and the floors in the module docstring), at the price of the information the
+    level carried. A window with ``rms_mean`` 0 (digital silence) is left as it is.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    level = f[..., FEATURE_NAMES.index("rms_mean")]
+    g = np.where(level > 0, rms / np.where(level > 0, level, 1.0), 1.0)
+    return apply_gain(f, g)

@@ -82,9 +82,17 @@ class FeatureSection:
     names: tuple[str, ...] = FEATURE_NAMES
     fingerprint: dict[str, Any] | None = None  # gtzan.fingerprint's {probe, values, rtol, atol}
     code_sha256: str | None = None  # hash of the exporting code's feature sources (information only)
+    level_rms: float | None = None  # the members see every window at this rms_mean (gtzan.gain.at_level)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"names": list(self.names), "count": len(self.names), "dtype": "float32", "raw": True}
+        out: dict[str, Any] = {
+            "names": list(self.names),
+            "count": len(self.names),
+            "dtype": "float32",
+            "raw": self.level_rms is None,
+        }
+        if self.level_rms is not None:
+            out["level_rms"] = self.level_rms
         if self.fingerprint is not None:
             out["fingerprint"] = self.fingerprint
         if self.code_sha256 is not None:
@@ -100,9 +108,10 @@ class Manifest:
 
     - ``format_version``: 2 (1 is read too: its blend rule was prose and reads as ``"vote"``, T = 1,
       threshold 0.5);
-    - ``features`` {names, count, dtype, raw, fingerprint{probe, values, rtol, atol}, code_sha256}: the
-      input contract, and what the exporting code computes for the probe clip of gtzan.fingerprint
-      (checked at load);
+    - ``features`` {names, count, dtype, raw, level_rms?, fingerprint{probe, values, rtol, atol},
+      code_sha256}: the input contract, and what the exporting code computes for the probe clip of
+      gtzan.fingerprint (checked at load); with ``level_rms`` (and ``raw`` false) the members take each
+      window's features at the gain that brings its ``rms_mean`` to that value (gtzan.gain.at_level);
     - ``genres``: the output order;
     - ``members`` [{name, kind, file, sha256, weight, quantized, bytes, input, output, weights_dtype,
       scaler_in_graph, parity, quantization?}]: one ONNX graph each (:class:`MemberEntry`); members with
@@ -169,13 +178,19 @@ class Manifest:
         blend = blend_spec(obj.get("blend", {}), members, where, prose_rule=ver == 1)
         fp = feats.get("fingerprint")
         code = feats.get("code_sha256")
+        level = feats.get("level_rms")
+        if level is not None and not (isinstance(level, (int, float)) and _real(level) and level > 0):
+            raise BundleError(f"{where}: features.level_rms must be a positive number, got {level!r}")
         typed = ("format_version", "features", "genres", "members", "files", "provisional")
         return cls(
             members=members,
             blend=blend,
             files={str(k): str(v) for k, v in files.items()},
             features=FeatureSection(
-                FEATURE_NAMES, fp if isinstance(fp, dict) else None, code if isinstance(code, str) else None
+                FEATURE_NAMES,
+                fp if isinstance(fp, dict) else None,
+                code if isinstance(code, str) else None,
+                None if level is None else float(level),
             ),
             format_version=int(ver),
             provisional=bool(obj.get("provisional", False)),

@@ -10,7 +10,7 @@ import pytest
 from gtzan.constants import WINDOW_SAMPLES
 from gtzan.features import FEATURE_NAMES, clip_features
 from gtzan.gain import apply_gain
-from gtzan.training.augment import GAIN_DB, degrade_track, gain_rows, random_chain
+from gtzan.training.augment import GAIN_DB, degrade_track, gain_rows, random_chain, severe_chain
 from gtzan.training.dataset import DatasetError, FeatureTable, add_augmented_rows, build_feature_table
 from tests import wavgen
 
@@ -43,6 +43,18 @@ def test_chains_cover_every_kind_and_end_with_a_gain() -> None:
     kinds = {n for c in chains for n in c.names[:-1]}
     assert kinds == {"noise", "lowpass", "highpass", "room", "mp3", "ogg"}
     assert all(c.names[-1].startswith("gain") and 2 <= len(c.names) <= 3 for c in chains)
+
+
+def test_severe_chains_are_strong_noise_or_a_low_pass_and_differ_from_the_mild_copies() -> None:
+    rng = np.random.default_rng(0)
+    chains = [severe_chain(rng) for _ in range(100)]
+    assert {n for c in chains for n in c.names[:-1]} == {"noise", "lowpass"}
+    assert all(c.names[-1].startswith("gain") for c in chains)
+    y = wavgen.music_like(seconds=4.0, seed=3).astype(np.float32)
+    a, _ = degrade_track(y, "rock.00001", 0, kind="severe")
+    b, _ = degrade_track(y, "rock.00001", 0, kind="severe")
+    mild, _ = degrade_track(y, "rock.00001", 0)
+    assert np.array_equal(a, b) and not np.array_equal(a, mild)
 
 
 def test_gain_rows_are_the_exact_transform_at_gains_in_range() -> None:
@@ -80,6 +92,11 @@ def test_augmented_rows_join_with_their_source_and_train_only_where_their_track_
     assert tr.tolist() == [True, True, False] + [True] * 4 + [False] * 2 + [True] * 2
     assert t.tracks[s == "gain"].tolist() == ["blues.00000"] * 2
     assert info["degraded"]["rows"] == 6 and info["gain"]["rows"] == 2
+    t2, s2, _, info2 = add_augmented_rows(table, sources, trainable, ["severe", "degraded"], audio_dir=audio_dir,
+                                          copies=1, cache_dir=tmp_path / "c", progress=False)
+    assert s2.tolist() == ["ours"] * 3 + ["degraded"] * 3 + ["severe"] * 3  # in a fixed order
+    assert info2["severe"]["version"] != info2["degraded"]["version"]
+    assert not np.array_equal(t2.X[s2 == "severe"], t2.X[s2 == "degraded"])
     with pytest.raises(DatasetError, match="audio"):
         add_augmented_rows(table, sources, trainable, ["degraded"], progress=False)
     with pytest.raises(DatasetError, match="unknown augmentation"):

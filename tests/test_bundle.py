@@ -224,12 +224,13 @@ def test_errors_are_one_line(shipped: Path):
 
 # --------------------------------------------------------------------------- hand-built graphs
 
-def _const_probs_model(p: np.ndarray, n_in: int = N_F, n_out: int = N_K, out_name: str = "probabilities"):
-    """A graph that ignores its input and returns the fixed distribution p for every row."""
+def _const_probs_model(p: np.ndarray, n_in: int = N_F, n_out: int = N_K, out_name: str = "probabilities",
+                       w: np.ndarray | None = None):
+    """A graph that returns softmax(x @ w + log p); with w None (zeros) it ignores its input."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    w = np.zeros((n_in, n_out), dtype=np.float32)
+    w = np.zeros((n_in, n_out), dtype=np.float32) if w is None else np.asarray(w, dtype=np.float32)
     b = np.log(np.asarray(p, dtype=np.float32))
     g = helper.make_graph(
         [helper.make_node("Gemm", ["features", "W", "b"], ["z"]),
@@ -545,3 +546,26 @@ def test_a_provisional_bundle_says_what_that_means(shipped: Path):
     load_models(shipped, Console())
     note = next(line for line in said if "provisional" in line)
     assert "quick or test export" in note and "gtzan-export (without --quick)" in note and "\n" not in note
+
+
+def test_a_bundle_at_one_level_gives_the_same_answer_at_any_volume(tmp_path: Path):
+    from gtzan.gain import apply_gain
+
+    w = np.zeros((N_F, N_K))
+    w[FEATURE_NAMES.index("rms_mean"), 0] = 40.0  # louder windows lean to genre 0
+    path = _hand_bundle(tmp_path / "b", [np.full(N_K, 1 / N_K)], [1], w=w)
+    x = np.abs(np.random.default_rng(0).normal(size=(3, N_F))) * 0.1
+    quiet, loud = apply_gain(x, 0.25), apply_gain(x, 2.0)
+    raw = load_bundle(path)
+    assert not np.allclose(raw.predict(quiet).probs, raw.predict(loud).probs, atol=1e-3)
+    man = _manifest(path)
+    man["features"]["level_rms"] = 0.1
+    _write_manifest(path, man)
+    levelled = load_bundle(path)
+    assert levelled.manifest.features.level_rms == 0.1
+    assert levelled.manifest.features.to_json()["raw"] is False
+    np.testing.assert_allclose(levelled.predict(quiet).probs, levelled.predict(loud).probs, atol=1e-5)
+    man["features"]["level_rms"] = -1
+    _write_manifest(path, man)
+    with pytest.raises(BundleError, match="level_rms"):
+        load_bundle(path)

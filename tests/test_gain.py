@@ -172,3 +172,13 @@ def test_digital_silence_does_not_move() -> None:
     assert loudest_band_db(zeros) == pytest.approx(gain.AMIN_DB) and not is_exact(gain.AMIN_DB, 2.0)
     np.testing.assert_array_equal(clip_features(zeros * np.float32(2.0)), clip_features(zeros))
     assert apply_gain(clip_features(zeros), 2.0)[NAME["mfcc1_mean"]] != clip_features(zeros)[NAME["mfcc1_mean"]]
+
+
+@pytest.mark.parametrize("g", [0.25, 0.5, 1.0])
+def test_at_level_gives_the_same_features_at_any_gain(synthetic: np.ndarray, g: float) -> None:
+    """The clip at gain g, brought to one level, is the clip brought to that level: volume cannot matter."""
+    f, moved = clip_features(synthetic), clip_features(synthetic * np.float32(g))
+    a, b = gain.at_level(f), gain.at_level(moved)
+    assert a[NAME["rms_mean"]] == pytest.approx(gain.LEVEL_RMS)
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-4 * np.abs(a).max())
+    assert np.array_equal(gain.at_level(np.zeros(58)), np.zeros(58))  # digital silence left as it is

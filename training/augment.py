@@ -7,7 +7,9 @@ Two sources of such rows, both computed through the one feature definition:
   feature transform of :mod:`gtzan.gain`;
 - ``degraded_rows``: our windows of randomly degraded copies of audio tracks (:func:`random_chain`), each
   copy drawn from parameter ranges around the benchmark's named conditions (:mod:`gtzan.degrade`) with
-  its own seed, so the benchmark's exact conditions are not what the models learned.
+  its own seed, so the benchmark's exact conditions are not what the models learned;
+- ``severe`` copies (:func:`severe_chain`): strong broadband noise and phone-like low-passes, which the
+  milder chain draws too rarely for the models to learn them.
 
 An augmented row keeps its track's name, so grouped folds keep it on its track's side of every split.
 """
@@ -22,10 +24,12 @@ import numpy as np
 
 from gtzan.degrade import Degrade, full_scale, in_room, reencoded, with_filter, with_gain, with_noise
 
-__all__ = ["AUGMENT_KINDS", "Chain", "degrade_track", "gain_rows", "random_chain"]
+__all__ = ["AUGMENT_KINDS", "COPY_KINDS", "Chain", "degrade_track", "gain_rows", "random_chain", "severe_chain"]
 
-AUGMENT_VERSION = "degrade-1"  # part of the feature cache key of a degraded copy: change it with random_chain
-AUGMENT_KINDS = ("gain", "degraded")  # what gtzan-export --augment accepts
+AUGMENT_KINDS = ("gain", "degraded", "severe")  # what gtzan-export --augment accepts
+COPY_KINDS = ("degraded", "severe")  # the kinds made of degraded copies of the audio
+# Part of the feature cache key of a copy: change a kind's version with its chain.
+AUGMENT_VERSIONS = {"degraded": "degrade-1", "severe": "severe-1"}
 GAIN_DB = (-24.0, 6.0)  # gain rows: uniform in dB, never above full scale where clipping would be unmodelled
 
 
@@ -64,15 +68,35 @@ def random_chain(rng: np.random.Generator) -> Chain:
     return Chain((*map(str, kinds), f"gain{db:+.0f}"), (*steps, with_gain(db)))
 
 
-def copy_rng(seed: int, track: str, copy: int) -> np.random.Generator:
-    """The generator of one degraded copy: depends only on the seed, the track and the copy's number."""
-    return np.random.default_rng([seed, 0xA06, zlib.crc32(track.encode()), copy])
+def severe_chain(rng: np.random.Generator) -> Chain:
+    """Strong broadband noise (8-25 dB SNR), a phone-like low-pass (1.5-5 kHz), or both, then a gain of
+    -24..+8 dB: the conditions the milder chain leaves the models least sure of."""
+    kinds = [["noise"], ["lowpass"], ["noise", "lowpass"], ["lowpass", "noise"]][int(rng.integers(4))]
+    make: dict[str, Callable[[], Degrade]] = {
+        "noise": lambda: with_noise(str(rng.choice(["white", "pink"])), float(rng.uniform(8, 25))),
+        "lowpass": lambda: with_filter("lowpass", _loguniform(rng, 1500, 5000), int(rng.integers(4, 9))),
+    }
+    steps = [make[k]() for k in kinds]
+    db = float(rng.uniform(-24, 8))
+    return Chain((*kinds, f"gain{db:+.0f}"), (*steps, with_gain(db)))
 
 
-def degrade_track(y: np.ndarray, track: str, copy: int, seed: int = 0) -> tuple[np.ndarray, Chain]:
-    """Copy number ``copy`` of a track, randomly degraded (reproducible from seed, track and copy)."""
-    rng = copy_rng(seed, track, copy)
-    chain = random_chain(rng)
+CHAINS: dict[str, Callable[[np.random.Generator], Chain]] = {"degraded": random_chain, "severe": severe_chain}
+
+
+def copy_rng(seed: int, track: str, copy: int, kind: str = "degraded") -> np.random.Generator:
+    """The generator of one degraded copy: depends only on the kind, the seed, the track and the copy's number."""
+    salt = [] if kind == "degraded" else [zlib.crc32(kind.encode())]  # "degraded" keeps its cached copies
+    return np.random.default_rng([seed, 0xA06, zlib.crc32(track.encode()), copy, *salt])
+
+
+def degrade_track(
+    y: np.ndarray, track: str, copy: int, seed: int = 0, kind: str = "degraded"
+) -> tuple[np.ndarray, Chain]:
+    """Copy number ``copy`` of a track, degraded by the kind's random chain (reproducible from kind, seed,
+    track and copy)."""
+    rng = copy_rng(seed, track, copy, kind)
+    chain = CHAINS[kind](rng)
     return chain(np.asarray(y, dtype=np.float32), rng), chain
 
 

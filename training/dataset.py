@@ -23,7 +23,7 @@ import gtzan
 from gtzan.constants import GENRES, WINDOW_SAMPLES
 from gtzan.features import FEATURE_NAMES, clip_features, window_starts
 
-from .augment import AUGMENT_KINDS, AUGMENT_VERSION, GAIN_DB, degrade_track, gain_rows
+from .augment import AUGMENT_KINDS, AUGMENT_VERSIONS, COPY_KINDS, GAIN_DB, degrade_track, gain_rows
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -267,15 +267,19 @@ def default_cache_dir() -> Path:
 
 
 def track_features(
-    path: str | os.PathLike, hop: int = WINDOW_SAMPLES, copy: int | None = None, copy_seed: int = 0
+    path: str | os.PathLike,
+    hop: int = WINDOW_SAMPLES,
+    copy: int | None = None,
+    copy_seed: int = 0,
+    copy_kind: str = "degraded",
 ) -> np.ndarray:
     """Features (w, 58) of the whole windows of one track, or of its randomly degraded copy number ``copy``
-    (:func:`gtzan.training.augment.degrade_track`); raises on unreadable audio."""
+    of kind ``copy_kind`` (:func:`gtzan.training.augment.degrade_track`); raises on unreadable audio."""
     from gtzan.audio import load_audio
 
     y = load_audio(path)
     if copy is not None:
-        y, _ = degrade_track(y, Path(path).stem, copy, copy_seed)
+        y, _ = degrade_track(y, Path(path).stem, copy, copy_seed, copy_kind)
     if not np.all(np.isfinite(y)):
         raise DatasetError(f"{path}: audio contains NaN or infinite samples")
     starts = window_starts(y.size, hop=hop)
@@ -287,9 +291,11 @@ def track_features(
     return out
 
 
-def _worker(path: str, hop: int, copy: int | None = None, copy_seed: int = 0) -> tuple[str, np.ndarray | None, str]:
+def _worker(
+    path: str, hop: int, copy: int | None = None, copy_seed: int = 0, copy_kind: str = "degraded"
+) -> tuple[str, np.ndarray | None, str]:
     try:
-        return path, track_features(path, hop, copy, copy_seed), ""
+        return path, track_features(path, hop, copy, copy_seed, copy_kind), ""
     except Exception as e:  # any decoding failure means: report and skip this track
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if msg.startswith(path):  # the report names the file already
@@ -307,14 +313,15 @@ def build_feature_table(
     progress: bool = True,
     copies: int = 0,
     copy_seed: int = 0,
+    copy_kind: str = "degraded",
 ) -> FeatureTable:
     """Features of every window of every track under ``audio_dir``, in parallel and cached.
 
     The cache key of a track is its content hash, the package version, the feature code hash and
     ``hop``, so a rerun on the same audio does no feature work. Unreadable or too-short tracks are
     reported on stderr and left out (listed in ``table.skipped``). With ``copies`` > 0, the rows are
-    instead those of that many randomly degraded copies of each track (training augmentation), each
-    named and grouped as its track.
+    instead those of that many randomly degraded copies of each track (training augmentation; ``copy_kind``
+    picks the chain), each named and grouped as its track.
     """
     if hop < 1:
         raise DatasetError(f"hop must be a positive number of samples, got {hop}")
@@ -328,7 +335,7 @@ def build_feature_table(
     units: list[tuple[Track, int | None]] = [(t, c) for t in tracks for c in (range(copies) if copies else [None])]
     digests = {t.name: _file_sha256(t.path) for t in tracks}  # once a track, however many copies it has
     for t, c in units:
-        copy_key = "" if c is None else f"|copy={c}|seed={copy_seed}|{AUGMENT_VERSION}"
+        copy_key = "" if c is None else f"|copy={c}|seed={copy_seed}|{AUGMENT_VERSIONS[copy_kind]}"
         key = hashlib.sha256(f"{digests[t.name]}|{code}|hop={hop}{copy_key}".encode()).hexdigest()
         keys[(t.name, c)] = key
         f = cache / f"{key}.npy"
@@ -343,7 +350,7 @@ def build_feature_table(
         todo.append((t, c))
     skipped = list(ignored)
     by_job = {(str(t.path), c): t for t, c in todo}
-    for path, c, arr, err in _run(list(by_job), hop, n_jobs, progress, copy_seed):
+    for path, c, arr, err in _run(list(by_job), hop, n_jobs, progress, copy_seed, copy_kind):
         t = by_job[(path, c)]
         if arr is None:
             skipped.append((path if c is None else f"{path} (copy {c})", err))
@@ -433,7 +440,12 @@ def load_sources(
 
 
 def _run(
-    jobs: list[tuple[str, int | None]], hop: int, n_jobs: int | None, progress: bool, copy_seed: int = 0
+    jobs: list[tuple[str, int | None]],
+    hop: int,
+    n_jobs: int | None,
+    progress: bool,
+    copy_seed: int = 0,
+    copy_kind: str = "degraded",
 ) -> Iterable[tuple[str, int | None, np.ndarray | None, str]]:
     """(path, copy, features or None, error) of each (path, copy) job, in parallel with a progress bar."""
     if not jobs:
@@ -448,7 +460,7 @@ def _run(
     )
 
     n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(jobs)))
-    label = "features" if all(c is None for _, c in jobs) else "degraded copies"
+    label = "features" if all(c is None for _, c in jobs) else f"{copy_kind} copies"
     bar = Progress(
         TextColumn(label),
         BarColumn(),
@@ -462,11 +474,11 @@ def _run(
         task = bar.add_task("tracks", total=len(jobs))
         if n_jobs == 1:
             for p, c in jobs:
-                yield (p, c, *_worker(p, hop, c, copy_seed)[1:])
+                yield (p, c, *_worker(p, hop, c, copy_seed, copy_kind)[1:])
                 bar.advance(task)
             return
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            futures = {pool.submit(_worker, p, hop, c, copy_seed): (p, c) for p, c in jobs}
+            futures = {pool.submit(_worker, p, hop, c, copy_seed, copy_kind): (p, c) for p, c in jobs}
             for fut in as_completed(futures):
                 p, c = futures[fut]
                 yield (p, c, *fut.result()[1:])
@@ -480,6 +492,12 @@ def _report_skipped(skipped: list[tuple[str, str]]) -> None:
     con.print(f"[yellow]skipped {len(skipped)} file(s):[/yellow]")
     for path, why in skipped:
         con.print(f"  {path}: {why}", markup=False, highlight=False, soft_wrap=True)
+
+
+_CHAIN_TEXT = {
+    "degraded": "1-2 of noise, low-pass, high-pass, room, MP3, Ogg, then a gain of -24..+8 dB",
+    "severe": "noise at 8-25 dB SNR, a 1.5-5 kHz low-pass, or both, then a gain of -24..+8 dB",
+}
 
 
 def add_augmented_rows(
@@ -496,10 +514,11 @@ def add_augmented_rows(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> tuple[FeatureTable, np.ndarray, np.ndarray, dict[str, object]]:
-    """The table with augmented rows appended (sources ``gain`` and ``degraded``), and which rows may train.
+    """The table with augmented rows appended (sources ``gain``, ``degraded``, ``severe``), and which rows may train.
 
     ``gain``: one copy of every trainable row at a random gain (exact feature transform). ``degraded``:
-    our windows of ``copies`` randomly degraded copies of each audio track in the table; they may train
+    our windows of ``copies`` randomly degraded copies of each audio track in the table (``severe``: of the
+    harsher chain, :func:`gtzan.training.augment.severe_chain`); they may train
     only where their track's own rows may. Augmented rows keep their track's name, so grouped folds keep
     them with it.
     """
@@ -509,25 +528,32 @@ def add_augmented_rows(
         raise DatasetError(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENT_KINDS)}")
     parts, srcs, trn = [table], [np.asarray(sources, dtype=str)], [np.asarray(trainable, dtype=bool)]
     info: dict[str, object] = {}
-    if "degraded" in kinds:
+    for kind in (k for k in COPY_KINDS if k in kinds):
         if audio_dir is None:
-            raise DatasetError("degraded copies need the audio: give an audio folder too")
+            raise DatasetError(f"{kind} copies need the audio: give an audio folder too")
         if copies < 1:
-            raise DatasetError(f"degraded copies: need at least one copy a track, got {copies}")
+            raise DatasetError(f"{kind} copies: need at least one copy a track, got {copies}")
         d = build_feature_table(
-            audio_dir, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, copies=copies, copy_seed=seed
+            audio_dir,
+            hop=hop,
+            n_jobs=n_jobs,
+            cache_dir=cache_dir,
+            progress=progress,
+            copies=copies,
+            copy_seed=seed,
+            copy_kind=kind,
         )
         d = d.subset(np.flatnonzero(np.isin(d.tracks, table.tracks)))  # tracks held out of the table stay out
         allowed = np.unique(table.tracks[trn[0] & (srcs[0] == "ours")])
         parts.append(d)
-        srcs.append(np.full(len(d), "degraded"))
+        srcs.append(np.full(len(d), kind))
         trn.append(np.isin(d.tracks, allowed))
-        info["degraded"] = {
+        info[kind] = {
             "copies": copies,
             "seed": seed,
             "rows": len(d),
-            "version": AUGMENT_VERSION,
-            "chain": "1-2 of noise, low-pass, high-pass, room, MP3, Ogg, then a gain of -24..+8 dB",
+            "version": AUGMENT_VERSIONS[kind],
+            "chain": _CHAIN_TEXT[kind],
         }
     if "gain" in kinds:
         base = np.flatnonzero(trn[0])
