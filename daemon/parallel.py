@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.constants import HOP, SR, WINDOW_SAMPLES
+from gtzan.constants import HOP, WINDOW_SAMPLES
 from gtzan.daemon.clips import ClipError, DecodedClip, FileRanges, seekable_file
 from gtzan.daemon.errors import BadInput
 from gtzan.features import FEATURE_NAMES
@@ -194,8 +194,7 @@ class SplitWindows:
                 self._feature_time += time.perf_counter() - t
                 self._features_done += len(windows)
                 for win in windows:
-                    s = win.start_sample + a
-                    yield win._replace(start_sample=s, start=s / SR, end=(s + WINDOW_SAMPLES) / SR)
+                    yield Window.at(win.start_sample + a, win.features, win.peak, win.clipped)
         except ClipError as e:  # the windows before it are out; the run ends with the error, as streamed
             raise BadInput(str(e)) from None
 
@@ -277,10 +276,7 @@ class SplitWindows:
                 rows = np.concatenate(self._rows)[: end - nxt]
                 self._rows.clear()
                 starts = (nxt + np.arange(len(rows))) * self.hop
-                yield [
-                    Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, r[:-2], float(r[-2]), int(r[-1]))
-                    for s, r in zip(starts, rows, strict=True)
-                ]
+                yield [Window.at(int(s), r[:-2], float(r[-2]), int(r[-1])) for s, r in zip(starts, rows, strict=True)]
                 nxt += len(rows)
         finally:
             self.close()

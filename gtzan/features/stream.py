@@ -40,6 +40,11 @@ class Window(NamedTuple):
     peak: float  # the largest |sample|
     clipped: int  # samples at or above CLIP_LEVEL in magnitude
 
+    @classmethod
+    def at(cls, start_sample: int, features: np.ndarray, peak: float, clipped: int) -> Window:
+        """The window starting at ``start_sample``: its start and end in seconds follow from it."""
+        return cls(start_sample, start_sample / SR, (start_sample + WINDOW_SAMPLES) / SR, features, peak, clipped)
+
 
 def sample_peak(w: np.ndarray) -> tuple[float, int]:
     """A window's largest |sample| and its samples at full scale (counted only when the peak gets there).
@@ -391,4 +396,4 @@ class StreamingExtractor:
         feats = window_features(
             w, light, chroma, lambda: self._harmonic_signal(s, head, tail), OnsetReuse(diffs, reuse)
         )
-        return Window(start, start / self.sr, (start + WINDOW_SAMPLES) / self.sr, feats, *sample_peak(w))
+        return Window.at(start, feats, *sample_peak(w))
