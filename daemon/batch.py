@@ -187,7 +187,7 @@ def run_batch(
     paths: Sequence[Path],
     *,
     models: Path | None,
-    hop: float,
+    hop_frames: int,
     smooth: float,
     silence_db: float,
     duration: float | None,
@@ -217,7 +217,7 @@ def run_batch(
 
     workers = max(1, min(jobs or default_jobs(), len(inputs.files)))
     settings = {
-        "hop": hop,
+        "hop_frames": hop_frames,
         "smooth": smooth,
         "silence_db": silence_db,
         "duration": duration,

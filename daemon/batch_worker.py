@@ -92,13 +92,13 @@ def classify_file(path: str) -> dict[str, Any]:
     if s.get("split"):  # fewer files than cores: this file's later windows go to a second process
         from gtzan.daemon.parallel import start_split
 
-        splitter = start_split(source, s["hop"], sample_limit(s["duration"]))
+        splitter = start_split(source, s["hop_frames"], sample_limit(s["duration"]))
     try:
         result = run(
             source,
             lambda: _BUNDLE,
             lambda _bundle: _NoOutput(),
-            hop=s["hop"],
+            hop_frames=s["hop_frames"],
             smooth=s["smooth"],
             silence_db=s["silence_db"],
             duration=s["duration"],

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gtzan import __version__
-from gtzan.constants import SR, WINDOW_SAMPLES
+from gtzan.constants import SR, WINDOW_SAMPLES, hop_frames
 from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, ListenError
 from gtzan.daemon.usage import FiniteFloat, FiniteFloatRange, OneLineCommand
 
@@ -209,6 +209,7 @@ def cli(
             "no complete 3 s window would be classified",
             param_hint="--duration",
         )
+    frames = hop_frames(hop)  # the one conversion: the hop is counted in 512-sample frames from here on
     uses_device = list_devices or (not inputs and not demo)
     try:
         quiet: Any = nullcontext()
@@ -228,7 +229,7 @@ def cli(
                 code = run_batch(
                     inputs,
                     models=models,
-                    hop=hop,
+                    hop_frames=frames,
                     smooth=smooth,
                     silence_db=silence_db,
                     duration=duration,
@@ -245,7 +246,7 @@ def cli(
                 demo,
                 device,
                 device_rate,
-                hop,
+                frames,
                 models,
                 as_json or not sys.stdout.isatty(),
                 realtime,
@@ -281,7 +282,7 @@ def _listen(
     demo: bool,
     device: str | None,
     device_rate: int | None,
-    hop: float,
+    hop_frames: int,
     models: Path | None,
     as_json: bool,
     realtime: bool,
@@ -335,7 +336,7 @@ def _listen(
     if fast:
         from gtzan.daemon.parallel import start_split
 
-        splitter = start_split(source, hop, sample_limit(duration))
+        splitter = start_split(source, hop_frames, sample_limit(duration))
     from gtzan.daemon.run import BATCH_WINDOWS, run
     from gtzan.daemon.summary import render_summary, verdict_text
 
@@ -348,7 +349,7 @@ def _listen(
         source,
         load,
         make_output,
-        hop=hop,
+        hop_frames=hop_frames,
         smooth=smooth,
         silence_db=silence_db,
         duration=duration,

@@ -31,7 +31,7 @@ from gtzan.constants import HOP, WINDOW_SAMPLES
 from gtzan.daemon.clips import ClipError, DecodedClip, FileRanges, seekable_file
 from gtzan.daemon.errors import BadInput
 from gtzan.features import FEATURE_NAMES
-from gtzan.features.stream import StreamingExtractor, Window, hop_frames
+from gtzan.features.stream import StreamingExtractor, Window
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves
@@ -44,9 +44,9 @@ def window_count(n_samples: int, hop_samples: int) -> int:
     return 0 if n_samples < WINDOW_SAMPLES else 1 + (n_samples - WINDOW_SAMPLES) // hop_samples
 
 
-def worth_splitting(n_samples: int, hop_seconds: float) -> bool:
+def worth_splitting(n_samples: int, hop_frames: int) -> bool:
     """Whether a clip of about n_samples gains from a worker process on this machine."""
-    n = window_count(n_samples, hop_frames(hop_seconds) * HOP)
+    n = window_count(n_samples, hop_frames * HOP)
     return n >= MIN_WINDOWS and hasattr(os, "fork") and (os.cpu_count() or 1) > 1
 
 
@@ -81,7 +81,7 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
     return b"".join(parts)
 
 
-def start_split(source: Any, hop_seconds: float, limit: int | None) -> SplitWindows | None:
+def start_split(source: Any, hop_frames: int, limit: int | None) -> SplitWindows | None:
     """Fork a worker for the source's later windows when the source's samples can be had in ranges or
     whole and the clip is long enough; None otherwise. Call it before any thread starts."""
     clip: FileRanges | DecodedClip | None = None
@@ -94,10 +94,10 @@ def start_split(source: Any, hop_seconds: float, limit: int | None) -> SplitWind
         if n is not None:
             n = n if limit is None else min(n, limit)
             clip = DecodedClip(lambda: source.samples(limit))
-    if clip is None or n is None or not worth_splitting(n, hop_seconds):
+    if clip is None or n is None or not worth_splitting(n, hop_frames):
         return None
     try:
-        return SplitWindows(clip, hop_seconds)
+        return SplitWindows(clip, hop_frames)
     except OSError:  # no process or pipe to be had (limits reached): one process streams it all
         return None
 
@@ -110,10 +110,10 @@ class SplitWindows:
     loader), and iterate in the process that created it.
     """
 
-    def __init__(self, clip: FileRanges | DecodedClip | Callable[[], np.ndarray | None], hop_seconds: float) -> None:
+    def __init__(self, clip: FileRanges | DecodedClip | Callable[[], np.ndarray | None], hop_frames: int) -> None:
         self.clip = DecodedClip(clip) if callable(clip) else clip
-        self.hop_seconds = hop_seconds
-        self.hop = hop_frames(hop_seconds) * HOP
+        self.hop_frames = hop_frames
+        self.hop = hop_frames * HOP  # in samples
         self._pid: int | None = None
         self._fd: int | None = None  # the worker's windows
         self._ctl: int | None = None  # where to stop, when the main process takes windows back
@@ -186,7 +186,7 @@ class SplitWindows:
             return
         a = first * self.hop
         b = (last - 1) * self.hop + WINDOW_SAMPLES
-        ex = StreamingExtractor(self.hop_seconds)
+        ex = StreamingExtractor(self.hop_frames)
         try:
             for samples in self.clip.blocks(a, b, block):
                 t = time.perf_counter()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gtzan.constants import SR, WINDOW_SAMPLES
+from gtzan.constants import DEFAULT_HOP_FRAMES, SR, WINDOW_SAMPLES
 from gtzan.daemon.level import FLOOR_DBFS, level_warning, peak_dbfs
 from gtzan.daemon.smoothing import Smoother, smoothing_params
 from gtzan.features import FEATURE_NAMES
@@ -74,11 +74,17 @@ class WindowResult:
 class Pipeline:
     """Feeds blocks to the streaming extractor and turns each finished window into a WindowResult."""
 
-    def __init__(self, bundle: Any, hop_seconds: float = 0.5, smooth_seconds: float = 3.0, silence_db: float = -60.0):
+    def __init__(
+        self,
+        bundle: Any,
+        hop_frames: int = DEFAULT_HOP_FRAMES,
+        smooth_seconds: float = 3.0,
+        silence_db: float = -60.0,
+    ):
         from gtzan.features.stream import StreamingExtractor
 
         self.bundle = bundle
-        self.extractor = StreamingExtractor(hop_seconds=hop_seconds, sr=SR)
+        self.extractor = StreamingExtractor(hop_frames)
         self.hop_seconds = self.extractor.hop_samples / SR
         self.smooth_n, self.smooth_k = smoothing_params(smooth_seconds, self.hop_seconds)
         self.smoother = Smoother(self.smooth_n, self.smooth_k)

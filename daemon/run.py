@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.constants import SR, WINDOW_SAMPLES
+from gtzan.constants import DEFAULT_HOP_FRAMES, SR, WINDOW_SAMPLES
 from gtzan.daemon.errors import (
     EXIT_ERROR,
     EXIT_OK,
@@ -87,13 +87,13 @@ def block_dbfs(block: np.ndarray) -> float:
     return max(LEVEL_FLOOR_DB, 10.0 * math.log10(ms)) if ms > 0 else LEVEL_FLOOR_DB
 
 
-def warm_up(bundle: Any, hop_seconds: float) -> None:
+def warm_up(bundle: Any, hop_frames: int) -> None:
     """One throw-away window through a private extractor and the models, so one-time costs (filter banks,
     lazy imports, the sessions' first run) are paid while the first 3 s of audio are still arriving."""
     from gtzan.features.stream import StreamingExtractor
 
     noise = (0.05 * np.random.default_rng(0).standard_normal(WINDOW_SAMPLES)).astype(np.float32)
-    windows = StreamingExtractor(hop_seconds=hop_seconds, sr=SR).push(noise)
+    windows = StreamingExtractor(hop_frames).push(noise)
     if windows:
         bundle.predict(np.stack([w.features for w in windows]))
 
@@ -190,7 +190,7 @@ def run(
     load_models: Callable[[], Any],
     make_output: Callable[[Any], Any],
     *,
-    hop: float = 0.5,
+    hop_frames: int = DEFAULT_HOP_FRAMES,
     smooth: float = 3.0,
     silence_db: float = -60.0,
     duration: float | None = None,
@@ -217,7 +217,7 @@ def run(
             bundle = load_models()
             output = make_output(bundle)
             summary = SummaryBuilder(tuple(bundle.genres), bundle.uncertain_below)
-            pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
+            pipeline = Pipeline(bundle, hop_frames=hop_frames, smooth_seconds=smooth, silence_db=silence_db)
             state = RunState(
                 source=source,
                 source_text=source.describe(),
@@ -237,7 +237,7 @@ def run(
             held: _Held | None = None
             try:
                 if warm:
-                    warm_up(bundle, hop)
+                    warm_up(bundle, hop_frames)
                 if splitter is not None and splitter.available():  # read here, beside the loader
                     _run_split(splitter, pipeline, deliver, state, stop)
                     if limit is not None and pipeline.samples_in >= limit:
