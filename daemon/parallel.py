@@ -23,7 +23,7 @@ import signal
 import struct
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from gtzan.daemon.clips import ClipError, DecodedClip, FileRanges, seekable_file
 from gtzan.daemon.errors import BadInput
 from gtzan.features import FEATURE_NAMES
 from gtzan.features.stream import StreamingExtractor, Window
+
+if TYPE_CHECKING:
+    from gtzan.daemon.interfaces import Source
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves
@@ -81,15 +84,14 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
     return b"".join(parts)
 
 
-def start_split(source: Any, hop_frames: int, limit: int | None) -> SplitWindows | None:
+def start_split(source: Source, hop_frames: int, limit: int | None) -> SplitWindows | None:
     """Fork a worker for the source's later windows when the source's samples can be had in ranges or
     whole and the clip is long enough; None otherwise. Call it before any thread starts."""
     clip: FileRanges | DecodedClip | None = None
-    path = getattr(source, "path", None)
-    if path is not None and not getattr(source, "realtime", False):
-        clip = seekable_file(path, limit, getattr(source, "block_frames", None) or _BLOCK)
+    if source.path is not None and not source.realtime:
+        clip = seekable_file(source.path, limit, source.block_frames or _BLOCK)
     n = clip.n_samples if clip is not None else None
-    if clip is None and hasattr(source, "expected_samples"):
+    if clip is None:
         n = source.expected_samples()
         if n is not None:
             n = n if limit is None else min(n, limit)

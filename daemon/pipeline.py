@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from gtzan.daemon.smoothing import Smoother, smoothing_params
 from gtzan.features import FEATURE_NAMES
 
 if TYPE_CHECKING:
+    from gtzan.daemon.interfaces import Predictor
     from gtzan.features.stream import Window
 
 # rows per run of the members: enough to share each run's fixed cost, few enough that onnxruntime's
@@ -76,7 +77,7 @@ class Pipeline:
 
     def __init__(
         self,
-        bundle: Any,
+        bundle: Predictor,
         hop_frames: int = DEFAULT_HOP_FRAMES,
         smooth_seconds: float = 3.0,
         silence_db: float = -60.0,
