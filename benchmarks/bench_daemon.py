@@ -104,11 +104,11 @@ def reference_ms_per_hop(track: Path) -> float:
 
     keep_freed_blocks()
     y = load_audio(track)
-    StreamingExtractor(0.5).push(y[: 4 * 22050])
+    StreamingExtractor().push(y[: 4 * 22050])
     best = float("inf")
     for _ in range(3):
         t = time.process_time()
-        n = len(StreamingExtractor(0.5).push(y))
+        n = len(StreamingExtractor().push(y))
         best = min(best, (time.process_time() - t) / n)
     return round(best * 1000, 2)
 

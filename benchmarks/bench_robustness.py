@@ -104,10 +104,11 @@ def _load(models: str | None) -> None:
 
 def classify(y: np.ndarray, genre: str, hop: float) -> dict[str, Any]:
     """The listener's verdicts on a whole clip: window counts, the verdict, the level warnings."""
+    from gtzan.constants import hop_frames
     from gtzan.daemon.pipeline import Pipeline
     from gtzan.daemon.summary import SummaryBuilder
 
-    pipe = Pipeline(_BUNDLE, hop_seconds=hop)
+    pipe = Pipeline(_BUNDLE, hop_frames=hop_frames(hop))
     summary = SummaryBuilder(tuple(_BUNDLE.genres), _BUNDLE.uncertain_below)
     results = [r for i in range(0, len(y), _BLOCK) for r in pipe.push(y[i : i + _BLOCK], 0.0)]
     for r in results:

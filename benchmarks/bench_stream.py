@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # tests/ hold
 
 import numpy as np  # noqa: E402
 
-from gtzan.constants import WINDOW_SAMPLES  # noqa: E402
+from gtzan.constants import WINDOW_SAMPLES, hop_frames  # noqa: E402
 from gtzan.datadir import audio_dir  # noqa: E402
 from gtzan.features.stream import StreamingExtractor  # noqa: E402
 from tests import librosa_reference as _reference  # noqa: E402
@@ -78,7 +78,7 @@ def breakdown(y: np.ndarray, hop: float) -> None:
     for name in ("tempo", "estimate_tuning", "chroma_frames", "mfcc_frames", "onset_envelope", "centred_frames"):
         timed(ft, name)
     timed(recipe, "assemble")
-    ex = StreamingExtractor(hop)
+    ex = StreamingExtractor(hop_frames(hop))
     ex.push(y[:WINDOW_SAMPLES])
     spent.clear()
     t = time.process_time()
@@ -111,7 +111,7 @@ def main() -> None:
         breakdown(y, args.hop)
         return
 
-    ex = StreamingExtractor(args.hop)
+    ex = StreamingExtractor(hop_frames(args.hop))
     ex.push(y[:WINDOW_SAMPLES])  # first window: the whole 3 s is new work, not a hop
     t = time.process_time()
     wins = ex.push(y[WINDOW_SAMPLES:])

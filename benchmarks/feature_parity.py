@@ -51,7 +51,7 @@ def main() -> None:
         dev[TEMPO] = 0
         worst = np.maximum(worst, dev)
         if args.stream:
-            for w in StreamingExtractor(0.5).push(y):
+            for w in StreamingExtractor().push(y):
                 b = clip_features(y[w.start_sample : w.start_sample + WINDOW_SAMPLES])
                 stream_tempo_diff += b[TEMPO] != w.features[TEMPO]
                 stream_worst = max(stream_worst, float(np.max(np.abs(b - w.features) / std)))

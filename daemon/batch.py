@@ -19,9 +19,14 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from gtzan.daemon.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, BadInput
+
+if TYPE_CHECKING:
+    from gtzan.daemon.batch_worker import BatchSettings, FileRow
+    from gtzan.daemon.interfaces import Messages
 
 # what libsndfile decodes (gtzan.audio), by the extensions such files carry
 AUDIO_EXTENSIONS = (
@@ -80,12 +85,12 @@ class _Terminated(BaseException):
     """SIGTERM, raised in the main thread so the batch stops like on Ctrl-C."""
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise _Terminated
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[dict[str, Any]], None]]:
+def _progress(total: int) -> Iterator[Callable[[FileRow], None]]:
     """A rich progress bar over the files on stderr (when it is a terminal); yields 'one more file done'."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -104,7 +109,7 @@ def _progress(total: int) -> Iterator[Callable[[dict[str, Any]], None]]:
         yield lambda row: progress.update(task, advance=1, description=Path(row["file"]).name)
 
 
-def _pool(workers: int, bundle_path: Path, settings: dict[str, Any]) -> ProcessPoolExecutor:
+def _pool(workers: int, bundle_path: Path, settings: BatchSettings) -> ProcessPoolExecutor:
     """Worker processes that each load the bundle once; forked where possible (the parent has imported
     the feature code already, and has started no thread yet), else spawned."""
     from gtzan.daemon.batch_worker import init_worker
@@ -116,7 +121,7 @@ def _pool(workers: int, bundle_path: Path, settings: dict[str, Any]) -> ProcessP
     )
 
 
-def _error_row(path: str, message: str) -> dict[str, Any]:
+def _error_row(path: str, message: str) -> FileRow:
     return {"file": path, "summary": None, "error": message, "ended": "error"}
 
 
@@ -124,19 +129,22 @@ class _Rows:
     """Each file's row in input order; in JSON mode the lines written so far are always a prefix of it."""
 
     def __init__(self, n: int, as_json: bool) -> None:
-        self.rows: list[dict[str, Any] | None] = [None] * n
+        self.rows: list[FileRow | None] = [None] * n
         self.as_json = as_json
         self.shown = 0
 
-    def put(self, i: int, row: dict[str, Any]) -> None:
+    def put(self, i: int, row: FileRow) -> None:
         from gtzan.daemon.batch_output import write_json_line
 
         self.rows[i] = row
-        while self.as_json and self.shown < len(self.rows) and self.rows[self.shown] is not None:
-            write_json_line(sys.stdout, self.rows[self.shown])
+        while self.as_json and self.shown < len(self.rows):
+            shown = self.rows[self.shown]
+            if shown is None:
+                break
+            write_json_line(sys.stdout, shown)
             self.shown += 1
 
-    def done(self) -> list[dict[str, Any]]:
+    def done(self) -> list[FileRow]:
         return [r for r in self.rows if r is not None]
 
     def finish(self) -> None:
@@ -150,7 +158,7 @@ class _Rows:
             self.shown = len(self.rows)
 
 
-def _classify_all(files: list[Path], rows: _Rows, jobs: int, bundle_path: Path, settings: dict[str, Any]) -> str:
+def _classify_all(files: list[Path], rows: _Rows, jobs: int, bundle_path: Path, settings: BatchSettings) -> str:
     """Run every file through ``jobs`` workers, filling ``rows`` as they finish; how the batch ended."""
     from gtzan.daemon.batch_worker import classify_file
 
@@ -187,7 +195,7 @@ def run_batch(
     paths: Sequence[Path],
     *,
     models: Path | None,
-    hop: float,
+    hop_frames: int,
     smooth: float,
     silence_db: float,
     duration: float | None,
@@ -195,10 +203,11 @@ def run_batch(
     jobs: int | None,
     as_json: bool,
     csv_path: Path | None,
-    errc: Any,
+    errc: Messages,
 ) -> int:
     """Classify every file; report them in input order; return the exit code."""
     from gtzan.daemon.batch_output import results_table, write_csv
+    from gtzan.daemon.batch_worker import BatchSettings
     from gtzan.daemon.loading import check_models
 
     if csv_path is not None and not csv_path.absolute().parent.is_dir():
@@ -216,14 +225,14 @@ def run_batch(
     import gtzan.features.stream  # noqa: F401 - imported once here, inherited by forked workers
 
     workers = max(1, min(jobs or default_jobs(), len(inputs.files)))
-    settings = {
-        "hop": hop,
-        "smooth": smooth,
-        "silence_db": silence_db,
-        "duration": duration,
-        "block_frames": block_frames,
-        "split": 2 * workers <= (jobs or default_jobs()),
-    }
+    settings = BatchSettings(
+        hop_frames=hop_frames,
+        smooth=smooth,
+        silence_db=silence_db,
+        duration=duration,
+        block_frames=block_frames,
+        split=2 * workers <= (jobs or default_jobs()),
+    )
     rows = _Rows(len(inputs.files), as_json)
     ended = _classify_all(inputs.files, rows, workers, bundle_path, settings)
     rows.finish()

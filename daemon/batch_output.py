@@ -12,12 +12,17 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from gtzan.daemon.batch_worker import FileRow
 
 CSV_COLUMNS = ("file", "verdict", "probability", "uncertain", "windows", "error")
 
 
-def summary_record(row: dict[str, Any]) -> dict[str, Any]:
+def summary_record(row: FileRow) -> dict[str, Any]:
     """The per-file summary object: the run's summary (or an empty one for a file that failed early)."""
     s = row["summary"] or {
         "verdict": None,
@@ -32,13 +37,13 @@ def summary_record(row: dict[str, Any]) -> dict[str, Any]:
     return {"file": row["file"], "error": row["error"], **s}
 
 
-def write_json_line(stream: TextIO, row: dict[str, Any]) -> None:
+def write_json_line(stream: TextIO, row: FileRow) -> None:
     """One line, in a single write and flushed, so a reader never sees half a file's summary."""
     stream.write(json.dumps({"summary": summary_record(row)}) + "\n")
     stream.flush()
 
 
-def table_cells(row: dict[str, Any]) -> dict[str, Any]:
+def table_cells(row: FileRow) -> dict[str, Any]:
     """The table's values for one file (also the CSV row)."""
     s = summary_record(row)
     p = s["probability"]
@@ -52,7 +57,7 @@ def table_cells(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_csv(path: Path, rows: list[FileRow]) -> None:
     """The table as CSV, written beside its destination and renamed over it: never half a file."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -70,7 +75,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         raise
 
 
-def results_table(rows: list[dict[str, Any]]) -> Any:
+def results_table(rows: list[FileRow]) -> Table:
     """A rich Table: file, verdict (a '?' when uncertain), probability, windows, error."""
     from rich.table import Table
     from rich.text import Text

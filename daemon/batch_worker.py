@@ -11,13 +11,42 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from gtzan.daemon.sources import Block, FileSource, StopFlag, sample_limit
+from gtzan.daemon.interfaces import Block, StopFlag
+from gtzan.daemon.sources import FileSource, sample_limit
 
-_SETTINGS: dict[str, Any] = {}
-_BUNDLE: Any = None
+if TYPE_CHECKING:
+    from gtzan.bundle import Bundle
+    from gtzan.daemon.pipeline import WindowResult
+    from gtzan.daemon.run import RunState
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What every file of a batch is classified with (the command line's, the hop in frames)."""
+
+    hop_frames: int
+    smooth: float
+    silence_db: float
+    duration: float | None
+    block_frames: int | None
+    split: bool  # fewer files than cores: each file's later windows go to a second process
+
+
+class FileRow(TypedDict):
+    """One file's outcome: its run's summary (None when it failed before one) and error."""
+
+    file: str
+    summary: dict[str, Any] | None
+    error: str | None
+    ended: str
+
+
+_SETTINGS: BatchSettings | None = None
+_BUNDLE: Bundle | None = None
 _BUNDLE_ERROR: str | None = None
 
 
@@ -41,31 +70,34 @@ class DecodedFileSource(FileSource):
 
 
 class _NoOutput:
-    """run() writes windows somewhere; a batch keeps only the summary."""
+    """run() writes windows somewhere; a batch keeps only the summary, which gtzan.daemon.batch reports."""
 
-    def start(self, state: Any) -> None:
+    def start(self, state: RunState) -> None:
         pass
 
-    def tick(self, state: Any) -> None:
+    def tick(self, state: RunState) -> None:
         pass
 
-    def window(self, r: Any, state: Any) -> float:
+    def window(self, r: WindowResult, state: RunState) -> float:
         return 0.0
 
     def close(self) -> None:
         pass
 
+    def summary(self, summary: dict[str, Any]) -> None:
+        pass
 
-def init_worker(bundle_path: str, settings: dict[str, Any]) -> None:
+
+def init_worker(bundle_path: str, settings: BatchSettings) -> None:
     """Load the bundle once for every file this process will classify.
 
     Ctrl-C reaches the whole process group: a worker ignores it between files (the parent decides
     what happens next) and, inside a file, run()'s stop flag ends that file early (SIGTERM too).
     """
-    global _BUNDLE, _BUNDLE_ERROR
+    global _BUNDLE, _BUNDLE_ERROR, _SETTINGS
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
-    _SETTINGS.update(settings)
+    _SETTINGS = settings
     from gtzan.bundle import BundleError, load_bundle
 
     try:
@@ -74,34 +106,34 @@ def init_worker(bundle_path: str, settings: dict[str, Any]) -> None:
         _BUNDLE_ERROR = str(e)
 
 
-def classify_file(path: str) -> dict[str, Any]:
+def classify_file(path: str) -> FileRow:
     """``{"file", "summary", "error", "ended"}`` for one file; a bad file gives an error, never an exception."""
     from gtzan.daemon.errors import ListenError
     from gtzan.daemon.run import BATCH_WINDOWS, run
 
-    if _BUNDLE is None:
+    bundle, s = _BUNDLE, _SETTINGS
+    if bundle is None or s is None:
         return {
             "file": path,
             "summary": None,
             "error": _BUNDLE_ERROR or "the model bundle is not loaded",
             "ended": "error",
         }
-    s = _SETTINGS
-    source = DecodedFileSource(Path(path), sample_limit(s["duration"]), s["block_frames"])
+    source = DecodedFileSource(Path(path), sample_limit(s.duration), s.block_frames)
     splitter = None
-    if s.get("split"):  # fewer files than cores: this file's later windows go to a second process
+    if s.split:  # fewer files than cores: this file's later windows go to a second process
         from gtzan.daemon.parallel import start_split
 
-        splitter = start_split(source, s["hop"], sample_limit(s["duration"]))
+        splitter = start_split(source, s.hop_frames, sample_limit(s.duration))
     try:
         result = run(
             source,
-            lambda: _BUNDLE,
+            lambda: bundle,
             lambda _bundle: _NoOutput(),
-            hop=s["hop"],
-            smooth=s["smooth"],
-            silence_db=s["silence_db"],
-            duration=s["duration"],
+            hop_frames=s.hop_frames,
+            smooth=s.smooth,
+            silence_db=s.silence_db,
+            duration=s.duration,
             warm=False,
             splitter=splitter,
             batch=BATCH_WINDOWS,

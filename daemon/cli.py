@@ -11,39 +11,17 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
 from gtzan import __version__
-from gtzan.constants import SR, WINDOW_SAMPLES
-from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, ListenError
+from gtzan.constants import SR, WINDOW_SAMPLES, hop_frames
+from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, ListenError, Stderr, print_error
 from gtzan.daemon.usage import FiniteFloat, FiniteFloatRange, OneLineCommand
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
 WINDOW_SECONDS = WINDOW_SAMPLES / SR
-
-
-class _Stderr:
-    """rich's stderr console, created on first use: importing rich is not on the path to the first sample."""
-
-    _console: Console | None = None
-
-    def print(self, *args, **kwargs) -> None:
-        if _Stderr._console is None:
-            from rich.console import Console
-
-            _Stderr._console = Console(stderr=True)
-        kwargs.setdefault("soft_wrap", True)  # a message stays one line; the terminal wraps it if it must
-        _Stderr._console.print(*args, **kwargs)
-
-
-def _err(console, message: str) -> None:
-    console.print(f"[bold red]gtzan-listen: error:[/] {message}", highlight=False, soft_wrap=True)
 
 
 EPILOG = """\b
@@ -187,9 +165,11 @@ def cli(
     as fast as possible, --jobs at a time, and gets one verdict: a table (--csv: also a CSV file) or,
     in JSON, one {"summary": ...} line per file, with its "file" and "error", in input order.
     """
-    errc = _Stderr()
+    errc = Stderr()
     if sys.stdout is None:  # started with stdout closed (`>&-`): the results would have nowhere to go
-        _err(errc, "standard output is closed: nowhere to write the results (redirect it, e.g. --json > out.jsonl)")
+        print_error(
+            errc, "standard output is closed: nowhere to write the results (redirect it, e.g. --json > out.jsonl)"
+        )
         ctx.exit(EXIT_USAGE)
     from gtzan.memory import keep_freed_blocks
 
@@ -209,9 +189,10 @@ def cli(
             "no complete 3 s window would be classified",
             param_hint="--duration",
         )
+    frames = hop_frames(hop)  # the one conversion: the hop is counted in 512-sample frames from here on
     uses_device = list_devices or (not inputs and not demo)
     try:
-        quiet: Any = nullcontext()
+        quiet: AbstractContextManager[object] = nullcontext()
         if uses_device:  # PortAudio's and alsa-lib's own lines stay off the terminal
             from gtzan.daemon.cstderr import audio_noise_filtered
 
@@ -228,7 +209,7 @@ def cli(
                 code = run_batch(
                     inputs,
                     models=models,
-                    hop=hop,
+                    hop_frames=frames,
                     smooth=smooth,
                     silence_db=silence_db,
                     duration=duration,
@@ -239,24 +220,26 @@ def cli(
                     errc=errc,
                 )
                 ctx.exit(code)
-            code = _listen(
-                errc,
-                single,
-                demo,
-                device,
-                device_rate,
-                hop,
-                models,
-                as_json or not sys.stdout.isatty(),
-                realtime,
-                duration,
-                smooth,
-                silence_db,
-                block_frames,
-                stall_timeout,
+            from gtzan.daemon.listen import ListenOptions, listen
+
+            options = ListenOptions(
+                file=single,
+                demo=demo,
+                device=device,
+                device_rate=device_rate,
+                hop_frames=frames,
+                models=models,
+                as_json=as_json or not sys.stdout.isatty(),
+                realtime=realtime,
+                duration=duration,
+                smooth=smooth,
+                silence_db=silence_db,
+                block_frames=block_frames,
+                stall_timeout=stall_timeout,
             )
+            code = listen(errc, options)
     except ListenError as e:
-        _err(errc, str(e))
+        print_error(errc, str(e))
         code = e.exit_code
     except KeyboardInterrupt:
         errc.print("gtzan-listen: interrupted")
@@ -270,122 +253,9 @@ def cli(
     except Exception as e:
         if os.environ.get("GTZAN_LISTEN_DEBUG"):
             raise
-        _err(errc, f"unexpected {type(e).__name__}: {e}")
+        print_error(errc, f"unexpected {type(e).__name__}: {e}")
         code = EXIT_ERROR
     ctx.exit(code)
-
-
-def _listen(
-    errc,
-    file_: Path | None,
-    demo: bool,
-    device: str | None,
-    device_rate: int | None,
-    hop: float,
-    models: Path | None,
-    as_json: bool,
-    realtime: bool,
-    duration: float | None,
-    smooth: float,
-    silence_db: float,
-    block_frames: int | None,
-    stall_timeout: float,
-) -> int:
-    from gtzan.daemon.sources import DemoSource, FileSource, MicSource, sample_limit
-
-    if file_ is not None:
-        source = FileSource(file_, realtime=realtime, block_frames=block_frames)
-        truncated = source.truncation_note()
-        if truncated:
-            errc.print(f"warning: {truncated}", highlight=False)
-    elif demo:
-        source = DemoSource(realtime=realtime, block_frames=block_frames)
-        errc.print(
-            "[bold yellow]demo:[/] the audio is SYNTHETIC (generated patterns, not music); "
-            "the genres shown for it are only illustrative.",
-            highlight=False,
-        )
-    else:
-        source = MicSource(device, block_frames=block_frames, stall_seconds=stall_timeout, rate=device_rate)
-        source.prepare()
-
-    live = file_ is None and not demo
-    # --fast: a second process takes the later windows (forked first, before anything it has no use
-    # for is imported) and the sessions load in a thread
-    fast = not (live or realtime)
-
-    def make_output(bundle):
-        from gtzan.daemon.loading import member_rows
-
-        if as_json:
-            from gtzan.daemon import progress
-            from gtzan.daemon.output_json import JsonOutput
-
-            shown = (
-                progress.StderrProgress(tuple(bundle.genres), progress.audio_length(source, duration))
-                if progress.wanted()
-                else None
-            )
-            return JsonOutput(tuple(bundle.genres), {n: w for n, _, w in member_rows(bundle)}, progress=shown)
-        from gtzan.daemon.display import LiveDisplay
-
-        return LiveDisplay(tuple(bundle.genres), member_rows(bundle), realtime=not fast)
-
-    splitter = None
-    if fast:
-        from gtzan.daemon.parallel import start_split
-
-        splitter = start_split(source, hop, sample_limit(duration))
-    from gtzan.daemon.run import BATCH_WINDOWS, run
-    from gtzan.daemon.summary import render_summary, verdict_text
-
-    def load() -> object:
-        from gtzan.daemon.loading import load_models
-
-        return load_models(models, errc, background=fast)
-
-    result = run(
-        source,
-        load,
-        make_output,
-        hop=hop,
-        smooth=smooth,
-        silence_db=silence_db,
-        duration=duration,
-        warm=not fast,
-        splitter=splitter,
-        batch=BATCH_WINDOWS if fast else 1,
-    )  # run closes the splitter
-    output = result.output
-    s = result.summary
-    if as_json:
-        output.summary(s)
-    if s["windows"]:
-        if as_json:
-            n = s["classified"]
-            share = s["shares"].get(s["verdict"], 0.0) if s["verdict"] else 0.0
-            # plain text: importing rich for this one unstyled line would be the last 12 ms of a --fast run
-            verdict = verdict_text(s) if s["verdict"] else "none"
-            click.echo(
-                f"verdict: {verdict} ({100 * share:.0f}% of {n} classified windows, {s['silent']} silent)", err=True
-            )
-        else:
-            output.console.print(render_summary(s))
-    if result.error is not None:
-        _err(errc, str(result.error))
-    elif result.ended in ("interrupted", "terminated"):
-        errc.print(
-            f"gtzan-listen: {result.ended}" + ("" if s["windows"] else " before the first complete 3 s window"),
-            highlight=False,
-        )
-    if getattr(source, "close_hung", False):
-        # PortAudio did not let go of the device within its timeout; waiting for it at interpreter exit
-        # could hang forever, so leave now with everything written flushed.
-        errc.print("gtzan-listen: the input device did not close; exiting without waiting for it", highlight=False)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(result.exit_code)
-    return result.exit_code
 
 
 def main() -> None:

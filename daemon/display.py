@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -27,6 +27,9 @@ from rich.text import Text
 
 from gtzan.daemon.level import warning_text
 from gtzan.daemon.pipeline import WindowResult
+
+if TYPE_CHECKING:
+    from gtzan.daemon.run import RunState
 
 GENRE_STYLES = {
     "blues": "blue",
@@ -82,16 +85,21 @@ class LiveDisplay:
         self.last: WindowResult | None = None
         self.latency_ms = 0.0
         self._live: Live | None = None
-        self._state: Any = None
+        self._state: RunState | None = None
         self._next_draw = 0.0
 
-    # -- output protocol -------------------------------------------------------------------------
-    def start(self, state: Any) -> None:
+    @property
+    def state(self) -> RunState:
+        assert self._state is not None, "drawn before start()"
+        return self._state
+
+    # -- output protocol (gtzan.daemon.interfaces.Output) ------------------------------------------
+    def start(self, state: RunState) -> None:
         self._state = state
         self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
         self._live.start()
 
-    def window(self, r: WindowResult, state: Any) -> float:
+    def window(self, r: WindowResult, state: RunState) -> float:
         self.last = r
         self.timeline.append(None if r.silent else self.genres[r.label])
         if self.realtime:
@@ -101,7 +109,7 @@ class LiveDisplay:
         self.latency_ms = (time.monotonic() - r.arrival) * 1000.0
         return self.latency_ms
 
-    def tick(self, state: Any) -> None:
+    def tick(self, state: RunState) -> None:
         self._draw_if_due()
 
     def close(self) -> None:
@@ -109,6 +117,13 @@ class LiveDisplay:
             self._live.update(self._render())  # stop() draws this last frame
             self._live.stop()
             self._live = None
+
+    def summary(self, summary: dict[str, Any]) -> None:
+        """The summary under the last frame, when there were windows (gtzan.daemon.summary.SummaryView)."""
+        if summary["windows"]:
+            from gtzan.daemon.summary import render_summary
+
+            self.console.print(render_summary(summary))
 
     def _draw_if_due(self) -> None:
         if time.monotonic() >= self._next_draw:
@@ -121,7 +136,7 @@ class LiveDisplay:
 
     # -- drawing ---------------------------------------------------------------------------------
     def _verdict(self) -> Panel:
-        s, r = self._state, self.last
+        s, r = self.state, self.last
         body, shown = Text(), None
         if r is None:
             need = max(0.0, 3.0 - s.audio_seconds())
@@ -236,7 +251,7 @@ class LiveDisplay:
 
     def _status(self) -> Text:
         """Input level, source, progress, and the timings (real time) or the speed (--fast)."""
-        s, r = self._state, self.last
+        s, r = self.state, self.last
         width = self.console.width
         narrow = width < NARROW
         lvl = s.input_dbfs

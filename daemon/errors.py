@@ -1,6 +1,13 @@
-"""Exit codes and the one-line errors gtzan-listen reports instead of tracebacks."""
+"""Exit codes and the one-line errors gtzan-listen reports instead of tracebacks, and where they go."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gtzan.daemon.interfaces import Messages
 
 EXIT_OK = 0  # the file ended or --duration was reached
 EXIT_ERROR = 1  # runtime trouble: device lost, no device, audio stopped arriving
@@ -44,3 +51,22 @@ class SourceStalled(ListenError):
 
 class TooShort(BadInput):
     """The audio ended before one complete 3 s window."""
+
+
+class Stderr:
+    """rich's stderr console, created on first use: importing rich is not on the path to the first sample."""
+
+    _console: Console | None = None
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        if Stderr._console is None:
+            from rich.console import Console
+
+            Stderr._console = Console(stderr=True)
+        kwargs.setdefault("soft_wrap", True)  # a message stays one line; the terminal wraps it if it must
+        Stderr._console.print(*args, **kwargs)
+
+
+def print_error(console: Messages, message: str) -> None:
+    """``gtzan-listen: error: message``, one line."""
+    console.print(f"[bold red]gtzan-listen: error:[/] {message}", highlight=False, soft_wrap=True)

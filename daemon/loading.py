@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from gtzan.bundle import ManifestFacts
 from gtzan.constants import WINDOW_SAMPLES
 from gtzan.daemon.errors import BadInput
+
+if TYPE_CHECKING:
+    from gtzan.bundle import Bundle, Prediction
+    from gtzan.daemon.interfaces import Messages, Predictor
 
 
 class MemberInfo(NamedTuple):
@@ -39,7 +43,7 @@ class BackgroundBundle(ManifestFacts):
         self.genres: tuple[str, ...] = self.manifest.genres
         self.members = [MemberInfo(m.name, m.kind, m.weight) for m in self.manifest.members if m.weight > 0]
         self.blend_weights: tuple[int, ...] = tuple(m.weight for m in self.members)
-        self._bundle: Any = None
+        self._bundle: Bundle | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._load, name="bundle-loader", daemon=True)
         self._thread.start()
@@ -60,7 +64,7 @@ class BackgroundBundle(ManifestFacts):
         """Wait for the loader thread, whatever its outcome."""
         self._thread.join()
 
-    def loaded(self) -> Any:
+    def loaded(self) -> Bundle:
         """The loaded gtzan.bundle.Bundle; raises BadInput if it could not be loaded."""
         from gtzan.bundle import BundleError
 
@@ -69,19 +73,20 @@ class BackgroundBundle(ManifestFacts):
             raise BadInput(str(self._error))
         if self._error is not None:
             raise self._error
+        assert self._bundle is not None  # the loader ended without an error
         return self._bundle
 
-    def predict(self, features: np.ndarray) -> Any:
+    def predict(self, features: np.ndarray) -> Prediction:
         return self.loaded().predict(features)
 
 
-def load_models(models: Path | None, errc: Any, background: bool = False) -> Any:
+def load_models(models: Path | None, errc: Messages, background: bool = False) -> Predictor:
     """The bundle (checked), after one-line notes on stderr about anything that makes it doubtful."""
     from gtzan.bundle import BundleError, default_bundle_dir, load_bundle
 
     path = Path(models).expanduser() if models is not None else default_bundle_dir()
     try:
-        bundle = BackgroundBundle(path) if background else load_bundle(path)
+        bundle: Bundle | BackgroundBundle = BackgroundBundle(path) if background else load_bundle(path)
     except BundleError as e:
         raise BadInput(str(e)) from None
     for line in bundle_notes(bundle):
@@ -102,7 +107,7 @@ class CheckedManifest(ManifestFacts):
         verify_files(path, self.manifest)
 
 
-def check_models(models: Path | None, errc: Any) -> Path:
+def check_models(models: Path | None, errc: Messages) -> Path:
     """The bundle's folder once its manifest checks out (BadInput otherwise), after the same notes as load_models."""
     from gtzan.bundle import BundleError, default_bundle_dir
 
@@ -116,7 +121,7 @@ def check_models(models: Path | None, errc: Any) -> Path:
     return path
 
 
-def bundle_notes(bundle: Any) -> list[str]:
+def bundle_notes(bundle: ManifestFacts) -> list[str]:
     """One-line notes about anything that makes the bundle's verdicts doubtful."""
     notes = []
     if bundle.provisional:
@@ -146,6 +151,6 @@ def bundle_notes(bundle: Any) -> list[str]:
     return notes
 
 
-def member_rows(bundle: Any) -> list[tuple[str, str, int]]:
+def member_rows(bundle: Predictor) -> list[tuple[str, str, int]]:
     """(name, kind, weight) of every member the manifest lists, in its order; weight 0 = not used."""
     return [(m.name, m.kind, m.weight) for m in bundle.manifest.members]

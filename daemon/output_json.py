@@ -15,7 +15,7 @@ gtzan.daemon.smoothing), ``members`` ({name: {``vote``, ``weight``, ``probs``}},
 that run: weight above 0), ``timings`` ({``features_ms``, ``inference_ms``, ``latency_ms``}: the only
 keys that vary between identical runs; latency is from the window's last sample arriving to the line
 being written), and ``synthetic`` (the pattern's name, only for ``--demo``). Every verdict key is
-null in a silent window.
+null in a silent window. After the summary, the verdict is one plain line on stderr.
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from gtzan.daemon.pipeline import WindowResult
+
+if TYPE_CHECKING:
+    from gtzan.daemon.progress import StderrProgress
+    from gtzan.daemon.run import RunState
 
 
 def _scores(genres: tuple[str, ...], v: np.ndarray | None) -> dict[str, float] | None:
@@ -87,14 +91,18 @@ class JsonOutput:
     """
 
     def __init__(
-        self, genres: tuple[str, ...], weights: dict[str, int], stream: TextIO | None = None, progress: Any = None
+        self,
+        genres: tuple[str, ...],
+        weights: dict[str, int],
+        stream: TextIO | None = None,
+        progress: StderrProgress | None = None,
     ):
         self.genres, self.weights = genres, weights
         self.stream = stream or sys.stdout
         self.progress = progress
         self._lines: list[str] = []
 
-    def start(self, state: Any) -> None:
+    def start(self, state: RunState) -> None:
         if self.progress is not None:
             self.progress.start(state)
 
@@ -104,13 +112,13 @@ class JsonOutput:
             self.stream.flush()
             self._lines.clear()
 
-    def tick(self, state: Any) -> None:
+    def tick(self, state: RunState) -> None:
         """After the windows delivered together: write their lines."""
         self._write()
         if self.progress is not None:
             self.progress.tick(state)
 
-    def window(self, r: WindowResult, state: Any) -> float:
+    def window(self, r: WindowResult, state: RunState) -> float:
         rec = window_record(r, self.genres, self.weights)
         latency = (time.monotonic() - r.arrival) * 1000.0
         rec["timings"]["latency_ms"] = round(latency, 3)
@@ -125,5 +133,19 @@ class JsonOutput:
             self.progress.close()
 
     def summary(self, summary: dict[str, Any]) -> None:
+        """The ``{"summary": ...}`` line on stdout and, when there were windows, the verdict on stderr."""
         self.stream.write(json.dumps({"summary": summary}) + "\n")
         self.stream.flush()
+        if summary["windows"]:
+            import click
+
+            from gtzan.daemon.summary import verdict_text
+
+            n = summary["classified"]
+            share = summary["shares"].get(summary["verdict"], 0.0) if summary["verdict"] else 0.0
+            # plain text: importing rich for this one unstyled line would be the last 12 ms of a --fast run
+            verdict = verdict_text(summary) if summary["verdict"] else "none"
+            click.echo(
+                f"verdict: {verdict} ({100 * share:.0f}% of {n} classified windows, {summary['silent']} silent)",
+                err=True,
+            )

@@ -23,15 +23,18 @@ import signal
 import struct
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gtzan.constants import HOP, SR, WINDOW_SAMPLES
+from gtzan.constants import HOP, WINDOW_SAMPLES
 from gtzan.daemon.clips import ClipError, DecodedClip, FileRanges, seekable_file
 from gtzan.daemon.errors import BadInput
 from gtzan.features import FEATURE_NAMES
-from gtzan.features.stream import StreamingExtractor, Window, hop_frames
+from gtzan.features.stream import StreamingExtractor, Window
+
+if TYPE_CHECKING:
+    from gtzan.daemon.interfaces import Source
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves
@@ -44,9 +47,9 @@ def window_count(n_samples: int, hop_samples: int) -> int:
     return 0 if n_samples < WINDOW_SAMPLES else 1 + (n_samples - WINDOW_SAMPLES) // hop_samples
 
 
-def worth_splitting(n_samples: int, hop_seconds: float) -> bool:
+def worth_splitting(n_samples: int, hop_frames: int) -> bool:
     """Whether a clip of about n_samples gains from a worker process on this machine."""
-    n = window_count(n_samples, hop_frames(hop_seconds) * HOP)
+    n = window_count(n_samples, hop_frames * HOP)
     return n >= MIN_WINDOWS and hasattr(os, "fork") and (os.cpu_count() or 1) > 1
 
 
@@ -81,23 +84,22 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
     return b"".join(parts)
 
 
-def start_split(source: Any, hop_seconds: float, limit: int | None) -> SplitWindows | None:
+def start_split(source: Source, hop_frames: int, limit: int | None) -> SplitWindows | None:
     """Fork a worker for the source's later windows when the source's samples can be had in ranges or
     whole and the clip is long enough; None otherwise. Call it before any thread starts."""
     clip: FileRanges | DecodedClip | None = None
-    path = getattr(source, "path", None)
-    if path is not None and not getattr(source, "realtime", False):
-        clip = seekable_file(path, limit, getattr(source, "block_frames", None) or _BLOCK)
+    if source.path is not None and not source.realtime:
+        clip = seekable_file(source.path, limit, source.block_frames or _BLOCK)
     n = clip.n_samples if clip is not None else None
-    if clip is None and hasattr(source, "expected_samples"):
+    if clip is None:
         n = source.expected_samples()
         if n is not None:
             n = n if limit is None else min(n, limit)
             clip = DecodedClip(lambda: source.samples(limit))
-    if clip is None or n is None or not worth_splitting(n, hop_seconds):
+    if clip is None or n is None or not worth_splitting(n, hop_frames):
         return None
     try:
-        return SplitWindows(clip, hop_seconds)
+        return SplitWindows(clip, hop_frames)
     except OSError:  # no process or pipe to be had (limits reached): one process streams it all
         return None
 
@@ -110,10 +112,10 @@ class SplitWindows:
     loader), and iterate in the process that created it.
     """
 
-    def __init__(self, clip: FileRanges | DecodedClip | Callable[[], np.ndarray | None], hop_seconds: float) -> None:
+    def __init__(self, clip: FileRanges | DecodedClip | Callable[[], np.ndarray | None], hop_frames: int) -> None:
         self.clip = DecodedClip(clip) if callable(clip) else clip
-        self.hop_seconds = hop_seconds
-        self.hop = hop_frames(hop_seconds) * HOP
+        self.hop_frames = hop_frames
+        self.hop = hop_frames * HOP  # in samples
         self._pid: int | None = None
         self._fd: int | None = None  # the worker's windows
         self._ctl: int | None = None  # where to stop, when the main process takes windows back
@@ -186,7 +188,7 @@ class SplitWindows:
             return
         a = first * self.hop
         b = (last - 1) * self.hop + WINDOW_SAMPLES
-        ex = StreamingExtractor(self.hop_seconds)
+        ex = StreamingExtractor(self.hop_frames)
         try:
             for samples in self.clip.blocks(a, b, block):
                 t = time.perf_counter()
@@ -194,8 +196,7 @@ class SplitWindows:
                 self._feature_time += time.perf_counter() - t
                 self._features_done += len(windows)
                 for win in windows:
-                    s = win.start_sample + a
-                    yield win._replace(start_sample=s, start=s / SR, end=(s + WINDOW_SAMPLES) / SR)
+                    yield Window.at(win.start_sample + a, win.features, win.peak, win.clipped)
         except ClipError as e:  # the windows before it are out; the run ends with the error, as streamed
             raise BadInput(str(e)) from None
 
@@ -277,10 +278,7 @@ class SplitWindows:
                 rows = np.concatenate(self._rows)[: end - nxt]
                 self._rows.clear()
                 starts = (nxt + np.arange(len(rows))) * self.hop
-                yield [
-                    Window(int(s), s / SR, (s + WINDOW_SAMPLES) / SR, r[:-2], float(r[-2]), int(r[-1]))
-                    for s, r in zip(starts, rows, strict=True)
-                ]
+                yield [Window.at(int(s), r[:-2], float(r[-2]), int(r[-1])) for s, r in zip(starts, rows, strict=True)]
                 nxt += len(rows)
         finally:
             self.close()

@@ -12,16 +12,17 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gtzan.constants import SR, WINDOW_SAMPLES
+from gtzan.constants import DEFAULT_HOP_FRAMES, SR, WINDOW_SAMPLES
 from gtzan.daemon.level import FLOOR_DBFS, level_warning, peak_dbfs
 from gtzan.daemon.smoothing import Smoother, smoothing_params
 from gtzan.features import FEATURE_NAMES
 
 if TYPE_CHECKING:
+    from gtzan.daemon.interfaces import Predictor
     from gtzan.features.stream import Window
 
 # rows per run of the members: enough to share each run's fixed cost, few enough that onnxruntime's
@@ -74,11 +75,17 @@ class WindowResult:
 class Pipeline:
     """Feeds blocks to the streaming extractor and turns each finished window into a WindowResult."""
 
-    def __init__(self, bundle: Any, hop_seconds: float = 0.5, smooth_seconds: float = 3.0, silence_db: float = -60.0):
+    def __init__(
+        self,
+        bundle: Predictor,
+        hop_frames: int = DEFAULT_HOP_FRAMES,
+        smooth_seconds: float = 3.0,
+        silence_db: float = -60.0,
+    ):
         from gtzan.features.stream import StreamingExtractor
 
         self.bundle = bundle
-        self.extractor = StreamingExtractor(hop_seconds=hop_seconds, sr=SR)
+        self.extractor = StreamingExtractor(hop_frames)
         self.hop_seconds = self.extractor.hop_samples / SR
         self.smooth_n, self.smooth_k = smoothing_params(smooth_seconds, self.hop_seconds)
         self.smoother = Smoother(self.smooth_n, self.smooth_k)

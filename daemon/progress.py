@@ -9,10 +9,16 @@ takes its place.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, TextIO
 
-from gtzan.constants import SR
 from gtzan.daemon.pipeline import WindowResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from gtzan.daemon.interfaces import Source
+    from gtzan.daemon.run import RunState
 
 REFRESH_PER_SECOND = 4
 
@@ -20,7 +26,7 @@ REFRESH_PER_SECOND = 4
 def wanted() -> bool:
     """Whether to show progress: stderr is a terminal and stdout is not."""
 
-    def tty(stream: Any) -> bool:
+    def tty(stream: TextIO | None) -> bool:
         try:
             return stream is not None and stream.isatty()
         except (AttributeError, ValueError, OSError):
@@ -29,15 +35,9 @@ def wanted() -> bool:
     return tty(sys.stderr) and not tty(sys.stdout)
 
 
-def audio_length(source: Any, duration: float | None) -> float | None:
+def audio_length(source: Source, duration: float | None) -> float | None:
     """Seconds of audio the run will read, when known (a file or the demo; not a microphone without --duration)."""
-    info = getattr(source, "info", None)
-    if info is not None:
-        total = float(info.duration)
-    elif hasattr(source, "expected_samples") and source.expected_samples() is not None:
-        total = source.expected_samples() / SR
-    else:
-        total = None
+    total = source.seconds()
     if duration is not None:
         total = duration if total is None else min(total, duration)
     return total
@@ -56,18 +56,18 @@ def verdict_words(r: WindowResult | None, genres: tuple[str, ...]) -> str:
 class StderrProgress:
     """rich.progress on stderr: the smoothed verdict, the audio read (a bar when its length is known), the time."""
 
-    def __init__(self, genres: tuple[str, ...], total_seconds: float | None, console: Any = None):
+    def __init__(self, genres: tuple[str, ...], total_seconds: float | None, console: Console | None = None):
         self.genres = genres
         self.total = total_seconds
         self.console = console
-        self._progress: Any = None
-        self._task: Any = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
-    def start(self, state: Any) -> None:
+    def start(self, state: RunState) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
-        columns: list[Any] = [TextColumn("[bold]{task.description}")]
+        columns: list[ProgressColumn] = [TextColumn("[bold]{task.description}")]
         if self.total:
             columns += [BarColumn(bar_width=24), TextColumn("{task.completed:.1f}/{task.total:.1f} s")]
         else:
@@ -83,8 +83,8 @@ class StderrProgress:
         self._task = self._progress.add_task("listening", total=self.total or None, windows=0)
         self._progress.start()
 
-    def window(self, r: WindowResult, state: Any) -> None:
-        if self._progress is not None:
+    def window(self, r: WindowResult, state: RunState) -> None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(
                 self._task,
                 description=verdict_words(r, self.genres),
@@ -92,8 +92,8 @@ class StderrProgress:
                 windows=r.index + 1,
             )
 
-    def tick(self, state: Any) -> None:
-        if self._progress is not None:
+    def tick(self, state: RunState) -> None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=state.audio_seconds())
 
     def close(self) -> None:

@@ -8,11 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gtzan.constants import SR, WINDOW_SAMPLES
+from gtzan.constants import DEFAULT_HOP_FRAMES, SR, WINDOW_SAMPLES
 from gtzan.daemon.errors import (
     EXIT_ERROR,
     EXIT_OK,
@@ -21,9 +22,14 @@ from gtzan.daemon.errors import (
     ListenError,
     TooShort,
 )
-from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, Pipeline
+from gtzan.daemon.interfaces import Output, Predictor, Source
+from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, Pipeline, WindowResult
 from gtzan.daemon.sources import sample_limit
 from gtzan.daemon.summary import SummaryBuilder
+
+if TYPE_CHECKING:
+    from gtzan.daemon.parallel import SplitWindows
+    from gtzan.features.stream import Window
 
 
 class StopFlag:
@@ -31,12 +37,12 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._saved: dict[int, Any] = {}
+        self._saved: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def __call__(self) -> bool:
         return self.signum is not None
 
-    def _handler(self, signum: int, frame: Any) -> None:
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum
@@ -56,7 +62,7 @@ class StopFlag:
 class RunState:
     """What the outputs show besides the windows themselves."""
 
-    source: Any
+    source: Source
     source_text: str
     synthetic: bool
     hop_seconds: float
@@ -74,7 +80,7 @@ class RunResult:
     exit_code: int
     ended: str  # "end", "duration", "interrupted", "terminated", "error"
     summary: dict[str, Any]
-    output: Any = None
+    output: Output
     error: ListenError | None = None
     latencies_ms: list[float] = field(default_factory=list)
 
@@ -87,19 +93,24 @@ def block_dbfs(block: np.ndarray) -> float:
     return max(LEVEL_FLOOR_DB, 10.0 * math.log10(ms)) if ms > 0 else LEVEL_FLOOR_DB
 
 
-def warm_up(bundle: Any, hop_seconds: float) -> None:
+def warm_up(bundle: Predictor, hop_frames: int) -> None:
     """One throw-away window through a private extractor and the models, so one-time costs (filter banks,
     lazy imports, the sessions' first run) are paid while the first 3 s of audio are still arriving."""
     from gtzan.features.stream import StreamingExtractor
 
     noise = (0.05 * np.random.default_rng(0).standard_normal(WINDOW_SAMPLES)).astype(np.float32)
-    windows = StreamingExtractor(hop_seconds=hop_seconds, sr=SR).push(noise)
+    windows = StreamingExtractor(hop_frames).push(noise)
     if windows:
         bundle.predict(np.stack([w.features for w in windows]))
 
 
 def _deliver(
-    results: list, source: Any, output: Any, state: RunState, summary: SummaryBuilder, latencies: list[float]
+    results: list[WindowResult],
+    source: Source,
+    output: Output,
+    state: RunState,
+    summary: SummaryBuilder,
+    latencies: list[float],
 ) -> None:
     """Write classified windows and count them in the summary."""
     for r in results:
@@ -118,14 +129,14 @@ class _Held:
     much for one row as for tens): flushed when ``BATCH_WINDOWS`` have gathered or ``BATCH_SECONDS``
     have passed since the last flush, and at the end."""
 
-    def __init__(self, pipeline: Pipeline, deliver: Callable[[list], None], size: int) -> None:
+    def __init__(self, pipeline: Pipeline, deliver: Callable[[list[WindowResult]], None], size: int) -> None:
         self.pipeline, self.deliver, self.size = pipeline, deliver, size
-        self.windows: list = []
+        self.windows: list[Window] = []
         self.ms: list[float] = []
         self.arrival = 0.0
         self.last = time.monotonic()
 
-    def add(self, windows: list, ms: float, arrival: float) -> None:
+    def add(self, windows: list[Window], ms: float, arrival: float) -> None:
         self.windows += windows
         self.ms += [ms] * len(windows)
         self.arrival = arrival
@@ -145,7 +156,11 @@ class _Held:
 
 
 def _run_split(
-    splitter: Any, pipeline: Pipeline, deliver: Callable[[list], None], state: RunState, stop: StopFlag
+    splitter: SplitWindows,
+    pipeline: Pipeline,
+    deliver: Callable[[list[WindowResult]], None],
+    state: RunState,
+    stop: StopFlag,
 ) -> None:
     """The main loop for a split clip: batches of windows instead of blocks of samples.
 
@@ -153,9 +168,9 @@ def _run_split(
     after that they gather until ``BATCH_WINDOWS`` go through the models together. The time this
     process spends classifying and writing a window tells the splitter how many windows to take back.
     """
-    ready = getattr(pipeline.bundle, "ready", lambda: True)
+    ready = pipeline.bundle.ready
 
-    def deliver_split(results: list) -> None:
+    def deliver_split(results: list[WindowResult]) -> None:
         state.input_dbfs = results[-1].level_dbfs
         pipeline.samples_in = results[-1].start_sample + WINDOW_SAMPLES
         deliver(results)
@@ -186,16 +201,16 @@ def _run_split(
 
 
 def run(
-    source: Any,
-    load_models: Callable[[], Any],
-    make_output: Callable[[Any], Any],
+    source: Source,
+    load_models: Callable[[], Predictor],
+    make_output: Callable[[Predictor], Output],
     *,
-    hop: float = 0.5,
+    hop_frames: int = DEFAULT_HOP_FRAMES,
     smooth: float = 3.0,
     silence_db: float = -60.0,
     duration: float | None = None,
     warm: bool = True,
-    splitter: Any = None,
+    splitter: SplitWindows | None = None,
     batch: int = 1,
 ) -> RunResult:
     """Stream until the source ends, --duration is reached, a signal arrives or an error occurs.
@@ -212,12 +227,11 @@ def run(
     limit = sample_limit(duration)
     try:
         with source:
-            if hasattr(source, "start"):
-                source.start()
+            source.start()
             bundle = load_models()
             output = make_output(bundle)
             summary = SummaryBuilder(tuple(bundle.genres), bundle.uncertain_below)
-            pipeline = Pipeline(bundle, hop_seconds=hop, smooth_seconds=smooth, silence_db=silence_db)
+            pipeline = Pipeline(bundle, hop_frames=hop_frames, smooth_seconds=smooth, silence_db=silence_db)
             state = RunState(
                 source=source,
                 source_text=source.describe(),
@@ -230,14 +244,14 @@ def run(
                 uncertain_below=pipeline.uncertain_below,
             )
 
-            def deliver(results: list) -> None:
+            def deliver(results: list[WindowResult]) -> None:
                 _deliver(results, source, output, state, summary, latencies)
 
             output.start(state)
             held: _Held | None = None
             try:
                 if warm:
-                    warm_up(bundle, hop)
+                    warm_up(bundle, hop_frames)
                 if splitter is not None and splitter.available():  # read here, beside the loader
                     _run_split(splitter, pipeline, deliver, state, stop)
                     if limit is not None and pipeline.samples_in >= limit:
@@ -268,8 +282,7 @@ def run(
                     held.flush()  # the windows before the error count, as when streamed
             finally:
                 output.close()
-                if hasattr(bundle, "join"):  # a loader thread must not be inside onnxruntime at exit
-                    bundle.join()
+                bundle.join()  # a loader thread must not be inside onnxruntime at exit
             audio_seconds = pipeline.samples_in / SR
     finally:
         stop.restore()

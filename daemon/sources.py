@@ -2,7 +2,7 @@
 
 Every source yields ``(samples, arrival)`` pairs: float32 mono blocks at 22,050 Hz and the
 monotonic time their last sample became available (used for latency). Sources are context
-managers; leaving the context releases the device.
+managers; leaving the context releases the device. Each satisfies gtzan.daemon.interfaces.Source.
 """
 
 from __future__ import annotations
@@ -11,17 +11,19 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gtzan.constants import SR
 from gtzan.daemon.errors import BadInput, NoInputDevice, SourceStalled
+from gtzan.daemon.interfaces import Block, StopFlag
 
-Block = tuple[np.ndarray, float]
-StopFlag = Callable[[], bool]
+if TYPE_CHECKING:
+    from gtzan.audio import AudioInfo, StreamResampler
 
 FILE_BLOCK_REALTIME = 2048  # frames per read when pacing a file like a live input (~93 ms at 22,050 Hz)
 FILE_BLOCK_FAST = 65536
@@ -66,14 +68,15 @@ class FileSource:
     synthetic = False
     overflows = 0
     dropped = 0
+    close_hung = False
 
     def __init__(self, path: str | Path, realtime: bool = True, block_frames: int | None = None):
         self.path = Path(path)
         self.realtime = realtime
         self.block_frames = block_frames or (FILE_BLOCK_REALTIME if realtime else FILE_BLOCK_FAST)
-        self.info: Any = None
+        self.info: AudioInfo | None = None
 
-    def _header(self) -> Any:
+    def _header(self) -> AudioInfo:
         if self.info is None:
             from gtzan.audio import AudioError, audio_info
 
@@ -90,17 +93,21 @@ class FileSource:
     def __exit__(self, *exc: object) -> None:
         return None
 
+    def start(self) -> None:
+        return None
+
     @property
     def resampled(self) -> bool:
-        return self.info.samplerate != SR or self.info.channels != 1
+        info = self._header()
+        return info.samplerate != SR or info.channels != 1
 
     def describe(self) -> str:
         from gtzan.audio import describe_source
 
-        return describe_source(self.info)
+        return describe_source(self._header())
 
     def as_json(self) -> dict[str, Any]:
-        info = self.info
+        info = self._header()
         truncated = (
             None
             if info.header_frames is None
@@ -127,6 +134,10 @@ class FileSource:
 
     def label_at(self, start_sample: int, end_sample: int) -> str | None:
         return None
+
+    def seconds(self) -> float:
+        """The length the header gives."""
+        return float(self._header().duration)
 
     def expected_samples(self) -> int | None:
         """Samples at 22,050 Hz the header promises (no decoding); None when too long for ``samples``."""
@@ -169,12 +180,14 @@ class DemoSource:
     overflows = 0
     dropped = 0
     resampled = False
+    path = None
+    close_hung = False
 
     def __init__(self, realtime: bool = True, block_frames: int | None = None):
         self.realtime = realtime
         self.block_frames = block_frames or (FILE_BLOCK_REALTIME if realtime else FILE_BLOCK_FAST)
         self.clip: np.ndarray | None = None
-        self.segments: list = []
+        self.segments: list[tuple[int, str]] = []
 
     def _synthesise(self) -> np.ndarray:
         if self.clip is None:
@@ -188,6 +201,9 @@ class DemoSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        return None
+
+    def start(self) -> None:
         return None
 
     def describe(self) -> str:
@@ -212,6 +228,9 @@ class DemoSource:
             if s <= mid:
                 name = n
         return f"synthetic: {name}"
+
+    def seconds(self) -> float:
+        return len(self._synthesise()) / SR
 
     def expected_samples(self) -> int:
         return len(self._synthesise())
@@ -243,6 +262,8 @@ class MicSource:
 
     kind = "microphone"
     synthetic = False
+    realtime = True
+    path = None
 
     def __init__(
         self,
@@ -264,9 +285,10 @@ class MicSource:
         self.frames = 0
         self._last_callback = 0.0
         self._finished = False
-        self._stream: Any = None
-        self._sd: Any = None
-        self.resampler: Any = None
+        self.close_hung = False  # the stream did not close within close()'s timeout
+        self._stream: Any = None  # a sounddevice.InputStream
+        self._sd: ModuleType | None = None
+        self.resampler: StreamResampler | None = None
 
     # -- callback: runs on PortAudio's thread; must not block, raise or allocate much ------------
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
@@ -323,6 +345,7 @@ class MicSource:
     def start(self) -> None:
         """Open and start the stream back to back: audio delivered between the two would be lost."""
         sd, info = self._sd, self.device_info
+        assert sd is not None, "start() before prepare()"
         try:
             self._stream = sd.InputStream(
                 device=info["index"],
@@ -382,6 +405,16 @@ class MicSource:
         }
 
     def label_at(self, start_sample: int, end_sample: int) -> str | None:
+        return None
+
+    def seconds(self) -> None:
+        return None
+
+    def expected_samples(self) -> None:
+        return None
+
+    def samples(self, limit: int | None = None) -> None:
+        """A live input cannot be had at once."""
         return None
 
     def _stalled(self, now: float, started: float) -> str | None:

@@ -7,11 +7,14 @@ heard the same way throughout; ``uncertain`` says it is below the bundle's ``unc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gtzan.daemon.pipeline import WindowResult
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
 
 
 def ranking(counts: np.ndarray, prob_sum: np.ndarray) -> list[int]:
@@ -106,7 +109,7 @@ def verdict_text(summary: dict[str, Any]) -> str:
     return (f"uncertain: {v}?" if summary.get("uncertain") else f"{v},") + f" mean probability {100 * p:.0f}%"
 
 
-def render_summary(summary: dict[str, Any]) -> Any:
+def render_summary(summary: dict[str, Any]) -> SummaryView:
     """A rich renderable of the summary for the terminal, sized to it when drawn (see SummaryView)."""
     return SummaryView(summary)
 
@@ -120,7 +123,7 @@ class SummaryView:
     def __init__(self, summary: dict[str, Any]):
         self.summary = summary
 
-    def __rich_console__(self, console: Any, options: Any) -> Any:
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.table import Table
         from rich.text import Text
 

@@ -77,6 +77,7 @@ class Member:
 class ManifestFacts:
     """What a bundle's manifest says about it: for loaded bundles and for those still loading."""
 
+    path: Path  # the bundle's folder
     manifest: Manifest
 
     @property
@@ -158,6 +159,15 @@ class Bundle(ManifestFacts):
             probs=calibrated,
             confidence=calibrated[np.arange(len(labels)), labels],
         )
+
+    def ready(self) -> bool:
+        """Whether ``predict`` runs without waiting: always, once loaded (gtzan.daemon.loading.BackgroundBundle
+        is the bundle still loading)."""
+        return True
+
+    def join(self) -> None:
+        """Nothing runs in the background of a loaded bundle."""
+        return None
 
     def __repr__(self) -> str:
         names = ", ".join(f"{m.name}:{m.weight}" for m in self.members)

@@ -22,7 +22,7 @@ def bundle():
 
 @pytest.fixture(scope="module")
 def rows() -> np.ndarray:
-    windows = StreamingExtractor(0.5).push(wavgen.music_like(20.0))
+    windows = StreamingExtractor(22).push(wavgen.music_like(20.0))
     return np.stack([w.features for w in windows])
 
 
@@ -70,7 +70,7 @@ def test_batched_run_equals_window_by_window(tmp_path: Path, bundle, duration: f
     runs = {}
     for batch in (1, 64):
         out = Collect()
-        res = run(FileSource(path, realtime=False, block_frames=4096), lambda: bundle, lambda b, o=out: o, hop=0.5,
+        res = run(FileSource(path, realtime=False, block_frames=4096), lambda: bundle, lambda b, o=out: o, hop_frames=22,
                   warm=False, batch=batch, duration=duration)
         assert res.exit_code == 0
         runs[batch] = (out, res.summary)
@@ -92,7 +92,7 @@ def test_json_lines_of_a_batch_are_written_together(bundle) -> None:
     from gtzan.daemon.output_json import JsonOutput, window_record
     from gtzan.daemon.pipeline import Pipeline
 
-    windows = StreamingExtractor(0.5).push(wavgen.music_like(8.0))
+    windows = StreamingExtractor(22).push(wavgen.music_like(8.0))
     results = Pipeline(bundle).classify(windows, 0.0, 1.0)
     writes: list[str] = []
 

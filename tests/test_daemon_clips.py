@@ -57,8 +57,8 @@ def test_a_split_run_stops_where_the_file_does(tmp_path: Path) -> None:
 
     y = wavgen.music_like(12.0)
     path = wavgen.write(tmp_path / "d.wav", y, subtype="PCM_16")
-    want = StreamingExtractor(0.5).push(load_audio(path))
-    split = SplitWindows(FileRanges(path, 14 * 22050, 65536), 0.5)
+    want = StreamingExtractor(22).push(load_audio(path))
+    split = SplitWindows(FileRanges(path, 14 * 22050, 65536), 22)
     got = []
     with pytest.raises(BadInput, match="ends at 12.00 s"):
         for batch in split.batches():

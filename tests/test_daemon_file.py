@@ -326,7 +326,7 @@ def test_file_mode_features_equal_clip_features(gtzan_dir: Path, gtzan_audio: Pa
             return 0.0
 
     bundle = load_bundle(None)
-    res = run(FileSource(track, realtime=False), lambda: bundle, lambda b: Collect(), hop=0.5, warm=False)
+    res = run(FileSource(track, realtime=False), lambda: bundle, lambda b: Collect(), hop_frames=22, warm=False)
     assert res.exit_code == 0
     y = load_audio(track)
     assert len(got) == n_windows(len(y))

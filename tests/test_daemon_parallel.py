@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtzan.constants import WINDOW_SAMPLES
+from gtzan.constants import WINDOW_SAMPLES, hop_frames
 from gtzan.daemon import parallel
 from gtzan.daemon.parallel import SplitWindows, start_split, window_count, worth_splitting
 from gtzan.features.stream import StreamingExtractor
@@ -24,7 +24,7 @@ def clip() -> np.ndarray:
 
 
 def stream_windows(y: np.ndarray, hop: float = 0.5):
-    return StreamingExtractor(hop).push(y)
+    return StreamingExtractor(hop_frames(hop)).push(y)
 
 
 def assert_same_windows(got: list, want: list) -> None:
@@ -47,7 +47,7 @@ def collect(split: SplitWindows):
 @pytest.mark.parametrize("hop", [0.5, 1.0])
 def test_split_windows_equal_one_stream(clip: np.ndarray, hop: float) -> None:
     want = stream_windows(clip, hop)
-    split = SplitWindows(lambda: clip, hop)
+    split = SplitWindows(lambda: clip, hop_frames(hop))
     assert 0 < split.split < len(want)  # both processes have work
     got = collect(split)
     assert_same_windows(got, want)
@@ -56,7 +56,7 @@ def test_split_windows_equal_one_stream(clip: np.ndarray, hop: float) -> None:
 def test_more_worker_windows_than_a_pipe_holds(clip: np.ndarray) -> None:
     y = np.tile(clip, 8)  # 96 s: the worker's windows overflow a 64 kB pipe while the main process computes
     want = stream_windows(y)
-    split = SplitWindows(lambda: y, 0.5)
+    split = SplitWindows(lambda: y, 22)
     assert (len(want) - split.split) * (8 + 8 * 58) > 65536
     got = collect(split)
     assert_same_windows(got, want)
@@ -64,7 +64,7 @@ def test_more_worker_windows_than_a_pipe_holds(clip: np.ndarray) -> None:
 
 def test_a_failed_worker_is_replaced(clip: np.ndarray) -> None:
     want = stream_windows(clip)
-    split = SplitWindows(lambda: clip, 0.5)
+    split = SplitWindows(lambda: clip, 22)
     os.kill(split._pid, signal.SIGKILL)  # the worker dies before sending anything
     got = collect(split)
     assert_same_windows(got, want)
@@ -83,7 +83,7 @@ def test_a_worker_dying_midway_is_replaced_from_where_it_stopped(clip: np.ndarra
 
     monkeypatch.setattr(parallel, "_write_all", write_once_then_die)
     want = stream_windows(clip)
-    split = SplitWindows(lambda: clip, 0.5)
+    split = SplitWindows(lambda: clip, 22)
     batches = list(split.batches())
     split.close()
     got = [w for b in batches for w in b]
@@ -109,7 +109,7 @@ def test_a_slow_worker_gives_its_last_windows_back(clip: np.ndarray, monkeypatch
 
     monkeypatch.setattr(parallel, "_write_all", slow_write)
     want = stream_windows(clip)
-    split = SplitWindows(lambda: clip, 0.5)
+    split = SplitWindows(lambda: clip, 22)
     got = collect(split)
     if dies_after is None:
         assert split.taken_back >= 2  # the main process finished first and took windows back
@@ -126,13 +126,13 @@ def test_no_fork_to_be_had_means_one_process(tmp_path: Path, clip: np.ndarray,
     monkeypatch.setattr(os, "fork", no_fork)
     before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
     path = wavgen.write(tmp_path / "clip.wav", clip, subtype="PCM_16")
-    assert start_split(FileSource(path, realtime=False), 0.5, None) is None
+    assert start_split(FileSource(path, realtime=False), 22, None) is None
     if before is not None:
         assert len(os.listdir("/proc/self/fd")) == before  # the pipes were closed
 
 
 def test_close_stops_the_worker(clip: np.ndarray) -> None:
-    split = SplitWindows(lambda: clip, 0.5)
+    split = SplitWindows(lambda: clip, 22)
     pid = split._pid
     split.close()
     with pytest.raises(ChildProcessError):
@@ -142,8 +142,8 @@ def test_close_stops_the_worker(clip: np.ndarray) -> None:
 def test_short_clips_stay_in_one_process() -> None:
     assert window_count(WINDOW_SAMPLES - 1, 11264) == 0
     assert window_count(WINDOW_SAMPLES, 11264) == 1
-    assert not worth_splitting(WINDOW_SAMPLES + (parallel.MIN_WINDOWS - 2) * 11264, 0.5)
-    assert worth_splitting(WINDOW_SAMPLES + parallel.MIN_WINDOWS * 11264, 0.5) == ((os.cpu_count() or 1) > 1)
+    assert not worth_splitting(WINDOW_SAMPLES + (parallel.MIN_WINDOWS - 2) * 11264, 22)
+    assert worth_splitting(WINDOW_SAMPLES + parallel.MIN_WINDOWS * 11264, 22) == ((os.cpu_count() or 1) > 1)
 
 
 class Collect:
@@ -171,9 +171,9 @@ def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, durati
     for split in (False, True):
         out = Collect()
         source = FileSource(path, realtime=False)
-        splitter = start_split(source, 0.5, sample_limit(duration)) if split else None
+        splitter = start_split(source, 22, sample_limit(duration)) if split else None
         assert (splitter is not None) == split
-        res = run(source, lambda: bundle, lambda b, o=out: o, hop=0.5, warm=False, splitter=splitter,
+        res = run(source, lambda: bundle, lambda b, o=out: o, hop_frames=22, warm=False, splitter=splitter,
                   duration=duration)
         assert res.exit_code == 0
         results[split] = (out.got, res.summary)
@@ -204,10 +204,10 @@ def test_no_worker_outlives_a_bundle_error(tmp_path: Path, clip: np.ndarray) -> 
         raise BadInput("no bundle")
 
     source = FileSource(path, realtime=False)
-    splitter = start_split(source, 0.5, None)
+    splitter = start_split(source, 22, None)
     assert splitter is not None
     with pytest.raises(BadInput):
-        run(source, bad_models, lambda b: Collect(), hop=0.5, warm=False, splitter=splitter)
+        run(source, bad_models, lambda b: Collect(), hop_frames=22, warm=False, splitter=splitter)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the forked worker was killed and reaped
 
@@ -227,7 +227,7 @@ def test_windows_taken_back_are_computed_between_the_workers(clip: np.ndarray,
     monkeypatch.setattr(parallel, "_write_all", slow_write)
     y = np.tile(clip, 8)
     want = stream_windows(y)
-    split = SplitWindows(lambda: y, 0.5)
+    split = SplitWindows(lambda: y, 22)
     batches = list(split.batches())
     split.close()
     assert_same_windows([w for b in batches for w in b], want)

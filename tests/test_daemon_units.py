@@ -317,9 +317,9 @@ if sys.argv[1] == "1":
 from gtzan.features.stream import StreamingExtractor
 from tests import wavgen
 y = wavgen.music_like(30.0)
-StreamingExtractor(0.5).push(y[:70000])
+StreamingExtractor(22).push(y[:70000])
 r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-StreamingExtractor(0.5).push(y)
+StreamingExtractor(22).push(y)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0)
 """
 

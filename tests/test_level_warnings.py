@@ -34,7 +34,7 @@ def test_the_warning_rules() -> None:
 def test_stream_windows_carry_their_peak_and_full_scale_samples() -> None:
     y = np.clip(wavgen.music_like(6.0) * 3, -1, 1)
     y[1000] = -1.0
-    ex = StreamingExtractor(0.5)
+    ex = StreamingExtractor(22)
     got = [w for i in range(0, len(y), 7777) for w in ex.push(y[i : i + 7777])]
     assert got
     for w in got:
@@ -48,8 +48,8 @@ def test_split_windows_carry_the_same_peaks() -> None:
     from gtzan.daemon.parallel import SplitWindows
 
     y = np.concatenate([wavgen.music_like(6.0), np.clip(wavgen.music_like(6.0, seed=1) * 3, -1, 1)])
-    want = StreamingExtractor(0.5).push(y)
-    split = SplitWindows(lambda: y, 0.5)
+    want = StreamingExtractor(22).push(y)
+    split = SplitWindows(lambda: y, 22)
     try:
         got = [w for batch in split.batches() for w in batch]
     finally:

@@ -8,7 +8,8 @@ import soundfile as sf
 
 from gtzan.constants import HOP, WINDOW_SAMPLES
 from gtzan.features import FEATURE_NAMES, clip_features
-from gtzan.features.stream import StreamingExtractor, hop_frames
+from gtzan.constants import hop_frames
+from gtzan.features.stream import StreamingExtractor
 from tests import wavgen as wg
 
 TEMPO = FEATURE_NAMES.index("tempo")
@@ -30,7 +31,7 @@ SCALE = _scale()
 
 
 def feed(signal: np.ndarray, hop: float = 0.5, seed: int | None = 0, max_block: int = 30000):
-    ex = StreamingExtractor(hop)
+    ex = StreamingExtractor(hop_frames(hop))
     if seed is None:
         return ex, ex.push(signal)
     rng = np.random.default_rng(seed)
@@ -54,11 +55,15 @@ def assert_windows_exact(signal: np.ndarray, windows) -> None:
 
 
 def test_hop_is_whole_frames():
-    assert hop_frames(0.5) == 22 and StreamingExtractor(0.5).hop_samples == 22 * HOP
+    assert hop_frames(0.5) == 22 and StreamingExtractor(22).hop_samples == 22 * HOP
+    assert StreamingExtractor().hop_frames == 22
     assert hop_frames(0.001) == 1
     for bad in (0, -1, float("nan")):
         with pytest.raises(ValueError):
-            StreamingExtractor(bad)
+            hop_frames(bad)
+    for frames in (0, -1, 0.5, True):
+        with pytest.raises(ValueError):
+            StreamingExtractor(frames)
 
 
 def test_window_count_and_times():
@@ -99,7 +104,7 @@ def test_same_result_however_the_stream_is_cut():
     assert len(whole) == len(tiny) == 3
     for a, b in zip(whole, tiny):
         assert a.start_sample == b.start_sample and same(a.features, b.features)
-    ex = StreamingExtractor(0.01)
+    ex = StreamingExtractor(hop_frames(0.01))
     one_by_one = [w for s in y[: WINDOW_SAMPLES + 600] for w in ex.push(np.array([s]))]
     assert [w.start_sample for w in one_by_one] == [w.start_sample for w in singles]
     for a, b in zip(one_by_one, singles):
@@ -120,7 +125,7 @@ def test_shorter_than_a_window_yields_nothing():
 
 
 def test_memory_stays_bounded():
-    ex = StreamingExtractor(0.5)
+    ex = StreamingExtractor(hop_frames(0.5))
     block = wg.noise(10, seed=2)
     sizes = []
     for _ in range(12):  # two minutes

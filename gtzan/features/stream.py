@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gtzan.constants import HOP, N_FFT, SR, WINDOW_SAMPLES
+from gtzan.constants import DEFAULT_HOP_FRAMES, HOP, N_FFT, SR, WINDOW_SAMPLES
 from gtzan.features import filters, medians
 from gtzan.features import frames as fr
 from gtzan.features import window as wn
@@ -40,6 +40,11 @@ class Window(NamedTuple):
     peak: float  # the largest |sample|
     clipped: int  # samples at or above CLIP_LEVEL in magnitude
 
+    @classmethod
+    def at(cls, start_sample: int, features: np.ndarray, peak: float, clipped: int) -> Window:
+        """The window starting at ``start_sample``: its start and end in seconds follow from it."""
+        return cls(start_sample, start_sample / SR, (start_sample + WINDOW_SAMPLES) / SR, features, peak, clipped)
+
 
 def sample_peak(w: np.ndarray) -> tuple[float, int]:
     """A window's largest |sample| and its samples at full scale (counted only when the peak gets there).
@@ -50,13 +55,6 @@ def sample_peak(w: np.ndarray) -> tuple[float, int]:
         return 0.0, 0
     peak = max(float(w.max()), -float(w.min()))
     return peak, int(np.count_nonzero(np.abs(w) >= CLIP_LEVEL)) if peak >= CLIP_LEVEL else 0
-
-
-def hop_frames(hop_seconds: float, sr: int = SR) -> int:
-    """A hop in seconds as a whole number (>= 1) of 512-sample frames."""
-    if not np.isfinite(hop_seconds) or hop_seconds <= 0:
-        raise ValueError(f"hop must be a positive number of seconds, got {hop_seconds}")
-    return max(1, round(hop_seconds * sr / HOP))
 
 
 class _FrameStore:
@@ -140,15 +138,18 @@ class _FrameStore:
 class StreamingExtractor:
     """Feed blocks of 22,050 Hz mono samples of any size; get the features of every complete window.
 
-    Windows are ``WINDOW_SAMPLES`` long and start every ``hop_samples`` (a whole number of 512-sample
-    frames: 0.5 s becomes 22 frames, 0.5108 s). Memory stays bounded whatever the stream length.
+    Windows are ``WINDOW_SAMPLES`` long and start every ``hop_frames`` 512-sample frames
+    (``hop_samples`` samples; gtzan.constants.hop_frames turns 0.5 s into 22 frames, 0.5108 s). Memory
+    stays bounded whatever the stream length.
     """
 
-    def __init__(self, hop_seconds: float = 0.5, sr: int = SR) -> None:
+    def __init__(self, hop_frames: int = DEFAULT_HOP_FRAMES, sr: int = SR) -> None:
         if sr != SR:
             raise ValueError(f"StreamingExtractor needs {SR} Hz input, got {sr} Hz")
+        if isinstance(hop_frames, bool) or not isinstance(hop_frames, (int, np.integer)) or hop_frames < 1:
+            raise ValueError(f"the hop must be a whole number of frames (at least 1), got {hop_frames!r}")
         self.sr = sr
-        self.hop_frames = hop_frames(hop_seconds, sr)
+        self.hop_frames = int(hop_frames)
         self.hop_samples = self.hop_frames * HOP
         self._chunk = self.hop_samples
         # frames analysed together: a few calls per hop, not one per small capture block
@@ -391,4 +392,4 @@ class StreamingExtractor:
         feats = window_features(
             w, light, chroma, lambda: self._harmonic_signal(s, head, tail), OnsetReuse(diffs, reuse)
         )
-        return Window(start, start / self.sr, (start + WINDOW_SAMPLES) / self.sr, feats, *sample_peak(w))
+        return Window.at(start, feats, *sample_peak(w))
