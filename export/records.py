@@ -1,7 +1,7 @@
 """What a bundle's manifest records beyond its members: blend, out-of-fold metrics, data, training settings.
 
-Kept apart from the run (:mod:`gtzan.export.build`) so that the manifest's records are read in one place;
-the typed part of the manifest (members, features, blend spec) is :mod:`gtzan.manifest`.
+Kept apart from the run (:mod:`gtzan.export.build`) so that what a bundle says about its training is
+assembled in one place; the typed part of the manifest (members, features, blend) is :mod:`gtzan.manifest`.
 """
 
 from __future__ import annotations
