@@ -2,8 +2,9 @@
 
 ``gtzan-export`` (one protocol, refitted to ship) and ``python -m gtzan.training`` (each cross-validated
 protocol, scored only) go through :func:`load_rows` and :func:`cross_fit_rows`, so a bundle's out-of-fold
-numbers are the ones the training report gives for the same inputs and seed. Each command adds only its
-own ends: the export converts and writes the bundle; training adds single splits, the sweep and a report.
+numbers are the ones the training report gives for the same inputs, grouped protocol and seed. Each command
+adds only its own ends: the export converts and writes the bundle; training adds single splits, the sweep
+and a report.
 """
 
 from __future__ import annotations
