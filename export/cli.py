@@ -16,7 +16,7 @@ from gtzan.bundle import BundleError
 from gtzan.constants import WINDOW_SAMPLES
 from gtzan.gain import LEVEL_RMS
 from gtzan.training.augment import AUGMENT_KINDS
-from gtzan.training.dataset import AUDIO_ROWS
+from gtzan.training.dataset import AUDIO_ROWS, DatasetError
 
 from .errors import ExportError
 
@@ -201,13 +201,24 @@ def main(
 
         console = Console(file=term, stderr=True)
         try:
+            from gtzan.training.orchestrate import RowSpec
+
             from .build import ExportConfig, run_export
 
-            cfg = ExportConfig(
-                audio_dir=audio_dir,
+            rows = RowSpec(
                 features_csv=features_csv,
+                audio_dir=audio_dir,
                 audio_rows=audio_rows,
-                audio_hop=audio_hop,
+                hop=audio_hop,
+                n_jobs=jobs,
+                cache_dir=cache_dir,
+                augment=tuple(augment),
+                augment_copies=augment_copies,
+                hold_out_fold=hold_out_fold,
+                level_rms=LEVEL_RMS if at_level else None,
+            )
+            cfg = ExportConfig(
+                rows=rows,
                 out=out,
                 protocol=protocol,
                 folds=folds,
@@ -215,20 +226,14 @@ def main(
                 seed=seed,
                 quantize=quantize,
                 report_dir=report_dir,
-                cache_dir=cache_dir,
-                jobs=jobs,
                 provisional=provisional,
-                augment=tuple(augment),
-                augment_copies=augment_copies,
-                hold_out_fold=hold_out_fold,
-                level_rms=LEVEL_RMS if at_level else None,
                 native_log=log_path,
             )
             result = run_export(cfg, console=console)
         except ImportError as e:
             hint = "pip install 'gtzan-listen[train]'"
             code, message = 1, f"the training extra is not installed ({_one_line(e)}): {hint}"
-        except (ExportError, BundleError) as e:
+        except (ExportError, BundleError, DatasetError) as e:
             code, message = 1, _one_line(e)
         except KeyboardInterrupt:
             code, message = 130, "interrupted; nothing was written"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,23 +66,3 @@ def export_member(member: Any, weight: int, x_verify: np.ndarray, *, quantize: b
         parity=parity.as_dict(),
         extra=extra,
     )
-
-
-def export_members(
-    members: Sequence[Any],
-    weights: dict[str, int],
-    x_verify: np.ndarray,
-    *,
-    quantize: bool = False,
-    on_done: Callable[[ExportedMember], None] | None = None,
-) -> list[ExportedMember]:
-    """Export every member given, with its weight from ``weights`` (0 where absent: kept, but not voting)."""
-    out = []
-    for m in members:
-        em = export_member(m, int(weights.get(m.name, 0)), x_verify, quantize=quantize)
-        out.append(em)
-        if on_done is not None:
-            on_done(em)
-    if sum(m.weight for m in out) <= 0:
-        raise ExportError("every blend weight is zero: nothing would vote")
-    return out

@@ -156,13 +156,13 @@ def test_verification_failure_raises(table):
     from sklearn.ensemble import RandomForestClassifier
 
     from gtzan.export.errors import ExportError
-    from gtzan.export.members import export_members
+    from gtzan.export.members import export_member
 
     X, y = table
     rf = RandomForestClassifier(10, max_depth=4, random_state=0).fit(X[:200], y[:200])
     wrong = _member("rf", "rf", rf, None, lambda x: rf.predict_proba(x)[:, ::-1])  # not what the model computes
     with pytest.raises(ExportError, match="failed verification") as ei:
-        export_members([wrong], {"rf": 1}, X[200:])
+        export_member(wrong, 1, X[200:])
     assert "\n" not in str(ei.value)
 
 
@@ -309,17 +309,17 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
     pytest.importorskip("tensorflow")
     pytest.importorskip("xgboost")
     audio = _link_tracks(gtzan_audio, tmp_path / "audio", 2)
-    from gtzan.training import crossfit
+    from gtzan.training import orchestrate
 
     fitted = []
-    real_fit = crossfit.cross_fit
+    real_fit = orchestrate.cross_fit
 
     def fit_once(*a, **kw):  # the rerun below reuses the models: only the export step is under test there
         if not fitted:
             fitted.append(real_fit(*a, **kw))
         return fitted[0]
 
-    monkeypatch.setattr(crossfit, "cross_fit", fit_once)
+    monkeypatch.setattr(orchestrate, "cross_fit", fit_once)
     out = tmp_path / "bundle"
     cache = tmp_path / "cache"  # features computed here with the current feature code
     args = ["--audio-dir", str(audio), "--out", str(out), "--quick", "--protocol", "paper", "--folds", "3",

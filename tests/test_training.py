@@ -43,7 +43,7 @@ def trained():
 
 def test_all_members_predict_ten_probabilities_from_raw_features(trained):
     table, tm = trained
-    from gtzan.training.pipeline import MEMBER_NAMES
+    from gtzan.training.members import MEMBER_NAMES
 
     assert [m.name for m in tm.members] == list(MEMBER_NAMES)
     kinds = {m.name: m.kind for m in tm.members}
@@ -69,7 +69,7 @@ def test_all_members_predict_ten_probabilities_from_raw_features(trained):
 def test_blend_weights_are_tuned_on_validation(trained):
     table, tm = trained
     from gtzan.blend import blend_predict
-    from gtzan.training.pipeline import BLEND_MEMBERS
+    from gtzan.training.members import BLEND_MEMBERS
 
     assert set(tm.weights) == set(BLEND_MEMBERS) == set(tm.weights_test_tuned)
     assert all(isinstance(v, int) and 0 <= v for v in tm.weights.values()) and any(tm.weights.values())

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 
 from gtzan.constants import WINDOW_SAMPLES
 
-from .dataset import AUDIO_ROWS, DatasetError, trainable_rows
-from .inputs import load_table, make_split_or_fail
+from .dataset import AUDIO_ROWS, DatasetError
+from .inputs import load_rows_or_fail, make_split_or_fail
+from .orchestrate import RowSpec, cross_fit_rows
 from .splits import make_split
 
 __all__ = ["ALL_PROTOCOLS", "main"]
@@ -115,31 +115,31 @@ def main(
     if audio_dir is None and features is None:
         raise click.UsageError("give --audio-dir, --features, or both")
     try:
-        from .crossfit import cross_fit
         from .evaluate import evaluate
         from .pipeline import train_members
         from .report import write_cv_report
     except ImportError as e:  # the [train] extra is missing
         raise click.ClickException(f"training needs the [train] extra ({e.name or e} is not installed)") from e
     t0 = time.perf_counter()
-    table, sources, info = load_table(audio_dir, features, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir)
+    spec = RowSpec(
+        features_csv=features, audio_dir=audio_dir, audio_rows=audio_rows, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir
+    )
+    rows = load_rows_or_fail(spec, seed=seed, data_dir=data_dir)
+    info = rows.info
     con.print(f"{info['rows']} rows from {info['tracks']} tracks ({info['source']})")
     out.mkdir(parents=True, exist_ok=True)
     if audio_dir is not None and features is None:
-        table.to_csv(out / "features.csv")
-    trainable = trainable_rows(sources, audio_rows)
-    train_table = table.subset(np.flatnonzero(trainable))
+        rows.table.to_csv(out / "features.csv")
+    train_table = rows.trainable_table()
     fits, runs, sweep_res = [], [], None
     skipped: list[str] = []
     for proto in protocols:
         try:
             if proto in CROSS_VALIDATED:
                 con.print(f"[bold]{proto}[/bold]: {folds}-fold cross-validation")
-                fit = cross_fit(
-                    table,
+                fit = cross_fit_rows(
+                    rows,
                     proto,
-                    sources=sources,
-                    trainable=trainable,
                     n_folds=folds,
                     seed=seed,
                     quick=quick,

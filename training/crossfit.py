@@ -1,6 +1,7 @@
 """Cross-validate, choose the blend on out-of-fold predictions, refit on every row: one run.
 
-This is what both ``gtzan-export`` and ``python -m gtzan.training`` do for the grouped protocols:
+This is what both ``gtzan-export`` and ``python -m gtzan.training`` do for the grouped protocols
+(through :func:`gtzan.training.orchestrate.cross_fit_rows`):
 
 1. folds grouped by the protocol (:func:`gtzan.training.splits.cv_folds`);
 2. out-of-fold probabilities of every member (:func:`gtzan.training.crossval.cross_validate`);
@@ -24,7 +25,7 @@ from .crossval import CrossValResult, cross_validate, refit_lengths
 from .dataset import FeatureTable
 from .ensemble import BlendChoice, blend_labels, choose_blend, nested_blend
 from .evaluate import score_predictions
-from .pipeline import BLEND_MEMBERS, TrainedMember, fit_members
+from .members import BLEND_MEMBERS, TrainedMember, fit_members
 from .splits import cv_folds
 
 __all__ = ["CrossFit", "UNCERTAIN_BELOW", "cross_fit", "protocol_note", "score_oof"]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .dataset import FeatureTable
-from .pipeline import MEMBER_NAMES, fit_members
+from .members import MEMBER_NAMES, fit_members
 from .splits import SplitError
 
 __all__ = ["CrossValResult", "cross_validate", "refit_lengths"]

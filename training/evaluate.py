@@ -10,7 +10,8 @@ from gtzan.blend import blend_predict, weighted_probs
 from gtzan.constants import GENRES
 
 from .dataset import FeatureTable
-from .pipeline import BLEND_MEMBERS, TrainedModels
+from .members import BLEND_MEMBERS
+from .pipeline import TrainedModels
 
 __all__ = ["REPORTED", "confusion_matrix", "evaluate", "log_loss", "score_predictions", "track_votes"]
 

@@ -1,31 +1,20 @@
-"""The command lines' inputs: the feature rows and a split, with data errors turned into click's one-line errors."""
+"""The command lines' inputs: the rows and a split, with data errors turned into click's one-line errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
-import numpy as np
 
-from gtzan.constants import WINDOW_SAMPLES
-
-from .dataset import DatasetError, FeatureTable, load_sources
+from .dataset import DatasetError, FeatureTable
+from .orchestrate import Rows, RowSpec, load_rows
 from .splits import Split, make_split
 
 
-def load_table(
-    audio_dir: Path | None,
-    features: Path | None,
-    *,
-    hop: int = WINDOW_SAMPLES,
-    n_jobs: int | None = None,
-    cache_dir: Path | None = None,
-    progress: bool = True,
-) -> tuple[FeatureTable, np.ndarray, dict[str, Any]]:
-    """The rows of a Kaggle CSV and/or an audio folder, each row's source, and a description."""
+def load_rows_or_fail(spec: RowSpec, *, seed: int = 0, data_dir: Path | None = None) -> Rows:
+    """The rows ``spec`` names (:func:`gtzan.training.orchestrate.load_rows`)."""
     try:
-        return load_sources(features, audio_dir, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress)
+        return load_rows(spec, seed=seed, data_dir=data_dir)
     except DatasetError as e:
         raise click.ClickException(str(e)) from e
 

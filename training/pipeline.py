@@ -16,10 +16,10 @@ import numpy as np
 from gtzan.blend import blend_predict, search_weights
 
 from .dataset import FeatureTable
-from .members import BLEND_MEMBERS, MEMBER_NAMES, SETTINGS, TrainedMember, fit_members
+from .members import BLEND_MEMBERS, SETTINGS, TrainedMember, fit_members
 from .splits import Split
 
-__all__ = ["BLEND_MEMBERS", "MEMBER_NAMES", "TrainedMember", "TrainedModels", "fit_members", "train_members"]
+__all__ = ["TrainedModels", "train_members"]
 
 
 @dataclass
@@ -39,13 +39,6 @@ class TrainedModels:
             if m.name == name:
                 return m
         raise KeyError(name)
-
-    @property
-    def blend_members(self) -> list[TrainedMember]:
-        return [self.member(n) for n in BLEND_MEMBERS]
-
-    def member_probs(self, X_raw: np.ndarray) -> dict[str, np.ndarray]:
-        return {m.name: m.predict_proba(X_raw) for m in self.members}
 
     def blend_predict(self, X_raw: np.ndarray, weights: dict[str, int] | None = None) -> np.ndarray:
         w = weights or self.weights

@@ -157,9 +157,12 @@ def sweep_markdown(sweep: dict[str, Any], out: Path) -> list[str]:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def main(audio_dir, features, protocol, out, epochs, seed, n_jobs, cache_dir) -> None:
     """Run the report's Table 1 sweep of the NumPy network and print the table."""
-    from .inputs import load_table, make_split_or_fail
+    from .inputs import load_rows_or_fail, make_split_or_fail
+    from .orchestrate import RowSpec
 
-    table, _, _ = load_table(audio_dir, features, n_jobs=n_jobs, cache_dir=cache_dir)
+    table = load_rows_or_fail(
+        RowSpec(features_csv=features, audio_dir=audio_dir, n_jobs=n_jobs, cache_dir=cache_dir)
+    ).table
     split = make_split_or_fail(table, protocol, seed)
     sweep = run_sweep(table, split, epochs=epochs, seed=seed)
     print_sweep(sweep)
