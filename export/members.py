@@ -9,7 +9,7 @@ import numpy as np
 from .bundle_writer import ExportedMember
 from .errors import ExportError
 from .onnx_members import member_to_onnx
-from .verify import compare, compress_weights, run_onnx, verify_export, verify_quantized
+from .verify import compare, compress_weights, neighbour_ties, run_onnx, verify_export, verify_quantized
 
 QUANTIZABLE = ("keras",)  # kinds whose weight matrices may be stored as int8 or float16
 COMPRESSIONS = ("int8", "float16")  # tried in this order; the first within the agreement threshold wins
@@ -31,7 +31,8 @@ def export_member(member: Any, weight: int, x_verify: np.ndarray, *, quantize: b
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise ExportError(f"cannot convert {name} ({kind}) to ONNX: {first}") from None
     data = proto.SerializeToString()
-    parity = verify_export(name, data, member.predict_proba, x_verify)
+    excuse = neighbour_ties(member.model, member.scaler, x_verify) if kind == "knn" else None
+    parity = verify_export(name, data, member.predict_proba, x_verify, excuse=excuse)
     extra: dict[str, Any] = {"float32_bytes": len(data)}
     quantized = False
     extra["weights_dtype"] = "float32"
