@@ -48,6 +48,7 @@ class ExportConfig:
     quantize: bool = False
     report_dir: Path | None = None
     provisional: bool = False
+    blend_members: tuple[str, ...] | None = None  # the members the blend may weight (default: all six)
     native_log: Path | None = None  # where native libraries' stderr went; copied into the bundle
 
 
@@ -121,6 +122,7 @@ def run_export(cfg: ExportConfig, console: Any = None) -> ExportResult:
         seed=cfg.seed,
         quick=cfg.quick,
         console=console,
+        blend_members=cfg.blend_members,
     )
     weights = {m.name: int(fit.choice.weights.get(m.name, 0)) for m in fit.members}
     shipped = [m for m in fit.members if weights[m.name] > 0]  # a member the blend ignores is not shipped

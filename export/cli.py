@@ -54,6 +54,18 @@ def _one_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _member_list(text: str | None) -> tuple[str, ...] | None:
+    from gtzan.training.members import BLEND_MEMBERS
+
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in BLEND_MEMBERS]
+    if unknown or not names:
+        raise ExportError(f"--blend-members: choose from {', '.join(BLEND_MEMBERS)}, got {text!r}")
+    return names
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--audio-dir",
@@ -160,6 +172,13 @@ def _one_line(e: BaseException) -> str:
     help="Train the members on every window brought to one level (rms 0.1; the listener does the same): "
     "the volume can no longer change the answer, at the price of what loudness says about the genre.",
 )
+@click.option(
+    "--blend-members",
+    default=None,
+    metavar="NAMES",
+    help="Comma-separated members the blend may give a weight (default: all of keras1, keras2, keras3, "
+    "xgb, knn, rf); the others get 0 and are not shipped. Leaving out rf keeps a bundle small.",
+)
 @click.option("--provisional", is_flag=True, hidden=True, help="Mark the bundle as provisional in the manifest.")
 def main(
     audio_dir,
@@ -179,6 +198,7 @@ def main(
     augment_copies,
     hold_out_fold,
     at_level,
+    blend_members,
     provisional,
 ) -> None:
     """Train the blend and write a verified ONNX model bundle to OUT.
@@ -227,6 +247,7 @@ def main(
                 quantize=quantize,
                 report_dir=report_dir,
                 provisional=provisional,
+                blend_members=_member_list(blend_members),
                 native_log=log_path,
             )
             result = run_export(cfg, console=console)

@@ -65,18 +65,24 @@ class CrossFit:
 
 
 def score_oof(
-    table: FeatureTable, cv: CrossValResult, choice: BlendChoice, nested: dict[str, Any], rows: np.ndarray
+    table: FeatureTable,
+    cv: CrossValResult,
+    choice: BlendChoice,
+    nested: dict[str, Any],
+    rows: np.ndarray,
+    names: tuple[str, ...] = BLEND_MEMBERS,
 ) -> dict[str, Any]:
-    """Scores on the out-of-fold predictions of ``rows``: every member, the shipped blend, the nested blend."""
+    """Scores on the out-of-fold predictions of ``rows``: every member, the shipped blend, the nested blend
+    (``names``: the members the blend was chosen from)."""
     y, tracks = table.y[rows], table.tracks[rows]
-    probs = cv.probs(BLEND_MEMBERS)[:, rows]
-    w = tuple(choice.weights[n] for n in BLEND_MEMBERS)
+    probs = cv.probs(names)[:, rows]
+    w = tuple(choice.weights[n] for n in names)
     out: dict[str, Any] = {}
     for name, p in cv.oof.items():
         out[name] = score_predictions(y, p[rows].argmax(axis=1), p[rows], tracks)
     labels = {}
     for rule in RULES:
-        wr = tuple(choice.searched[rule][n] for n in BLEND_MEMBERS)
+        wr = tuple(choice.searched[rule][n] for n in names)
         labels[rule] = blend_labels(probs, wr, rule)
         out[f"blend_{rule}"] = score_predictions(y, labels[rule], weighted_probs(probs, wr), tracks)
     out["blend"] = out[f"blend_{choice.rule}"]  # the shipped blend: the chosen rule with its searched weights
@@ -108,13 +114,18 @@ def cross_fit(
     refit: bool = True,
     progress: bool = True,
     console: Any = None,
+    blend_members: tuple[str, ...] = BLEND_MEMBERS,
 ) -> CrossFit:
     """Run steps 1-5 of the module docstring on ``table``.
 
     ``trainable`` rows are what members may train on; ``tune`` rows (default: the trainable ones) are
     what the blend and its calibration are chosen on, so that augmented copies train the members without
-    steering the blend.
+    steering the blend. ``blend_members`` are the members the blend may give a weight (the others get 0).
     """
+    unknown = sorted(set(blend_members) - set(BLEND_MEMBERS))
+    if unknown or not blend_members:
+        raise ValueError(f"blend members must be some of {', '.join(BLEND_MEMBERS)}; got {', '.join(blend_members)}")
+    blend_members = tuple(n for n in BLEND_MEMBERS if n in blend_members)
     timings: dict[str, float] = {}
     n = len(table)
     sources = np.full(n, "table") if sources is None else np.asarray(sources, dtype=str)
@@ -130,9 +141,9 @@ def cross_fit(
     tr = np.flatnonzero(trainable)
     tune = trainable if tune is None else np.asarray(tune, dtype=bool) & trainable
     tu = np.flatnonzero(tune)
-    probs = cv.probs(BLEND_MEMBERS)
-    choice = choose_blend(probs[:, tu], table.y[tu], BLEND_MEMBERS, quick=quick)
-    nested = nested_blend(probs, table.y, folds, BLEND_MEMBERS, quick=quick, tune=tune)
+    probs = cv.probs(blend_members)
+    choice = choose_blend(probs[:, tu], table.y[tu], blend_members, quick=quick)
+    nested = nested_blend(probs, table.y, folds, blend_members, quick=quick, tune=tune)
     timings["blend search"] = time.perf_counter() - t0
 
     evaluation: dict[str, Any] = {
@@ -151,7 +162,7 @@ def cross_fit(
             "rows": int(rows.size),
             "tracks": int(np.unique(table.tracks[rows]).size),
             "trained_on": bool(trainable[rows].any()),
-            "scores": score_oof(table, cv, choice, nested, rows),
+            "scores": score_oof(table, cv, choice, nested, rows, blend_members),
         }
     lengths = refit_lengths(cv.chosen)
     fit = CrossFit(

@@ -21,6 +21,7 @@ from gtzan.constants import WINDOW_SAMPLES
 
 from .crossfit import CrossFit, cross_fit
 from .dataset import DatasetError, FeatureTable, add_augmented_rows, load_sources, trainable_rows
+from .members import BLEND_MEMBERS
 from .splits import cv_folds
 
 __all__ = ["HOLD_OUT_FOLDS", "RowSpec", "Rows", "cross_fit_rows", "hold_out", "load_rows"]
@@ -153,6 +154,7 @@ def cross_fit_rows(
     data_dir: Path | None = None,
     refit: bool = True,
     console: Any = None,
+    blend_members: tuple[str, ...] | None = None,
 ) -> CrossFit:
     """Cross-validate ``rows`` under ``protocol``, choose the blend on the tune rows, optionally refit on all."""
     return cross_fit(
@@ -167,4 +169,5 @@ def cross_fit_rows(
         data_dir=data_dir,
         refit=refit,
         console=console,
+        blend_members=BLEND_MEMBERS if blend_members is None else blend_members,
     )
