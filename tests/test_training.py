@@ -176,3 +176,28 @@ def test_cli_track_protocol_is_a_grouped_cross_validation(tmp_path):
     assert fit["blend"]["rule"] in ("mean", "vote") and fit["blend"]["temperature"] > 0
     assert (out / "reliability_track.png").stat().st_size > 1000
     assert (out / "confusion_track_table_blend.png").is_file()
+
+
+@pytest.mark.slow
+def test_cli_at_level_does_not_see_the_volume(trained, tmp_path):
+    """The same table with every row at its own gain (-20..+6 dB), trained and scored at one level, gives the
+    same members' answers; without the level it does not."""
+    from click.testing import CliRunner
+
+    from gtzan.gain import apply_gain
+    from gtzan.training.cli import main
+
+    table, _ = trained
+    gains = 10 ** (np.random.default_rng(3).uniform(-20, 6, size=len(table)) / 20)
+    scores = {}
+    for name, g, level in (("as-is", 1.0, ["--at-level"]), ("gains", gains, ["--at-level"]), ("raw", gains, [])):
+        csv = tmp_path / f"{name}.csv"
+        FeatureTable(apply_gain(table.X, g), table.y, table.filenames, table.tracks).to_csv(csv)
+        out = tmp_path / name
+        args = ["--features", str(csv), "--protocol", "paper", "--out", str(out), "--quick", *level]
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, r.output
+        scores[name] = json.loads((out / "report.json").read_text())["runs"][0]["scores"]["test"]
+    for name in ("knn", "rf", "xgb"):
+        assert scores["as-is"][name]["confusion"] == scores["gains"][name]["confusion"], name
+    assert any(scores["as-is"][n]["confusion"] != scores["raw"][n]["confusion"] for n in ("knn", "rf", "xgb"))

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from gtzan.constants import WINDOW_SAMPLES
+from gtzan.gain import LEVEL_RMS
 
 from .dataset import AUDIO_ROWS, DatasetError
 from .inputs import load_rows_or_fail, make_split_or_fail
@@ -87,6 +88,12 @@ ALL_PROTOCOLS = ("paper", "track", "artist", "filtered")
     default=None,
     help="GTZAN data folder with splits/ and metadata/ [$GTZAN_DATA].",
 )
+@click.option(
+    "--at-level",
+    is_flag=True,
+    help="Train and score on every window brought to one level (rms 0.1, gtzan.gain.at_level), as a bundle "
+    "exported with gtzan-export --at-level is used (features.csv is then not written).",
+)
 @click.option("--no-numpy", is_flag=True, help="Skip the NumPy network.")
 @click.option("--sweep/--no-sweep", default=False, help="Also run the NumPy-net Table 1 sweep (first protocol).")
 def main(
@@ -102,6 +109,7 @@ def main(
     n_jobs,
     cache_dir,
     data_dir,
+    at_level,
     no_numpy,
     sweep,
 ) -> None:
@@ -122,13 +130,19 @@ def main(
         raise click.ClickException(f"training needs the [train] extra ({e.name or e} is not installed)") from e
     t0 = time.perf_counter()
     spec = RowSpec(
-        features_csv=features, audio_dir=audio_dir, audio_rows=audio_rows, hop=hop, n_jobs=n_jobs, cache_dir=cache_dir
+        features_csv=features,
+        audio_dir=audio_dir,
+        audio_rows=audio_rows,
+        hop=hop,
+        n_jobs=n_jobs,
+        cache_dir=cache_dir,
+        level_rms=LEVEL_RMS if at_level else None,
     )
     rows = load_rows_or_fail(spec, seed=seed, data_dir=data_dir)
     info = rows.info
     con.print(f"{info['rows']} rows from {info['tracks']} tracks ({info['source']})")
     out.mkdir(parents=True, exist_ok=True)
-    if audio_dir is not None and features is None:
+    if audio_dir is not None and features is None and not at_level:  # levelled rows are not the features
         rows.table.to_csv(out / "features.csv")
     train_table = rows.trainable_table()
     fits, runs, sweep_res = [], [], None
