@@ -54,16 +54,15 @@ def _one_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _member_list(text: str | None) -> tuple[str, ...] | None:
-    from gtzan.training.members import BLEND_MEMBERS
+def _member_list(text: str | None) -> tuple[str, ...]:
+    from gtzan.training.members import BLEND_MEMBERS, blend_candidates
 
     if text is None:
-        return None
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in BLEND_MEMBERS]
-    if unknown or not names:
-        raise ExportError(f"--blend-members: choose from {', '.join(BLEND_MEMBERS)}, got {text!r}")
-    return names
+        return BLEND_MEMBERS
+    try:
+        return blend_candidates(n.strip() for n in text.split(",") if n.strip())
+    except ValueError as e:
+        raise ExportError(f"--blend-members: {e}") from None
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -25,7 +25,7 @@ from .crossval import CrossValResult, cross_validate, refit_lengths
 from .dataset import FeatureTable
 from .ensemble import BlendChoice, blend_labels, choose_blend, nested_blend
 from .evaluate import score_predictions
-from .members import BLEND_MEMBERS, TrainedMember, fit_members
+from .members import BLEND_MEMBERS, TrainedMember, blend_candidates, fit_members
 from .splits import cv_folds
 
 __all__ = ["CrossFit", "UNCERTAIN_BELOW", "cross_fit", "protocol_note", "score_oof"]
@@ -122,10 +122,7 @@ def cross_fit(
     what the blend and its calibration are chosen on, so that augmented copies train the members without
     steering the blend. ``blend_members`` are the members the blend may give a weight (the others get 0).
     """
-    unknown = sorted(set(blend_members) - set(BLEND_MEMBERS))
-    if unknown or not blend_members:
-        raise ValueError(f"blend members must be some of {', '.join(BLEND_MEMBERS)}; got {', '.join(blend_members)}")
-    blend_members = tuple(n for n in BLEND_MEMBERS if n in blend_members)
+    blend_members = blend_candidates(blend_members)
     timings: dict[str, float] = {}
     n = len(table)
     sources = np.full(n, "table") if sources is None else np.asarray(sources, dtype=str)

@@ -528,6 +528,7 @@ def add_augmented_rows(
         raise DatasetError(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENT_KINDS)}")
     parts, srcs, trn = [table], [np.asarray(sources, dtype=str)], [np.asarray(trainable, dtype=bool)]
     info: dict[str, object] = {}
+    allowed = np.unique(table.tracks[trn[0] & (srcs[0] == "ours")])  # tracks whose own windows train
     for kind in (k for k in COPY_KINDS if k in kinds):
         if audio_dir is None:
             raise DatasetError(f"{kind} copies need the audio: give an audio folder too")
@@ -544,7 +545,6 @@ def add_augmented_rows(
             copy_kind=kind,
         )
         d = d.subset(np.flatnonzero(np.isin(d.tracks, table.tracks)))  # tracks held out of the table stay out
-        allowed = np.unique(table.tracks[trn[0] & (srcs[0] == "ours")])
         parts.append(d)
         srcs.append(np.full(len(d), kind))
         trn.append(np.isin(d.tracks, allowed))

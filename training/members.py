@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -294,6 +294,14 @@ MEMBERS: tuple[MemberSpec, ...] = (
 BLEND_MEMBERS: tuple[str, ...] = ("keras1", "keras2", "keras3", "xgb", "knn", "rf")
 MEMBER_NAMES: tuple[str, ...] = tuple(s.name for s in MEMBERS)
 assert set(BLEND_MEMBERS) <= set(MEMBER_NAMES) and {s.kind for s in MEMBERS} == set(KINDS)
+
+
+def blend_candidates(names: Iterable[str]) -> tuple[str, ...]:
+    """Some of BLEND_MEMBERS, in their order: the members a blend search may weight; ValueError otherwise."""
+    names = tuple(names)
+    if not names or not set(names) <= set(BLEND_MEMBERS):
+        raise ValueError(f"blend members must be some of {', '.join(BLEND_MEMBERS)}; got {', '.join(names) or 'none'}")
+    return tuple(n for n in BLEND_MEMBERS if n in names)
 
 
 def _progress(enabled: bool):

@@ -154,7 +154,7 @@ def cross_fit_rows(
     data_dir: Path | None = None,
     refit: bool = True,
     console: Any = None,
-    blend_members: tuple[str, ...] | None = None,
+    blend_members: tuple[str, ...] = BLEND_MEMBERS,
 ) -> CrossFit:
     """Cross-validate ``rows`` under ``protocol``, choose the blend on the tune rows, optionally refit on all."""
     return cross_fit(
@@ -169,5 +169,5 @@ def cross_fit_rows(
         data_dir=data_dir,
         refit=refit,
         console=console,
-        blend_members=BLEND_MEMBERS if blend_members is None else blend_members,
+        blend_members=blend_members,
     )
