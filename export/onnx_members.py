@@ -85,25 +85,45 @@ def uniform_io(model, *, prob_output: str | None = None):
     return model
 
 
-def _scaler_nodes(src: str, dst: str, mean: np.ndarray, scale: np.ndarray):
-    """Nodes + initializers computing dst = (src - mean) / scale in float64, as scikit-learn does."""
+def _scaler_nodes(src: str, dst: str, scaler: Any):
+    """Nodes + initializers computing the scaler's transform in float64, as scikit-learn does.
+
+    ``dst = (x - mean) / scale`` where ``x`` is the raw feature, or ``log(max(feature, 0) + floor)`` on the
+    columns a :class:`gtzan.training.scaling.LogVarianceScaler` logs.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
+    mean, scale = _scaler_arrays(scaler)
     inits = [
-        numpy_helper.from_array(np.asarray(mean, dtype=np.float64), "scaler_mean"),
-        numpy_helper.from_array(np.asarray(scale, dtype=np.float64), "scaler_scale"),
+        numpy_helper.from_array(mean, "scaler_mean"),
+        numpy_helper.from_array(scale, "scaler_scale"),
     ]
-    nodes = [
-        helper.make_node("Cast", [src], ["features_f64"], to=TensorProto.DOUBLE, name="scaler_cast_in"),
-        helper.make_node("Sub", ["features_f64", "scaler_mean"], ["centred_features"], name="scaler_sub"),
+    nodes = [helper.make_node("Cast", [src], ["features_f64"], to=TensorProto.DOUBLE, name="scaler_cast_in")]
+    x = "features_f64"
+    log_cols = getattr(scaler, "log_columns_", None)
+    if log_cols is not None and np.any(log_cols):
+        inits += [
+            numpy_helper.from_array(np.zeros(1, dtype=np.float64), "log_zero"),
+            numpy_helper.from_array(np.array([float(scaler.floor)], dtype=np.float64), "log_floor"),
+            numpy_helper.from_array(np.asarray(log_cols, dtype=bool), "log_columns"),
+        ]
+        nodes += [
+            helper.make_node("Max", [x, "log_zero"], ["log_nonneg"], name="log_nonneg"),
+            helper.make_node("Add", ["log_nonneg", "log_floor"], ["log_floored"], name="log_floored"),
+            helper.make_node("Log", ["log_floored"], ["log_values"], name="log_values"),
+            helper.make_node("Where", ["log_columns", "log_values", x], ["features_logged"], name="log_select"),
+        ]
+        x = "features_logged"
+    nodes += [
+        helper.make_node("Sub", [x, "scaler_mean"], ["centred_features"], name="scaler_sub"),
         helper.make_node("Div", ["centred_features", "scaler_scale"], ["scaled_f64"], name="scaler_div"),
         helper.make_node("Cast", ["scaled_f64"], [dst], to=TensorProto.FLOAT, name="scaler_cast_out"),
     ]
     return nodes, inits
 
 
-def prepend_scaler(model, mean: np.ndarray, scale: np.ndarray):
-    """Insert (x - mean) / scale in front of the graph so it takes raw features (float64 like scikit-learn)."""
+def prepend_scaler(model, scaler: Any):
+    """Insert the scaler's transform in front of the graph so it takes raw features (float64 like scikit-learn)."""
     onnx = _onnx()
 
     g = model.graph
@@ -113,7 +133,7 @@ def prepend_scaler(model, mean: np.ndarray, scale: np.ndarray):
     for v in g.input:
         if v.name == inner:
             v.name = INPUT_NAME
-    nodes, inits = _scaler_nodes(INPUT_NAME, inner, mean, scale)
+    nodes, inits = _scaler_nodes(INPUT_NAME, inner, scaler)
     g.initializer.extend(inits)
     old = list(g.node)
     del g.node[:]
@@ -154,7 +174,7 @@ def keras_to_onnx(model, scaler=None):
         raise ExportError(f"Keras model has {len(proto.graph.output)} outputs, expected 1")
     proto = uniform_io(proto, prob_output=proto.graph.output[0].name)
     if scaler is not None:
-        proto = prepend_scaler(proto, *_scaler_arrays(scaler))
+        proto = prepend_scaler(proto, scaler)
     return finish(proto)
 
 
@@ -171,21 +191,16 @@ def _skl_convert(estimator, options: dict[int, dict]):
     return finish(uniform_io(proto, prob_output="probabilities"))
 
 
-def _with_scaler(model, scaler):
-    """The estimator skl2onnx converts: the model, behind its scaler if it has one."""
-    from sklearn.pipeline import Pipeline
-
-    return Pipeline([("scaler", scaler), ("model", model)]) if scaler is not None else model
-
-
 def knn_to_onnx(model, scaler=None):
     """KNeighborsClassifier with the cdist optimisation (about 100x faster than the default loop)."""
-    return _skl_convert(_with_scaler(model, scaler), {id(model): {"optim": "cdist", "zipmap": False}})
+    proto = _skl_convert(model, {id(model): {"optim": "cdist", "zipmap": False}})
+    return finish(prepend_scaler(proto, scaler)) if scaler is not None else proto
 
 
 def rf_to_onnx(model, scaler=None):
     """RandomForestClassifier (trees take raw features: no scaler)."""
-    return _skl_convert(_with_scaler(model, scaler), {id(model): {"zipmap": False}})
+    proto = _skl_convert(model, {id(model): {"zipmap": False}})
+    return finish(prepend_scaler(proto, scaler)) if scaler is not None else proto
 
 
 def xgboost_to_onnx(model, scaler=None):
@@ -198,7 +213,7 @@ def xgboost_to_onnx(model, scaler=None):
     )
     proto = uniform_io(proto, prob_output="probabilities")
     if scaler is not None:
-        proto = prepend_scaler(proto, *_scaler_arrays(scaler))
+        proto = prepend_scaler(proto, scaler)
     return finish(proto)
 
 
@@ -234,7 +249,7 @@ def mlp_to_onnx(
     nodes, inits = [], []
     cur = INPUT_NAME
     if scaler is not None:
-        nodes, inits = _scaler_nodes(cur, "scaled_features", *_scaler_arrays(scaler))
+        nodes, inits = _scaler_nodes(cur, "scaled_features", scaler)
         cur = "scaled_features"
     for i, (w, b) in enumerate(zip(weights, biases)):
         w = np.asarray(w, dtype=np.float32)

@@ -42,6 +42,15 @@ def table():
 
 @pytest.fixture(scope="module")
 def scaler(table):
+    """What training puts in front of networks and KNN: the variances on a log scale, then standardised."""
+    from gtzan.training.scaling import LogVarianceScaler
+
+    return LogVarianceScaler().fit(table[0][:200])
+
+
+@pytest.fixture(scope="module")
+def standard_scaler(table):
+    """What bundles made before the log scale carry."""
     from sklearn.preprocessing import StandardScaler
 
     return StandardScaler().fit(table[0][:200])
@@ -75,6 +84,32 @@ def test_parity_knn_with_scaler(table, scaler):
     knn = KNeighborsClassifier(5).fit(scaler.transform(X[:200]), y[:200])
     em = _check_parity(_member("knn", "knn", knn, scaler, lambda x: knn.predict_proba(scaler.transform(x))), X)
     assert em.scaler_in_graph
+
+
+def test_parity_knn_with_a_plain_standard_scaler(table, standard_scaler):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = table
+    sc = standard_scaler
+    knn = KNeighborsClassifier(5).fit(sc.transform(X[:200]), y[:200])
+    _check_parity(_member("knn", "knn", knn, sc, lambda x: knn.predict_proba(sc.transform(x))), X)
+
+
+def test_the_graphs_log_scale_is_the_scalers(table, scaler):
+    """The logged columns matter: a graph given a plain standardisation of the same rows disagrees."""
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    from gtzan.export.onnx_members import knn_to_onnx
+    from gtzan.export.verify import run_onnx
+
+    X, y = table
+    assert scaler.log_columns_.sum() == sum(n.endswith("_var") for n in FEATURE_NAMES)
+    knn = KNeighborsClassifier(1).fit(scaler.transform(X[:200]), y[:200])
+    graph = knn_to_onnx(knn, scaler).SerializeToString()
+    np.testing.assert_array_equal(run_onnx(graph, X[200:]).argmax(1), knn.predict(scaler.transform(X[200:])))
+    plain = StandardScaler().fit(X[:200])
+    assert np.mean(knn.predict(plain.transform(X[200:])) != run_onnx(graph, X[200:]).argmax(1)) > 0.05
 
 
 def test_parity_random_forest_raw_features(table):

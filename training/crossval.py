@@ -119,7 +119,7 @@ def cross_validate(
 
 
 def refit_lengths(chosen: list[dict[str, Any]]) -> dict[str, Any]:
-    """Training lengths for the final refit on all rows: the median over the folds (KNN: the commonest k)."""
+    """Training lengths for the final refit on all rows: the median over the folds (KNN: the lower median k)."""
 
     def med(key: str, i: int | None = None) -> float:
         return float(np.median([c[key] if i is None else c[key][i] for c in chosen]))
@@ -127,7 +127,7 @@ def refit_lengths(chosen: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "keras_epochs": [max(1, round(med("keras_epochs", i))) for i in range(3)],
         "xgb_rounds": max(1, round(med("xgb_rounds"))),
-        "knn_k": int(np.bincount([c["knn_k"] for c in chosen]).argmax()),
+        "knn_k": int(np.sort([c["knn_k"] for c in chosen])[(len(chosen) - 1) // 2]),
     }
     if all("numpy_epochs" in c for c in chosen):
         out["numpy_epochs"] = max(1, round(med("numpy_epochs")))
