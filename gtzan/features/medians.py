@@ -36,10 +36,10 @@ def reflect_index(start: int, stop: int, n: int, h: int = _H) -> np.ndarray:
     return np.where(idx >= n, 2 * n - 1 - idx, idx)
 
 
-@lru_cache(maxsize=4)
-def _freq_index(n_bins: int) -> np.ndarray:
-    """The reflected bin indices of freq_median's windows (the same for every call)."""
-    idx = reflect_index(0, n_bins, n_bins).astype(np.int64)
+@lru_cache(maxsize=64)
+def _index(start: int, stop: int, n: int) -> np.ndarray:
+    """``reflect_index`` as the kernel takes it (int64, read-only), kept: a stream asks for the same few."""
+    idx = reflect_index(start, stop, n).astype(np.int64)
     idx.flags.writeable = False
     return idx
 
@@ -48,11 +48,11 @@ def time_median(mag: np.ndarray, start: int = 0, stop: int | None = None) -> np.
     """Median across 31 frames of a (frames, bins) float32 array, for rows start..stop."""
     n = mag.shape[0]
     stop = n if stop is None else stop
-    idx = reflect_index(start, stop, n)
+    idx = _index(start, stop, n)
     if _kernel is not None:
         x = np.ascontiguousarray(mag, dtype=np.float32)
         out = np.empty((stop - start, x.shape[1]), dtype=np.float32)
-        _kernel.sliding(x, idx.astype(np.int64), x.shape[1], x.shape[1], out, x.shape[1])
+        _kernel.sliding(x, idx, x.shape[1], x.shape[1], out, x.shape[1])
         return out
     # bins-major copy: partitioning contiguous rows of 31 is the fastest exact median NumPy offers
     win = sliding_window_view(np.ascontiguousarray(mag[idx].T), KERNEL, axis=1).copy()
@@ -71,7 +71,7 @@ def freq_median(mag: np.ndarray) -> np.ndarray:
         xt[:, :n_frames] = mag.T
         xt[:, n_frames:] = 0.0
         out = np.empty((n_bins, lanes), dtype=np.float32)
-        _kernel.sliding(xt, _freq_index(n_bins), lanes, lanes, out, lanes)
+        _kernel.sliding(xt, _index(0, n_bins, n_bins), lanes, lanes, out, lanes)
         return np.ascontiguousarray(out[:, :n_frames].T)
     import bottleneck as bn  # only without the kernel: importing it costs every start 3 ms
 
