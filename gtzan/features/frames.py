@@ -206,16 +206,26 @@ def take(fd: FrameData, rows: slice) -> FrameData:
 
 
 def softmask(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """librosa.util.softmask(x, ref, power=2, split_zeros=False)."""
+    """librosa.util.softmask(x, ref, power=2, split_zeros=False).
+
+    The same operations, in place, and the zero-division guard only where some bin is (near) zero in
+    both: that is silence, and the guard's two passes cost as much as the mask itself.
+    """
     z = np.maximum(x, ref)
     bad = z < np.finfo(z.dtype).tiny
-    z = np.where(bad, 1, z)
-    m = (x / z) ** 2
-    r = (ref / z) ** 2
+    any_bad = bool(bad.any())
+    if any_bad:
+        z = np.where(bad, 1, z)
+    m = x / z
+    m *= m
+    r = ref / z
+    r *= r
+    r += m  # m + r
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = m / (m + r)
-    out[bad] = 0.0
-    return out
+        np.divide(m, r, out=m)
+    if any_bad:
+        m[bad] = 0.0
+    return m
 
 
 def masked_frames(D: np.ndarray, mask: np.ndarray) -> np.ndarray:
