@@ -22,10 +22,14 @@ from gtzan.features.names import FEATURE_NAMES, MFCCS
 
 
 class OnsetReuse(NamedTuple):
-    """Onset strengths a stream already holds: ``diffs[t]`` (from frame t-1) is valid where ``reuse[t]``."""
+    """Onset strengths a stream already holds: ``diffs[t]`` (from frame t-1) is valid where ``reuse[t]``
+    and the window's floor clips neither frame; ``at_floor[t]`` where ``at_floor_ok[t]``, computed at the
+    window's floor (see ``window.onset_envelope``, which fills in the ones it computes)."""
 
     diffs: np.ndarray
     reuse: np.ndarray
+    at_floor: np.ndarray | None = None
+    at_floor_ok: np.ndarray | None = None
 
 
 def window_features(

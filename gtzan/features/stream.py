@@ -76,6 +76,8 @@ class _FrameStore:
         "mfcc": ((fr.N_MFCC,), np.float32),
         "onset": ((), np.float32),
         "has_onset": ((), bool),
+        "onset_at_floor": ((), np.float32),  # onset strength clipped at onset_floor (NaN: none yet)
+        "onset_floor": ((), np.float32),
         "chroma": ((fr.N_CHROMA,), np.float32),
         "chroma_tuning": ((), np.float64),
         "td_h": ((N_FFT,), np.float64),
@@ -121,6 +123,7 @@ class _FrameStore:
                 self.a[name][rows] = getattr(fd, name)
         self.a["chroma_tuning"][rows] = np.nan
         self.a["has_onset"][rows] = False
+        self.a["onset_floor"][rows] = np.nan
         self.a["has_td"][rows] = False
         self.a["has_y_h"][rows] = False
         self.pitch_mag += fd.pitch_mag
@@ -389,7 +392,23 @@ class StreamingExtractor:
         reuse = np.zeros(n, dtype=bool)
         diffs[_EDGE:_TAIL0] = a["onset"][mid]
         reuse[_EDGE + 1 : _TAIL0] = a["has_onset"][mid][1:]
+        # Strengths clipped at the window's top_db floor, kept per frame with that floor: consecutive
+        # windows mostly share their loudest frame, hence their floor, and then most of these strengths.
+        # Window frames 3..127 are stream frames compared with stream frames (1 and 2 involve edge frames).
+        floor = wn.db_floor(light)
+        kept = st.rows(s + _EDGE + 1, s + _TAIL0)
+        at_floor = np.zeros(n, dtype=np.float32)
+        at_floor_ok = np.zeros(n, dtype=bool)
+        at_floor[_EDGE + 1 : _TAIL0] = a["onset_at_floor"][kept]
+        at_floor_ok[_EDGE + 1 : _TAIL0] = a["onset_floor"][kept] == floor
         feats = window_features(
-            w, light, chroma, lambda: self._harmonic_signal(s, head, tail), OnsetReuse(diffs, reuse)
+            w,
+            light,
+            chroma,
+            lambda: self._harmonic_signal(s, head, tail),
+            OnsetReuse(diffs, reuse, at_floor, at_floor_ok),
         )
+        computed = at_floor_ok[_EDGE + 1 : _TAIL0]
+        a["onset_at_floor"][kept] = at_floor[_EDGE + 1 : _TAIL0]
+        a["onset_floor"][kept] = np.where(computed, floor, np.float32(np.nan))
         return Window.at(start, feats, *sample_peak(w))
