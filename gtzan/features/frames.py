@@ -233,7 +233,7 @@ def masked_frames(D: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
     Single precision, like librosa's istft of a complex64 STFT.
     """
-    return np.fft.irfft(D * mask.astype(np.float32), n=N_FFT, axis=1) * hann()
+    return np.fft.irfft(D * mask.astype(np.float32, copy=False), n=N_FFT, axis=1) * hann()
 
 
 @lru_cache(maxsize=8)
