@@ -134,11 +134,14 @@ def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
     padded[:h] = np.linspace(zero, env[:1].reshape(()), h, endpoint=False, dtype=env.dtype)
     padded[h : h + n] = env
     padded[h + n :] = np.linspace(zero, env[-1:].reshape(()), h, endpoint=False, dtype=env.dtype)[::-1]
-    x = strided_frames(padded, win, 1)[:n] * window  # (n, win): one frame a row
+    # (n, win): one frame a row; float64 before framing, so that the product needs no cast (same values)
+    x = strided_frames(padded.astype(np.float64), win, 1)[:n] * window
     spec = np.fft.rfft(x, n=n_pad, axis=1)
     ac = np.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, :win]
     peak = np.max(np.abs(ac), axis=1, keepdims=True)
     peak[peak < np.finfo(ac.dtype).tiny] = 1.0
-    tg = np.ascontiguousarray((ac / peak).T).mean(axis=-1, keepdims=True)  # librosa sums along frames
+    tg = np.empty((win, n))  # librosa sums along frames: divided straight into a frames-contiguous array
+    np.divide(ac.T, peak.T, out=tg)
+    tg = tg.mean(axis=-1, keepdims=True)
     best = np.argmax(np.log1p(1e6 * tg) + logprior[:, None], axis=0)
     return float(bpms[best[0]])

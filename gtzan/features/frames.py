@@ -59,7 +59,8 @@ def mel_spectrum(power: np.ndarray) -> np.ndarray:
     A triangular filter spans a few adjacent bins, so this is 2,018 products a frame instead of 131,200.
     """
     cols, vals, starts = _mel_runs()
-    return np.add.reduceat(np.asarray(power)[:, cols].astype(np.float64) * vals, starts, axis=1).astype(np.float32)
+    # np.take along the bins, and a float32 x float64 product (exact, like a cast first): fewer passes
+    return np.add.reduceat(np.multiply(np.take(power, cols, axis=1), vals), starts, axis=1).astype(np.float32)
 
 
 @lru_cache(maxsize=1)
@@ -143,22 +144,27 @@ def _piptrack(S: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     rows, pitch, mag = rows[keep], pitch[keep], mag[keep]
     res = np.mod(N_CHROMA * np.log2(pitch / np.float32(440.0 / 16)), 1.0)
     res[res >= 0.5] -= 1.0
-    cuts = np.searchsorted(rows, np.arange(1, n))
-    return np.split(mag, cuts), np.split(res, cuts)
+    cuts = np.searchsorted(rows, np.arange(n + 1)).tolist()
+    # slices rather than np.split, which costs a few function calls per frame
+    spans = list(zip(cuts[:-1], cuts[1:]))
+    return [mag[a:b] for a, b in spans], [res[a:b] for a, b in spans]
 
 
 def analyze(frames: np.ndarray, zc_frames: np.ndarray | None = None) -> FrameData:
     """Analyse n time-domain frames (n, 2048) float32; ``zc_frames`` are the edge-padded ones for ZCR."""
     frames = np.asarray(frames, dtype=np.float32)
     zc_frames = frames if zc_frames is None else np.asarray(zc_frames, dtype=np.float32)
-    D = np.fft.rfft(frames.astype(np.float64) * hann(), axis=1).astype(np.complex64)
+    x = frames.astype(np.float64)  # one float64 copy serves the RMS and, windowed in place, the FFT
+    rms = np.sqrt(np.mean(x**2, axis=1))
+    x *= hann()
+    D = np.fft.rfft(x, axis=1).astype(np.complex64)
     mag = np.abs(D)
     power = mag**2
     freqs = fft_freqs()
 
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-    q = np.where(np.abs(zc_frames) <= ZC_THRESHOLD, np.float32(0), zc_frames)
-    sb = np.signbit(q)
+    # librosa zeroes samples within ZC_THRESHOLD of 0 and compares sign bits: the sign bit then is set
+    # exactly where the sample is below -ZC_THRESHOLD (one comparison instead of three passes)
+    sb = zc_frames < -np.float32(ZC_THRESHOLD)
     zcr = np.count_nonzero(sb[:, 1:] != sb[:, :-1], axis=1) / N_FFT
 
     m64 = mag.astype(np.float64)
@@ -200,16 +206,26 @@ def take(fd: FrameData, rows: slice) -> FrameData:
 
 
 def softmask(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """librosa.util.softmask(x, ref, power=2, split_zeros=False)."""
+    """librosa.util.softmask(x, ref, power=2, split_zeros=False).
+
+    The same operations, in place, and the zero-division guard only where some bin is (near) zero in
+    both: that is silence, and the guard's two passes cost as much as the mask itself.
+    """
     z = np.maximum(x, ref)
     bad = z < np.finfo(z.dtype).tiny
-    z = np.where(bad, 1, z)
-    m = (x / z) ** 2
-    r = (ref / z) ** 2
+    any_bad = bool(bad.any())
+    if any_bad:
+        z = np.where(bad, 1, z)
+    m = x / z
+    m *= m
+    r = ref / z
+    r *= r
+    r += m  # m + r
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = m / (m + r)
-    out[bad] = 0.0
-    return out
+        np.divide(m, r, out=m)
+    if any_bad:
+        m[bad] = 0.0
+    return m
 
 
 def masked_frames(D: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -217,7 +233,7 @@ def masked_frames(D: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
     Single precision, like librosa's istft of a complex64 STFT.
     """
-    return np.fft.irfft(D * mask.astype(np.float32), n=N_FFT, axis=1) * hann()
+    return np.fft.irfft(D * mask.astype(np.float32, copy=False), n=N_FFT, axis=1) * hann()
 
 
 @lru_cache(maxsize=8)

@@ -8,6 +8,7 @@ both give the same float, so features do not depend on which one ran. Borders fo
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import ModuleType
 
 import numpy as np
@@ -21,6 +22,7 @@ except ImportError:  # built without a C compiler: the NumPy path below
 
 KERNEL = 31
 _H = KERNEL // 2
+_LANES = 16  # floats the C kernel compares at once
 
 
 def compiled() -> bool:
@@ -34,15 +36,23 @@ def reflect_index(start: int, stop: int, n: int, h: int = _H) -> np.ndarray:
     return np.where(idx >= n, 2 * n - 1 - idx, idx)
 
 
+@lru_cache(maxsize=64)
+def _index(start: int, stop: int, n: int) -> np.ndarray:
+    """``reflect_index`` as the kernel takes it (int64, read-only), kept: a stream asks for the same few."""
+    idx = reflect_index(start, stop, n).astype(np.int64)
+    idx.flags.writeable = False
+    return idx
+
+
 def time_median(mag: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
     """Median across 31 frames of a (frames, bins) float32 array, for rows start..stop."""
     n = mag.shape[0]
     stop = n if stop is None else stop
-    idx = reflect_index(start, stop, n)
+    idx = _index(start, stop, n)
     if _kernel is not None:
         x = np.ascontiguousarray(mag, dtype=np.float32)
         out = np.empty((stop - start, x.shape[1]), dtype=np.float32)
-        _kernel.sliding(x, idx.astype(np.int64), x.shape[1], x.shape[1], out, x.shape[1])
+        _kernel.sliding(x, idx, x.shape[1], x.shape[1], out, x.shape[1])
         return out
     # bins-major copy: partitioning contiguous rows of 31 is the fastest exact median NumPy offers
     win = sliding_window_view(np.ascontiguousarray(mag[idx].T), KERNEL, axis=1).copy()
@@ -54,10 +64,15 @@ def freq_median(mag: np.ndarray) -> np.ndarray:
     """Median across 31 frequency bins of a (frames, bins) float32 array."""
     n_frames, n_bins = mag.shape
     if _kernel is not None and n_frames:
-        xt = np.ascontiguousarray(mag.T, dtype=np.float32)
-        out = np.empty((n_bins, n_frames), dtype=np.float32)
-        _kernel.sliding(xt, reflect_index(0, n_bins, n_bins).astype(np.int64), n_frames, n_frames, out, n_frames)
-        return np.ascontiguousarray(out.T)
+        # Frames are the kernel's lanes: padded to whole vectors of 16 (zeros, whose medians are dropped),
+        # since the kernel fills a partial vector one lane at a time, slower than a whole vector.
+        lanes = -(-n_frames // _LANES) * _LANES
+        xt = np.empty((n_bins, lanes), dtype=np.float32)
+        xt[:, :n_frames] = mag.T
+        xt[:, n_frames:] = 0.0
+        out = np.empty((n_bins, lanes), dtype=np.float32)
+        _kernel.sliding(xt, _index(0, n_bins, n_bins), lanes, lanes, out, lanes)
+        return np.ascontiguousarray(out[:, :n_frames].T)
     import bottleneck as bn  # only without the kernel: importing it costs every start 3 ms
 
     padded = np.pad(mag, ((0, 0), (_H, _H)), mode="symmetric")

@@ -22,10 +22,14 @@ from gtzan.features.names import FEATURE_NAMES, MFCCS
 
 
 class OnsetReuse(NamedTuple):
-    """Onset strengths a stream already holds: ``diffs[t]`` (from frame t-1) is valid where ``reuse[t]``."""
+    """Onset strengths a stream already holds: ``diffs[t]`` (from frame t-1) is valid where ``reuse[t]``
+    and the window's floor clips neither frame; ``at_floor[t]`` where ``at_floor_ok[t]``, computed at the
+    window's floor (see ``window.onset_envelope``, which fills in the ones it computes)."""
 
     diffs: np.ndarray
     reuse: np.ndarray
+    at_floor: np.ndarray | None = None
+    at_floor_ok: np.ndarray | None = None
 
 
 def window_features(
@@ -63,21 +67,32 @@ def assemble(
 ) -> np.ndarray:
     """The 58-vector in FEATURE_NAMES order from a window's frame-level pieces, each value by its name."""
     values: dict[str, float] = {"length": float(n_samples), "tempo": bpm}
-
-    def stats(names: tuple[str, ...], rows: np.ndarray) -> None:
-        """Mean and variance over frames of each column of ``rows`` (frames, len(names))."""
-        for name, m, v in zip(names, rows.mean(axis=0), rows.var(axis=0), strict=True):
-            values[f"{name}_mean"], values[f"{name}_var"] = m, v
-
-    per_frame = np.stack([fd.rms, fd.centroid, fd.bandwidth, fd.rolloff, fd.zcr], axis=1).astype(np.float64)
-    stats(_PER_FRAME, per_frame)
-    c = chroma.astype(np.float64)
-    values["chroma_stft_mean"], values["chroma_stft_var"] = c.mean(), c.var()
-    for name, part in (("harmony", y_harm), ("perceptr", y_perc)):
-        p = np.asarray(part, dtype=np.float64)
-        values[f"{name}_mean"], values[f"{name}_var"] = p.mean(), p.var()
-    stats(MFCCS, mfcc.astype(np.float64))
+    # every per-frame series in one (frames, 25) array: a column's mean and variance do not depend on
+    # the other columns beside it
+    rows = np.empty((len(mfcc), len(_PER_FRAME) + len(MFCCS)))
+    for i, col in enumerate((fd.rms, fd.centroid, fd.bandwidth, fd.rolloff, fd.zcr)):
+        rows[:, i] = col
+    rows[:, len(_PER_FRAME) :] = mfcc
+    means, variances = mean_var(rows, axis=0)
+    for name, m, v in zip(_PER_FRAME + MFCCS, means.tolist(), variances.tolist(), strict=True):
+        values[f"{name}_mean"], values[f"{name}_var"] = m, v
+    for name, part in (("chroma_stft", chroma), ("harmony", y_harm), ("perceptr", y_perc)):
+        m, v = mean_var(np.asarray(part, dtype=np.float64))
+        values[f"{name}_mean"], values[f"{name}_var"] = float(m), float(v)
     return np.array([values[name] for name in FEATURE_NAMES], dtype=np.float64)
+
+
+def mean_var(a: np.ndarray, axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``a.mean(axis)`` and ``a.var(axis)`` of a float64 array, with NumPy's arithmetic and one sum for both.
+
+    np.var sums the array again for its mean; over a window's 66,150 harmonic and percussive samples
+    that sum and the calls' overhead are a measurable part of a hop.
+    """
+    n = a.size if axis is None else a.shape[axis]
+    mean = np.add.reduce(a, axis=axis, keepdims=True) / n
+    d = a - mean
+    np.multiply(d, d, out=d)
+    return mean.squeeze(axis), np.add.reduce(d, axis=axis) / n
 
 
 def clip_features(y: np.ndarray, sr: int = SR) -> np.ndarray:

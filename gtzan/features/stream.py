@@ -76,6 +76,8 @@ class _FrameStore:
         "mfcc": ((fr.N_MFCC,), np.float32),
         "onset": ((), np.float32),
         "has_onset": ((), bool),
+        "onset_at_floor": ((), np.float32),  # onset strength clipped at onset_floor (NaN: none yet)
+        "onset_floor": ((), np.float32),
         "chroma": ((fr.N_CHROMA,), np.float32),
         "chroma_tuning": ((), np.float64),
         "td_h": ((N_FFT,), np.float64),
@@ -121,6 +123,7 @@ class _FrameStore:
                 self.a[name][rows] = getattr(fd, name)
         self.a["chroma_tuning"][rows] = np.nan
         self.a["has_onset"][rows] = False
+        self.a["onset_floor"][rows] = np.nan
         self.a["has_td"][rows] = False
         self.a["has_y_h"][rows] = False
         self.pitch_mag += fd.pitch_mag
@@ -306,27 +309,26 @@ class StreamingExtractor:
         lo, hi = _SHARED
         b0, b1 = _OLA
         assert a["has_td"][st.rows(s + lo, s + hi)].all() and a["has_y_h"][st.rows(s + b0, s + b1)].all()
-        td = np.empty((b0, N_FFT))  # window frames 0..19
-        src = st.rows(s + _EDGE, s + lo)  # window frames 2..16
-        mags = np.concatenate([head.mag, a["mag"][st.rows(s + _EDGE, s + lo + _H)]])  # frames 0..31
-        td[:lo] = wn.harmonic_frames(
-            np.concatenate([head.D, a["D"][src]]),
-            np.concatenate([head.perc, a["perc"][src]]),
-            medians.time_median(mags, 0, lo),
+        # The border frames of both ends (window frames 0..16 and 113..129) in one softmask and one
+        # inverse FFT: each frame's result does not depend on the others transformed with it.
+        head_src = st.rows(s + _EDGE, s + lo)  # window frames 2..16
+        tail_src = st.rows(s + hi, s + _TAIL0)  # window frames 113..127
+        head_mags = np.concatenate([head.mag, a["mag"][st.rows(s + _EDGE, s + lo + _H)]])  # frames 0..31
+        tail_mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], tail.mag])  # frames 98..129
+        border = wn.harmonic_frames(
+            np.concatenate([head.D, a["D"][head_src], a["D"][tail_src], tail.D]),
+            np.concatenate([head.perc, a["perc"][head_src], a["perc"][tail_src], tail.perc]),
+            np.concatenate([medians.time_median(head_mags, 0, lo), medians.time_median(tail_mags, _H, _H + n - hi)]),
         )
+        td = np.empty((b0, N_FFT))  # window frames 0..19
+        td[:lo] = border[:lo]
         td[lo:] = a["td_h"][st.rows(s + lo, s + b0)]
         env = fr.window_sumsquare(n)
         first = fr.normalise_ola(fr.ola_blocks(td)[:b0], env[: b0 * HOP])
         t0 = b1 - _LAG  # window frames 109..129
         td = np.empty((n - t0, N_FFT))
         td[: hi - t0] = a["td_h"][st.rows(s + t0, s + hi)]
-        src = st.rows(s + hi, s + _TAIL0)  # window frames 113..127
-        mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], tail.mag])  # frames 98..129
-        td[hi - t0 :] = wn.harmonic_frames(
-            np.concatenate([a["D"][src], tail.D]),
-            np.concatenate([a["perc"][src], tail.perc]),
-            medians.time_median(mags, _H, _H + n - hi),
-        )
+        td[hi - t0 :] = border[lo:]
         last = fr.normalise_ola(fr.ola_blocks(td)[_LAG:], env[b1 * HOP :])
         y = np.concatenate([first[N_FFT // 2 :], a["y_h"][st.rows(s + b0, s + b1)].reshape(-1), last])
         return y[:WINDOW_SAMPLES]
@@ -389,7 +391,23 @@ class StreamingExtractor:
         reuse = np.zeros(n, dtype=bool)
         diffs[_EDGE:_TAIL0] = a["onset"][mid]
         reuse[_EDGE + 1 : _TAIL0] = a["has_onset"][mid][1:]
+        # Strengths clipped at the window's top_db floor, kept per frame with that floor: consecutive
+        # windows mostly share their loudest frame, hence their floor, and then most of these strengths.
+        # Window frames 3..127 are stream frames compared with stream frames (1 and 2 involve edge frames).
+        floor = wn.db_floor(light)
+        kept = st.rows(s + _EDGE + 1, s + _TAIL0)
+        at_floor = np.zeros(n, dtype=np.float32)
+        at_floor_ok = np.zeros(n, dtype=bool)
+        at_floor[_EDGE + 1 : _TAIL0] = a["onset_at_floor"][kept]
+        at_floor_ok[_EDGE + 1 : _TAIL0] = a["onset_floor"][kept] == floor
         feats = window_features(
-            w, light, chroma, lambda: self._harmonic_signal(s, head, tail), OnsetReuse(diffs, reuse)
+            w,
+            light,
+            chroma,
+            lambda: self._harmonic_signal(s, head, tail),
+            OnsetReuse(diffs, reuse, at_floor, at_floor_ok),
         )
+        computed = at_floor_ok[_EDGE + 1 : _TAIL0]
+        a["onset_at_floor"][kept] = at_floor[_EDGE + 1 : _TAIL0]
+        a["onset_floor"][kept] = np.where(computed, floor, np.float32(np.nan))
         return Window.at(start, feats, *sample_peak(w))

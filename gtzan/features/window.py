@@ -96,11 +96,19 @@ def onset_diffs(db: np.ndarray, prev_db: np.ndarray) -> np.ndarray:
 
 
 def onset_envelope(
-    fd: FrameData, floor: np.float32, diffs: np.ndarray | None = None, reuse: np.ndarray | None = None
+    fd: FrameData,
+    floor: np.float32,
+    diffs: np.ndarray | None = None,
+    reuse: np.ndarray | None = None,
+    at_floor: np.ndarray | None = None,
+    at_floor_ok: np.ndarray | None = None,
 ) -> np.ndarray:
     """librosa.onset.onset_strength(aggregate=np.median) of a window, lag 1, centred.
 
-    ``diffs[t]`` may hold a precomputed strength of frame t (from frame t-1) valid where ``reuse[t]``.
+    ``diffs[t]`` may hold a precomputed strength of frame t (from frame t-1) valid where ``reuse[t]``
+    and neither frame is clipped by ``floor``. ``at_floor[t]`` may hold one computed at this very floor,
+    clipped or not, valid where ``at_floor_ok[t]``; the strengths computed here are written back into
+    both arrays, for a stream to keep.
     """
     n = len(fd)
     env = np.zeros(n, dtype=np.float32)
@@ -114,9 +122,16 @@ def onset_envelope(
     if diffs is not None and reuse is not None:  # unclipped neighbours: the stream's value holds
         ok = reuse[need] & (fd.db_min[need] >= floor) & (fd.db_min[need - 1] >= floor)
         d[ok] = diffs[need[ok]]
+    if at_floor is not None and at_floor_ok is not None:  # computed at this floor for an earlier window
+        kept = ~ok & at_floor_ok[need]
+        d[kept] = at_floor[need[kept]]
+        ok |= kept
     todo = need[~ok]
     if todo.size:
         d[~ok] = onset_diffs(np.maximum(fd.db[todo], floor), np.maximum(fd.db[todo - 1], floor))
+        if at_floor is not None and at_floor_ok is not None:
+            at_floor[todo] = d[~ok]
+            at_floor_ok[todo] = True
     env[lag_pad:] = d
     return env
 
