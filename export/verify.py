@@ -14,6 +14,7 @@ from .errors import ExportError
 MIN_AGREEMENT = 0.999  # float32 ONNX vs the original model
 MAX_PROB_DIFF = 1e-4
 MIN_AGREEMENT_QUANTIZED = 0.995  # int8 vs float32 ONNX
+MIN_AGREEMENT_FLOAT32_INPUT = 0.99  # the original on float32-rounded rows vs on the rows themselves
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,23 @@ def verify_export(
 ) -> Parity:
     """Compare the float32 graph with the original on rows x; raise ExportError if outside the thresholds.
 
-    The original sees the rows as the listener sends them, float32; ``excuse`` as in :func:`compare`.
+    The original sees the rows as the listener sends them, float32; ``excuse`` as in :func:`compare`. The
+    original must also give the same labels on the rows themselves: a model whose answer hangs on float32
+    rounding of its input would pass the graph check and still be wrong in the listener.
     """
     min_agreement = MIN_AGREEMENT if min_agreement is None else min_agreement
     max_diff = MAX_PROB_DIFF if max_diff is None else max_diff
     if len(x) == 0:
         raise ExportError(f"{name}: no rows to verify the export on")
     ref = np.asarray(predict_proba(np.asarray(x, dtype=np.float32).astype(np.float64)))
+    exact = np.asarray(predict_proba(np.asarray(x, dtype=np.float64)))
+    rounding = float(np.mean(exact.argmax(1) == ref.argmax(1)))
+    if rounding < MIN_AGREEMENT_FLOAT32_INPUT:
+        raise ExportError(
+            f"{name} answers differently once its input is rounded to float32, as the listener sends it "
+            f"(label agreement {rounding:.4f} on {len(x)} rows, need >= {MIN_AGREEMENT_FLOAT32_INPUT}): "
+            "a scaler dividing by a near-zero spread?"
+        )
     par = compare(ref, run_onnx(model_bytes, x), "original", excuse=excuse)
     if par.label_agreement < min_agreement or par.max_abs_prob_diff > max_diff:
         raise ExportError(

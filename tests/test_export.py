@@ -112,6 +112,27 @@ def test_the_graphs_log_scale_is_the_scalers(table, scaler):
     assert np.mean(knn.predict(plain.transform(X[200:])) != run_onnx(graph, X[200:]).argmax(1)) > 0.05
 
 
+def test_a_model_that_hangs_on_float32_rounding_is_refused(table, scaler):
+    """A scaler dividing a near-constant column by its ~1e-17 spread passes graph-vs-original parity (both
+    see float32 rows) but is wrong in the listener; the export refuses it."""
+    import copy
+
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from gtzan.export.errors import ExportError
+    from gtzan.export.members import export_member
+
+    X, y = table
+    X = X.copy()
+    X[:, 1] = 0.1 + np.random.default_rng(0).normal(size=len(X)) * 1e-17  # constant up to rounding
+    bad = copy.deepcopy(scaler).fit(X[:200])
+    bad.scale_[1] = 1e-17
+    knn = KNeighborsClassifier(5).fit(bad.transform(X[:200]), y[:200])
+    member = _member("knn", "knn", knn, bad, lambda x: knn.predict_proba(bad.transform(x)))
+    with pytest.raises(ExportError, match="float32"):
+        export_member(member, 1, X[200:])
+
+
 def test_parity_random_forest_raw_features(table):
     from sklearn.ensemble import RandomForestClassifier
 

@@ -46,3 +46,16 @@ def test_zero_and_constant_columns_stay_finite():
 def test_wrong_width_is_refused():
     with pytest.raises(ValueError, match="58 features"):
         LogVarianceScaler().fit(np.ones((3, 5)))
+
+
+def test_a_column_constant_up_to_rounding_is_not_amplified():
+    """Rows at one level have rms_mean 0.1 give or take 1e-17: float32 input must not turn that into noise."""
+    from gtzan.gain import at_level
+
+    X = at_level(_rows(500) * 1e-3)
+    j = FEATURE_NAMES.index("rms_mean")
+    assert np.ptp(X[:, j]) < 1e-15
+    sc = LogVarianceScaler().fit(X)
+    assert sc.scale_[j] == 1.0
+    z32 = sc.transform(X.astype(np.float32).astype(np.float64))
+    assert np.max(np.abs(z32[:, j])) < 1e-6

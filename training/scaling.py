@@ -29,7 +29,7 @@ class LogVarianceScaler(TransformerMixin, BaseEstimator):
     """``(log(max(x, 0) + floor) - mean) / scale`` on the variance columns, ``(x - mean) / scale`` elsewhere.
 
     Like scikit-learn's StandardScaler after a log: ``mean_`` and ``scale_`` (population standard
-    deviation, 1 for a constant column) are those of the logged training rows; ``log_columns_`` says
+    deviation, 1 for a column constant up to rounding) are those of the logged training rows; ``log_columns_`` says
     which columns are logged. ``log_variances=False`` is a plain StandardScaler.
     """
 
@@ -51,8 +51,14 @@ class LogVarianceScaler(TransformerMixin, BaseEstimator):
         self.log_columns_ = variance_columns() if self.log_variances else np.zeros(X.shape[1], dtype=bool)
         Z = self._logged(X)
         self.mean_ = Z.mean(axis=0)
-        std = Z.std(axis=0)
-        self.scale_ = np.where(std == 0.0, 1.0, std)
+        var = Z.var(axis=0)
+        # A column constant up to rounding (``rms_mean`` of rows brought to one level) gets scale 1, as in
+        # scikit-learn's StandardScaler: dividing by its ~1e-17 spread would turn float32 rounding of the
+        # listener's input into values of any size.
+        eps = np.finfo(np.float64).eps
+        n = Z.shape[0]
+        constant = var <= n * eps * var + (n * self.mean_ * eps) ** 2
+        self.scale_ = np.where(constant, 1.0, np.sqrt(var))
         self.n_features_in_ = X.shape[1]
         return self
 
