@@ -142,6 +142,11 @@ def prepend_scaler(model, scaler: Any):
     return model
 
 
+def _with_scaler(model, scaler):
+    """The graph behind the scaler's transform, or the graph itself for a member without one (trees)."""
+    return model if scaler is None else prepend_scaler(model, scaler)
+
+
 def _scaler_arrays(scaler) -> tuple[np.ndarray, np.ndarray]:
     mean = getattr(scaler, "mean_", None)
     scale = getattr(scaler, "scale_", None)
@@ -173,12 +178,10 @@ def keras_to_onnx(model, scaler=None):
     if len(proto.graph.output) != 1:
         raise ExportError(f"Keras model has {len(proto.graph.output)} outputs, expected 1")
     proto = uniform_io(proto, prob_output=proto.graph.output[0].name)
-    if scaler is not None:
-        proto = prepend_scaler(proto, scaler)
-    return finish(proto)
+    return finish(_with_scaler(proto, scaler))
 
 
-def _skl_convert(estimator, options: dict[int, dict]):
+def _skl_convert(estimator, options: dict[int, dict], scaler=None):
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
@@ -188,19 +191,17 @@ def _skl_convert(estimator, options: dict[int, dict]):
         options=options,
         target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
     )
-    return finish(uniform_io(proto, prob_output="probabilities"))
+    return finish(_with_scaler(uniform_io(proto, prob_output="probabilities"), scaler))
 
 
 def knn_to_onnx(model, scaler=None):
     """KNeighborsClassifier with the cdist optimisation (about 100x faster than the default loop)."""
-    proto = _skl_convert(model, {id(model): {"optim": "cdist", "zipmap": False}})
-    return finish(prepend_scaler(proto, scaler)) if scaler is not None else proto
+    return _skl_convert(model, {id(model): {"optim": "cdist", "zipmap": False}}, scaler)
 
 
 def rf_to_onnx(model, scaler=None):
     """RandomForestClassifier (trees take raw features: no scaler)."""
-    proto = _skl_convert(model, {id(model): {"zipmap": False}})
-    return finish(prepend_scaler(proto, scaler)) if scaler is not None else proto
+    return _skl_convert(model, {id(model): {"zipmap": False}}, scaler)
 
 
 def xgboost_to_onnx(model, scaler=None):
@@ -211,10 +212,7 @@ def xgboost_to_onnx(model, scaler=None):
     proto = onnxmltools.convert_xgboost(
         model, initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))], target_opset=XGB_OPSET
     )
-    proto = uniform_io(proto, prob_output="probabilities")
-    if scaler is not None:
-        proto = prepend_scaler(proto, scaler)
-    return finish(proto)
+    return finish(_with_scaler(uniform_io(proto, prob_output="probabilities"), scaler))
 
 
 _ACTS: dict[str | None, str | None] = {

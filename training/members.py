@@ -46,7 +46,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
         rf_max_depth=12,
         knn_neighbours=(1, 3, 5, 9, 15, 19),
         blend_stop_max=10,
-        log_variances=True,
     ),
     "quick": dict(
         keras_epochs=3,
@@ -61,7 +60,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
         rf_max_depth=8,
         knn_neighbours=(5,),
         blend_stop_max=5,
-        log_variances=True,
     ),
 }
 
@@ -353,7 +351,7 @@ def fit_members(
     absent = [GENRES[k] for k in range(N_CLASSES) if not np.any(ytr == k)]
     if absent:
         raise SplitError(f"the training part has no rows of {', '.join(absent)}; every genre is needed")
-    scaler = LogVarianceScaler(log_variances=cfg["log_variances"]).fit(Xtr)
+    scaler = LogVarianceScaler().fit(Xtr)
     Ztr = scaler.transform(Xtr)
     Zva = scaler.transform(Xva) if Xva is not None else None
 

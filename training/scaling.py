@@ -45,20 +45,17 @@ class LogVarianceScaler(TransformerMixin, BaseEstimator):
         return X
 
     def fit(self, X: np.ndarray, y: object = None) -> LogVarianceScaler:
+        from sklearn.preprocessing import StandardScaler
+
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"expected rows of {len(FEATURE_NAMES)} features, got shape {X.shape}")
         self.log_columns_ = variance_columns() if self.log_variances else np.zeros(X.shape[1], dtype=bool)
-        Z = self._logged(X)
-        self.mean_ = Z.mean(axis=0)
-        var = Z.var(axis=0)
-        # A column constant up to rounding (``rms_mean`` of rows brought to one level) gets scale 1, as in
-        # scikit-learn's StandardScaler: dividing by its ~1e-17 spread would turn float32 rounding of the
-        # listener's input into values of any size.
-        eps = np.finfo(np.float64).eps
-        n = Z.shape[0]
-        constant = var <= n * eps * var + (n * self.mean_ * eps) ** 2
-        self.scale_ = np.where(constant, 1.0, np.sqrt(var))
+        # StandardScaler gives a column constant up to rounding (``rms_mean`` of rows brought to one level)
+        # scale 1: dividing by its ~1e-17 spread would turn float32 rounding of the listener's input into
+        # values of any size.
+        standard = StandardScaler().fit(self._logged(X))
+        self.mean_, self.scale_ = standard.mean_, standard.scale_
         self.n_features_in_ = X.shape[1]
         return self
 
