@@ -179,7 +179,7 @@ def mic_counts(windows: list[dict[str, Any]], genre: str, track_seconds: float, 
     holds part music, part the feeder's zeros, so it is not silent, yet it is not the track's audio
     either and would be counted against the models unfairly (the in-process runs never see such
     windows). The verdict is recomputed over the kept windows by the summary's rule (gtzan.daemon.
-    summary.ranking: most windows, ties to the larger summed probability, then the lower genre index),
+    summary.ranking: the largest summed calibrated probability, ties to more windows, then the lower genre index),
     since the summary line also counts the windows past the track.
     """
     from gtzan.daemon.summary import ranking

@@ -1,8 +1,11 @@
-"""The end-of-run verdict: the share of each genre over the classified windows, and how probable it is.
+"""The end-of-run verdict: the genre of highest calibrated probability averaged over the classified windows.
 
-``probability`` is the verdict genre's calibrated blend probability averaged over every classified
-window (those given another genre included), so a track split between two genres reads lower than one
-heard the same way throughout; ``uncertain`` says it is below the bundle's ``uncertain_below``.
+Averaging probabilities rather than counting the windows' labels is what the smoothed live verdict
+does too, and it reads a track better: out of fold over the training table a track's mean probability
+names its genre more often than the majority of its windows' labels (the training report gives both).
+``probability`` is that mean for the verdict genre (windows given another genre included), so a track
+split between two genres reads lower than one heard the same way throughout; ``uncertain`` says it is
+below the bundle's ``uncertain_below``. The share of windows given each genre is kept beside it.
 """
 
 from __future__ import annotations
@@ -18,17 +21,20 @@ if TYPE_CHECKING:
 
 
 def ranking(counts: np.ndarray, prob_sum: np.ndarray) -> list[int]:
-    """Indices of the genres given at least one window, by the verdict rule: most windows first, ties to
-    the larger summed calibrated probability, then to the lower index. The verdict is the first, and the
-    summary lists the genres in this order, so a tie reads the same in both."""
-    return sorted((k for k in range(len(counts)) if counts[k] > 0), key=lambda k: (-counts[k], -prob_sum[k], k))
+    """Indices of the genres given at least one window, and of the verdict, by the verdict rule: the
+    larger summed calibrated probability first, ties to more windows, then to the lower index. The
+    verdict is the first, and the summary lists the genres in this order, so a tie reads the same in both."""
+    if not np.any(counts > 0):
+        return []
+    order = sorted(range(len(counts)), key=lambda k: (-prob_sum[k], -counts[k], k))
+    return [k for i, k in enumerate(order) if i == 0 or counts[k] > 0]
 
 
 class SummaryBuilder:
-    """Counts raw blended verdicts; the track's verdict is the most frequent one.
+    """Sums the windows' calibrated probabilities and counts their labels; the track's verdict is the
+    genre of highest summed probability (see :func:`ranking`).
 
-    Ties go to the genre with the larger summed calibrated probability, then to the lower genre index.
-    Silent windows are counted apart and never win. Windows with a level warning are counted by kind.
+    Silent windows are counted apart and never count. Windows with a level warning are counted by kind.
     """
 
     def __init__(self, genres: tuple[str, ...], uncertain_below: float = 0.5):

@@ -45,7 +45,7 @@ def shipped_scores(
 
 def _scores(evaluation: dict[str, Any]) -> dict[str, Any]:
     """Per source of rows and per model: accuracy, track accuracy, log-loss, recall (no matrices)."""
-    keep = ("accuracy", "track_accuracy", "log_loss", "rows", "tracks", "recall")
+    keep = ("accuracy", "track_accuracy", "track_accuracy_majority", "log_loss", "rows", "tracks", "recall")
     out: dict[str, Any] = {}
     for src, ev in evaluation["by_source"].items():
         sc = ev["scores"]

@@ -93,13 +93,24 @@ def _result(i: int, label: int | None, probs: np.ndarray | None) -> WindowResult
                         label=label, scores=None if label is None else onehot(label), probs=probs, smoothed=label)
 
 
-def test_summary_verdict_is_the_most_frequent_window_genre() -> None:
+def test_summary_counts_windows_apart_from_silence() -> None:
     b = SummaryBuilder(GENRES)
     for i, lab in enumerate([9, 9, 2, 9, None, 2]):
         b.add(_result(i, lab, None if lab is None else onehot(lab)))
     d = b.as_dict("end", {"kind": "file"}, 10.0, 0, 0)
     assert d["verdict"] == "rock" and d["windows"] == 6 and d["silent"] == 1 and d["classified"] == 5
     assert d["shares"]["rock"] == pytest.approx(0.6) and d["shares"]["country"] == pytest.approx(0.4)
+
+
+def test_summary_verdict_is_the_genre_of_highest_mean_probability_not_the_most_windows() -> None:
+    b = SummaryBuilder(GENRES, uncertain_below=0.5)
+    b.add(_result(0, 9, 0.5 * onehot(9) + 0.4 * onehot(2)))
+    b.add(_result(1, 9, 0.5 * onehot(9) + 0.4 * onehot(2)))
+    b.add(_result(2, 2, 0.05 * onehot(9) + 0.95 * onehot(2)))
+    d = b.as_dict("end", {}, 9.0, 0, 0)
+    assert d["shares"]["rock"] == pytest.approx(2 / 3)  # most windows say rock ...
+    assert d["verdict"] == "country" and d["probability"] == pytest.approx(1.75 / 3)  # ... the mean says country
+    assert d["ranking"] == ["country", "rock"] and d["uncertain"] is False
 
 
 def test_summary_probability_is_the_verdicts_mean_calibrated_probability() -> None:
@@ -109,10 +120,11 @@ def test_summary_probability_is_the_verdicts_mean_calibrated_probability() -> No
     b.add(_result(2, 2, 0.3 * onehot(9) + 0.7 * onehot(2)))
     d = b.as_dict("end", {}, 9.0, 0, 0)
     assert d["verdict"] == "rock" and d["probability"] == pytest.approx(0.5) and d["uncertain"] is False
-    b.add(_result(3, 2, 0.2 * onehot(9) + 0.8 * onehot(2)))
-    b.add(_result(4, 9, 0.4 * onehot(9) + 0.6 * onehot(2)))
+    b.add(_result(3, 9, 0.45 * onehot(9) + 0.35 * onehot(2) + 0.2 * onehot(5)))
+    b.add(_result(4, 5, 0.15 * onehot(9) + 0.2 * onehot(2) + 0.65 * onehot(5)))
     d = b.as_dict("end", {}, 9.0, 0, 0)
     assert d["verdict"] == "rock" and d["probability"] == pytest.approx(0.42) and d["uncertain"] is True
+    assert d["ranking"] == ["rock", "country", "jazz"]
     assert SummaryBuilder(GENRES).as_dict("end", {}, 0.0, 0, 0)["uncertain"] is None
 
 
@@ -125,11 +137,16 @@ def test_summary_verdict_text() -> None:
     assert verdict_text({"verdict": None, "probability": None}).startswith("none")
 
 
-def test_summary_tie_goes_to_the_larger_probability_sum() -> None:
+def test_summary_tie_goes_to_more_windows_then_the_lower_index() -> None:
     b = SummaryBuilder(GENRES)
-    b.add(_result(0, 4, 0.4 * onehot(4) + 0.3 * onehot(6)))
-    b.add(_result(1, 6, 0.9 * onehot(6)))
-    assert GENRES[b.verdict()] == "metal"
+    b.add(_result(0, 6, 0.25 * onehot(4) + 0.5 * onehot(6)))
+    b.add(_result(1, 6, 0.25 * onehot(4) + 0.5 * onehot(6)))
+    b.add(_result(2, 4, 0.5 * onehot(4)))
+    assert GENRES[b.verdict()] == "metal"  # equal sums (1.0), two windows against one
+    b = SummaryBuilder(GENRES)
+    b.add(_result(0, 6, 0.25 * onehot(4) + 0.5 * onehot(6)))
+    b.add(_result(1, 4, 0.5 * onehot(4) + 0.25 * onehot(6)))
+    assert GENRES[b.verdict()] == "hiphop"  # equal sums and counts: the lower index
 
 
 def test_summary_of_silence_has_no_verdict() -> None:

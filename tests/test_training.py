@@ -115,6 +115,18 @@ def test_track_vote_breaks_ties_by_probability():
     assert names.tolist() == ["a", "b"] and tp.tolist() == [2, 0]
 
 
+def test_track_accuracy_reads_a_track_by_its_mean_probability_as_the_listener_does():
+    from gtzan.training.evaluate import score_predictions, track_means
+
+    tracks = np.array(["a", "a", "a", "b", "b"])
+    probs = np.array([[0.5, 0.4, 0.1], [0.5, 0.4, 0.1], [0.05, 0.95, 0.0], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4]])
+    pred = probs.argmax(axis=1)
+    names, tp, first = track_means(tracks, probs)
+    assert names.tolist() == ["a", "b"] and tp.tolist() == [1, 1] and first.tolist() == [0, 3]
+    s = score_predictions(np.array([1, 1, 1, 1, 1]), pred, probs, tracks)
+    assert s["track_accuracy"] == 1.0 and s["track_accuracy_majority"] == 0.5  # "a": two windows say 0
+
+
 @pytest.mark.slow
 def test_cli_quick_run_reproduces_the_pipeline(trained, tmp_path):
     """Same table and seed through CSV and the command line: the seeded members give the same scores."""

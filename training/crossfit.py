@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.blend import RULES, weighted_probs
+from gtzan.blend import RULES, calibrate, weighted_probs
 
 from .crossval import CrossValResult, cross_validate, refit_lengths
 from .dataset import FeatureTable
@@ -76,7 +76,6 @@ def score_oof(
     (``names``: the members the blend was chosen from)."""
     y, tracks = table.y[rows], table.tracks[rows]
     probs = cv.probs(names)[:, rows]
-    w = tuple(choice.weights[n] for n in names)
     out: dict[str, Any] = {}
     for name, p in cv.oof.items():
         out[name] = score_predictions(y, p[rows].argmax(axis=1), p[rows], tracks)
@@ -84,12 +83,14 @@ def score_oof(
     for rule in RULES:
         wr = tuple(choice.searched[rule][n] for n in names)
         labels[rule] = blend_labels(probs, wr, rule)
-        out[f"blend_{rule}"] = score_predictions(y, labels[rule], weighted_probs(probs, wr), tracks)
+        pr = weighted_probs(probs, wr)
+        if rule == choice.rule:  # the shipped blend's probabilities, as the listener shows them
+            pr = calibrate(pr, choice.temperature)
+        out[f"blend_{rule}"] = score_predictions(y, labels[rule], pr, tracks)
     out["blend"] = out[f"blend_{choice.rule}"]  # the shipped blend: the chosen rule with its searched weights
     lab = labels[choice.rule]
-    pw = weighted_probs(probs, w)
     nest = nested["labels"]["chosen"][rows]
-    out["blend_nested"] = score_predictions(y, nest, pw, tracks)
+    out["blend_nested"] = score_predictions(y, nest, nested["probs"][rows], tracks)
     folds = cv.folds[rows]
     out["per_fold"] = {
         "blend": [float(np.mean(lab[folds == f] == y[folds == f])) for f in range(cv.n_folds) if np.any(folds == f)],

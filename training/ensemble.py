@@ -86,11 +86,14 @@ def nested_blend(
     """Each fold's labels from a blend chosen on the other folds only: the honest blend estimate.
 
     Returns per rule the out-of-fold labels and, under ``chosen``, the labels of the rule each
-    fold's outer search would have shipped. ``tune`` (bool per row) limits the rows the searches see.
+    fold's outer search would have shipped; ``probs`` holds that blend's calibrated probabilities (its
+    temperature fitted on the other folds too), from which a track's verdict is read. ``tune`` (bool per
+    row) limits the rows the searches see.
     """
     n = y.size
     tune = np.ones(n, dtype=bool) if tune is None else np.asarray(tune, dtype=bool)
     labels = {r: np.empty(n, dtype=np.int64) for r in (*RULES, "chosen")}
+    chosen_probs = np.zeros((n, probs.shape[2]))
     per_fold: list[dict[str, Any]] = []
     for f in range(int(folds.max()) + 1):
         inner, outer = (folds != f) & tune, folds == f
@@ -101,9 +104,12 @@ def nested_blend(
             labels[rule][outer] = blend_labels(probs[:, outer], w, rule)
             rec[rule] = {"weights": dict(zip(names, w)), "inner_accuracy": acc}
             if best is None or (acc, rule == "mean") > best[0]:
-                best = ((acc, rule == "mean"), rule)
+                best = ((acc, rule == "mean"), rule, w)
         assert best is not None
         labels["chosen"][outer] = labels[best[1]][outer]
+        t = fit_temperature(weighted_probs(probs[:, inner], best[2]), y[inner])
+        chosen_probs[outer] = calibrate(weighted_probs(probs[:, outer], best[2]), t)
         rec["chosen"] = best[1]
+        rec["temperature"] = t
         per_fold.append(rec)
-    return {"labels": labels, "folds": per_fold}
+    return {"labels": labels, "probs": chosen_probs, "folds": per_fold}
