@@ -178,6 +178,14 @@ def _member_list(text: str | None) -> tuple[str, ...]:
     help="Comma-separated members the blend may give a weight (default: all of keras1, keras2, keras3, "
     "xgb, knn, rf); the others get 0 and are not shipped. Leaving out rf keeps a bundle small.",
 )
+@click.option(
+    "--context-features",
+    "context_csv",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A 30 s table (features_30_sec.csv): also measure, in the cross-validation's folds, a 30 s context "
+    "model against averaging the 3 s blend over each track (in the report; not shipped).",
+)
 @click.option("--provisional", is_flag=True, hidden=True, help="Mark the bundle as provisional in the manifest.")
 def main(
     audio_dir,
@@ -198,6 +206,7 @@ def main(
     hold_out_fold,
     at_level,
     blend_members,
+    context_csv,
     provisional,
 ) -> None:
     """Train the blend and write a verified ONNX model bundle to OUT.
@@ -235,6 +244,7 @@ def main(
                 augment_copies=augment_copies,
                 hold_out_fold=hold_out_fold,
                 level_rms=LEVEL_RMS if at_level else None,
+                context_csv=context_csv,
             )
             cfg = ExportConfig(
                 rows=rows,

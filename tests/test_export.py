@@ -323,6 +323,15 @@ def test_cli_bad_csv(tmp_path: Path):
     assert not (tmp_path / "b").exists()
 
 
+def test_cli_missing_context_csv(tmp_path: Path):
+    good = tmp_path / "good.csv"
+    good.write_text(",".join(["filename", *FEATURE_NAMES, "label"]) + "\n")
+    res = _run_cli(["--features", str(good), "--context-features", str(tmp_path / "no30.csv"), "--out",
+                    str(tmp_path / "b")])
+    _assert_one_line_error(res, "30-second features CSV not found")
+    assert not (tmp_path / "b").exists()
+
+
 def test_cli_empty_csv(tmp_path: Path):
     empty = tmp_path / "empty.csv"
     empty.write_text(",".join(["filename", *FEATURE_NAMES, "label"]) + "\n")

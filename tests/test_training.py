@@ -127,6 +127,28 @@ def test_track_accuracy_reads_a_track_by_its_mean_probability_as_the_listener_do
     assert s["track_accuracy"] == 1.0 and s["track_accuracy_majority"] == 0.5  # "a": two windows say 0
 
 
+def test_cli_measures_a_30_second_context_model_in_the_same_folds(tmp_path):
+    from click.testing import CliRunner
+
+    from gtzan.training.cli import main
+
+    table = _table(tracks=5, windows=3, seed=4)
+    csv, ctx_csv = tmp_path / "features.csv", tmp_path / "features_30.csv"
+    table.to_csv(csv)
+    names, first = np.unique(table.tracks, return_index=True)
+    means = np.array([table.X[table.tracks == t].mean(axis=0) for t in names])
+    FeatureTable(means, table.y[first], np.array([f"{t}.wav" for t in names]), names).to_csv(ctx_csv)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["--features", str(csv), "--context-features", str(ctx_csv), "--protocol",
+                                  "track", "--folds", "3", "--out", str(out), "--quick", "--no-numpy"])
+    assert r.exit_code == 0, r.output
+    assert "A 30-second context model (measured, not shipped)" in (out / "report.md").read_text()
+    c = json.loads((out / "report.json").read_text())["cross_validated"][0]["evaluation"]["context"]
+    assert c["tracks"] == 50 and c["tracks_without_context_row"] == 0 and len(c["shares"]) == 3
+    assert set(c["accuracy"]) == {"averaged", "context", "combined"}
+    assert all(0 <= a <= 1 for a in c["accuracy"].values())
+
+
 @pytest.mark.slow
 def test_cli_quick_run_reproduces_the_pipeline(trained, tmp_path):
     """Same table and seed through CSV and the command line: the seeded members give the same scores."""

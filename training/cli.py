@@ -94,6 +94,14 @@ ALL_PROTOCOLS = ("paper", "track", "artist", "filtered")
     help="Train and score on every window brought to one level (rms 0.1, gtzan.gain.at_level), as a bundle "
     "exported with gtzan-export --at-level is used (features.csv is then not written).",
 )
+@click.option(
+    "--context-features",
+    "context_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A 30 s table (features_30_sec.csv): also measure, in the cross-validation's folds, a 30 s context "
+    "model against averaging the 3 s blend over each track (reported, not shipped).",
+)
 @click.option("--no-numpy", is_flag=True, help="Skip the NumPy network.")
 @click.option("--sweep/--no-sweep", default=False, help="Also run the NumPy-net Table 1 sweep (first protocol).")
 def main(
@@ -110,6 +118,7 @@ def main(
     cache_dir,
     data_dir,
     at_level,
+    context_csv,
     no_numpy,
     sweep,
 ) -> None:
@@ -137,6 +146,7 @@ def main(
         n_jobs=n_jobs,
         cache_dir=cache_dir,
         level_rms=LEVEL_RMS if at_level else None,
+        context_csv=context_csv,
     )
     rows = load_rows_or_fail(spec, seed=seed, data_dir=data_dir)
     info = rows.info

@@ -116,12 +116,14 @@ def cross_fit(
     progress: bool = True,
     console: Any = None,
     blend_members: tuple[str, ...] = BLEND_MEMBERS,
+    context: FeatureTable | None = None,
 ) -> CrossFit:
     """Run steps 1-5 of the module docstring on ``table``.
 
     ``trainable`` rows are what members may train on; ``tune`` rows (default: the trainable ones) are
     what the blend and its calibration are chosen on, so that augmented copies train the members without
     steering the blend. ``blend_members`` are the members the blend may give a weight (the others get 0).
+    ``context`` (one 30 s row per track) adds the measurement of gtzan.training.context on the table's rows.
     """
     blend_members = blend_candidates(blend_members)
     timings: dict[str, float] = {}
@@ -162,6 +164,15 @@ def cross_fit(
             "trained_on": bool(trainable[rows].any()),
             "scores": score_oof(table, cv, choice, nested, rows, blend_members),
         }
+    if context is not None:
+        from .context import context_comparison
+
+        on = tune & (sources == "table") if np.any(tune & (sources == "table")) else tune
+        t0 = time.perf_counter()
+        evaluation["context"] = context_comparison(
+            context, table.tracks[on], folds[on], nested["probs"][on], quick=quick, seed=seed
+        )
+        timings["context model"] = time.perf_counter() - t0
     lengths = refit_lengths(cv.chosen)
     fit = CrossFit(
         protocol, n_folds, seed, quick, sources, trainable, cv, choice, nested, evaluation, lengths, timings=timings

@@ -20,7 +20,14 @@ import numpy as np
 from gtzan.constants import WINDOW_SAMPLES
 
 from .crossfit import CrossFit, cross_fit
-from .dataset import DatasetError, FeatureTable, add_augmented_rows, load_sources, trainable_rows
+from .dataset import (
+    DatasetError,
+    FeatureTable,
+    add_augmented_rows,
+    load_sources,
+    read_features_csv,
+    trainable_rows,
+)
 from .members import BLEND_MEMBERS
 from .splits import cv_folds
 
@@ -55,6 +62,7 @@ class RowSpec:
     augment_copies: int = 4  # degraded copies of each audio track
     hold_out_fold: int | None = None  # fold of a 5-fold track-grouped split left out of everything
     level_rms: float | None = None  # every row brought to this level (gtzan.gain.at_level), as the listener does
+    context_csv: Path | None = None  # a 30 s table (features_30_sec.csv): measure a context model (training.context)
 
 
 @dataclass
@@ -66,6 +74,7 @@ class Rows:
     trainable: np.ndarray  # (n,) bool: rows the members may train on
     tune: np.ndarray  # (n,) bool: rows the blend and its calibration are chosen on (never augmented ones)
     info: dict[str, Any]  # where the rows came from (dataset.load_sources), held-out tracks, augmentation
+    context: FeatureTable | None = None  # one 30 s row per track, to measure a context model against
 
     def trainable_table(self) -> FeatureTable:
         """The rows the members may train on, as their own table (for the single-split protocols)."""
@@ -93,6 +102,8 @@ def _check_inputs(spec: RowSpec) -> None:
         raise DatasetError(f"features CSV not found: {spec.features_csv}")
     if spec.audio_dir is not None and not Path(spec.audio_dir).is_dir():
         raise DatasetError(f"audio folder not found: {spec.audio_dir}")
+    if spec.context_csv is not None and not Path(spec.context_csv).is_file():
+        raise DatasetError(f"30-second features CSV not found: {spec.context_csv}")
 
 
 def load_rows(
@@ -136,12 +147,15 @@ def load_rows(
             progress=progress,
         )
         tune = np.concatenate([tune, np.zeros(len(table) - tune.size, dtype=bool)])
+    context = read_features_csv(spec.context_csv) if spec.context_csv is not None else None
     if spec.level_rms is not None:  # a bundle records it and gtzan.bundle feeds its members the same
         from gtzan.gain import at_level
 
         table = dataclasses.replace(table, X=at_level(table.X, spec.level_rms))
+        if context is not None:
+            context = dataclasses.replace(context, X=at_level(context.X, spec.level_rms))
         info["level_rms"] = spec.level_rms
-    return Rows(table, sources, trainable, tune, info)
+    return Rows(table, sources, trainable, tune, info, context)
 
 
 def cross_fit_rows(
@@ -170,4 +184,5 @@ def cross_fit_rows(
         refit=refit,
         console=console,
         blend_members=blend_members,
+        context=rows.context,
     )

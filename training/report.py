@@ -206,6 +206,29 @@ def _spread(v: list[float]) -> str:
     return f"{100 * np.mean(v):.2f}% ± {100 * np.std(v):.2f}" if v else "-"
 
 
+def _context_lines(c: dict[str, Any]) -> list[str]:
+    """The 30 s context model against averaging the 3 s blend over a track (gtzan.training.context)."""
+    names = {
+        "averaged": "3 s blend averaged over the track's windows (nested blend, calibrated)",
+        "context": "30 s context model alone",
+        "combined": "both: (1 - a) x averaged + a x context, a chosen on the other folds",
+    }
+    lines = [
+        "### A 30-second context model (measured, not shipped)",
+        "",
+        f"Track verdicts of the {c['tracks']} tracks of the 3-second table, out of fold; the context model is "
+        f"{c['model']}.",
+        "",
+        "| verdict from | tracks right | per fold |",
+        "|---|---|---|",
+    ]
+    for k, label in names.items():
+        per = ", ".join(f"{100 * v:.1f}" for v in c["per_fold"][k])
+        lines.append(f"| {label} | {_pct(c['accuracy'][k])} | {per} |")
+    lines += ["", f"Context share a chosen per fold: {', '.join(str(a) for a in c['shares'])}.", ""]
+    return lines
+
+
 def _cv_section(fit: Any, out: Path) -> list[str]:
     """One cross-validated protocol: out-of-fold scores per source, the blend, calibration, plots."""
     from .crossfit import protocol_note
@@ -297,6 +320,8 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
         f"![Reliability]({p.name})",
         "",
     ]
+    if "context" in ev:
+        lines += _context_lines(ev["context"])
     lines += [
         "### Training lengths",
         "",
