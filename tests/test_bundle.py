@@ -575,3 +575,36 @@ def test_a_bundle_at_one_level_gives_the_same_answer_at_any_volume(tmp_path: Pat
     _write_manifest(path, man)
     with pytest.raises(BundleError, match="level_rms"):
         load_bundle(path)
+
+
+_RSS_AFTER_LOAD = """
+import sys
+import gtzan.bundle
+from gtzan.memory import keep_freed_blocks
+keep_freed_blocks()  # as gtzan-listen runs
+if sys.argv[1] == "keep":
+    gtzan.bundle.release_free_memory = lambda: False
+members = gtzan.bundle.load_bundle().members
+rss = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS")][0]
+print(rss // 1024, ",".join(m.name for m in members))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs /proc (Linux) to read the resident set")
+def test_loading_gives_the_sessions_parse_memory_back():
+    """Each session's parse temporaries go back to the system, and the members keep the manifest's order."""
+    import subprocess
+    import sys
+
+    from gtzan.memory import release_free_memory
+
+    if not release_free_memory():
+        pytest.skip("no glibc malloc_trim here")
+    runs = {
+        mode: subprocess.run([sys.executable, "-c", _RSS_AFTER_LOAD, mode], capture_output=True, text=True, check=True)
+        for mode in ("trim", "keep")
+    }
+    (trim_mb, names), (keep_mb, names_keep) = (runs[m].stdout.split() for m in ("trim", "keep"))
+    shipped = [m.name for m in load_bundle().manifest.members if m.weight > 0]
+    assert names.split(",") == names_keep.split(",") == shipped
+    assert int(trim_mb) < int(keep_mb) - 20, (trim_mb, keep_mb)
