@@ -1,8 +1,9 @@
 """The end-of-run verdict: the genre of highest calibrated probability averaged over the classified windows.
 
 Averaging probabilities rather than counting the windows' labels is what the smoothed live verdict
-does too, and it reads a track better: out of fold over the training table a track's mean probability
-names its genre more often than the majority of its windows' labels (the training report gives both).
+does too, so the verdict is the genre with the highest probability shown. Out of fold it reads tracks
+about as well as the majority of the windows' labels (within a track of 89 either way; the training
+report gives both).
 ``probability`` is that mean for the verdict genre (windows given another genre included), so a track
 split between two genres reads lower than one heard the same way throughout; ``uncertain`` says it is
 below the bundle's ``uncertain_below``. The share of windows given each genre is kept beside it.

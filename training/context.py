@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .dataset import FeatureTable
+from .evaluate import track_sums
 
 __all__ = ["SHARES", "context_comparison"]
 
@@ -40,16 +41,6 @@ def _model(quick: bool, seed: int) -> Any:
         random_state=seed,
         tree_method="hist",
     )
-
-
-def _track_means(tracks: np.ndarray, probs: np.ndarray, names: np.ndarray) -> np.ndarray:
-    index = {t: i for i, t in enumerate(names)}
-    out = np.zeros((names.size, probs.shape[1]))
-    counts = np.zeros(names.size)
-    rows = np.array([index[t] for t in tracks])
-    np.add.at(out, rows, probs)
-    np.add.at(counts, rows, 1.0)
-    return out / counts[:, None]
 
 
 def _best_share(avg: np.ndarray, ctx: np.ndarray, y: np.ndarray) -> float:
@@ -79,7 +70,8 @@ def context_comparison(
     X, y = context.X[keep], context.y[keep]
     tf = np.array([fold_of[t] for t in names], dtype=np.int64)
     have = np.isin(tracks, names)
-    avg = _track_means(tracks[have], probs[have], names)
+    sorted_names, sums, counts, _ = track_sums(tracks[have], probs[have])
+    avg = (sums / counts[:, None])[np.searchsorted(sorted_names, names)]  # in the context table's order
     ctx = np.zeros_like(avg)
     for f in np.unique(tf):
         train, test = tf != f, tf == f

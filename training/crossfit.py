@@ -167,7 +167,8 @@ def cross_fit(
     if context is not None:
         from .context import context_comparison
 
-        on = tune & (sources == "table") if np.any(tune & (sources == "table")) else tune
+        on = tune & (sources == "table")
+        on = on if on.any() else tune
         t0 = time.perf_counter()
         evaluation["context"] = context_comparison(
             context, table.tracks[on], folds[on], nested["probs"][on], quick=quick, seed=seed

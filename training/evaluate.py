@@ -20,6 +20,7 @@ __all__ = [
     "log_loss",
     "score_predictions",
     "track_means",
+    "track_sums",
     "track_votes",
 ]
 
@@ -48,15 +49,21 @@ def confusion_matrix(y: np.ndarray, pred: np.ndarray, k: int = K) -> np.ndarray:
     return sk_confusion_matrix(y, pred, labels=np.arange(k))
 
 
+def track_sums(tracks: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per track (sorted names): the summed probabilities of its windows, their count, its first row."""
+    names, first, inv, counts = np.unique(tracks, return_index=True, return_inverse=True, return_counts=True)
+    psum = np.zeros((names.size, probs.shape[1]))
+    np.add.at(psum, inv.ravel(), probs)
+    return names, psum, counts, first
+
+
 def track_means(tracks: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A track's verdict as gtzan-listen gives it: the genre of highest mean probability over its windows
     (ties to the lower genre index).
 
     Returns (track names, predicted genre per track, row index of each track's first window).
     """
-    names, first, inv = np.unique(tracks, return_index=True, return_inverse=True)
-    psum = np.zeros((names.size, probs.shape[1]))
-    np.add.at(psum, inv.ravel(), probs)
+    names, psum, _, first = track_sums(tracks, probs)
     return names, psum.argmax(axis=1), first
 
 
