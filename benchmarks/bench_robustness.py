@@ -10,8 +10,9 @@ synthetic room with noise, MP3 and Ogg re-encoding) and run through the listener
 (gtzan.daemon.pipeline.Pipeline: the streaming extractor, the bundle, its blend, hop 0.5 s, silence
 below -60 dBFS) as ``gtzan-listen --file --fast`` runs it. Reported per condition: window accuracy
 (windows given the track's genre, silent windows counting as wrong), track accuracy (the run's
-verdict: the majority of its windows), silent windows and the level warnings raised. Written to
-``--out``: results.json, results.md (the table) and robustness.png (a bar chart).
+verdict, gtzan.daemon.summary's, with the bundle's 30 s context model when it has one), silent windows
+and the level warnings raised. Written to ``--out``: results.json, results.md (the table) and
+robustness.png (a bar chart).
 
 The tracks: ``--tracks-from`` names a text file of track names (``rock.00002``, one a line, ``#``
 comments), or a bundle (folder or manifest.json) whose manifest lists its held-out tracks
@@ -106,10 +107,10 @@ def classify(y: np.ndarray, genre: str, hop: float) -> dict[str, Any]:
     """The listener's verdicts on a whole clip: window counts, the verdict, the level warnings."""
     from gtzan.constants import hop_frames
     from gtzan.daemon.pipeline import Pipeline
-    from gtzan.daemon.summary import SummaryBuilder
+    from gtzan.daemon.summary import SummaryBuilder, track_context
 
     pipe = Pipeline(_BUNDLE, hop_frames=hop_frames(hop))
-    summary = SummaryBuilder(tuple(_BUNDLE.genres), _BUNDLE.uncertain_below)
+    summary = SummaryBuilder(tuple(_BUNDLE.genres), _BUNDLE.uncertain_below, track_context(_BUNDLE))
     results = [r for i in range(0, len(y), _BLOCK) for r in pipe.push(y[i : i + _BLOCK], 0.0)]
     for r in results:
         summary.add(r)

@@ -107,6 +107,16 @@ class Predictor(Protocol):
 
     def predict(self, features: np.ndarray) -> Prediction: ...
 
+    @property
+    def context_share(self) -> float | None:
+        """The 30 s context model's share in a track's verdict; None without one."""
+
+    def levelled(self, features: np.ndarray) -> np.ndarray:
+        """Feature rows as the members see them."""
+
+    def predict_context(self, pooled: np.ndarray) -> np.ndarray | None:
+        """The context model's probabilities for features pooled over 30 s (gtzan.context)."""
+
     def ready(self) -> bool:
         """Whether ``predict`` would run without waiting for the models to load."""
 

@@ -79,6 +79,9 @@ class BackgroundBundle(ManifestFacts):
     def predict(self, features: np.ndarray) -> Prediction:
         return self.loaded().predict(features)
 
+    def predict_context(self, pooled: np.ndarray) -> np.ndarray | None:
+        return self.loaded().predict_context(pooled)
+
 
 def load_models(models: Path | None, errc: Messages, background: bool = False) -> Predictor:
     """The bundle (checked), after one-line notes on stderr about anything that makes it doubtful."""

@@ -25,7 +25,7 @@ from gtzan.daemon.errors import (
 from gtzan.daemon.interfaces import Output, Predictor, Source
 from gtzan.daemon.pipeline import LEVEL_FLOOR_DB, Pipeline, WindowResult
 from gtzan.daemon.sources import sample_limit
-from gtzan.daemon.summary import SummaryBuilder
+from gtzan.daemon.summary import SummaryBuilder, track_context
 
 if TYPE_CHECKING:
     from gtzan.daemon.parallel import SplitWindows
@@ -230,7 +230,7 @@ def run(
             source.start()
             bundle = load_models()
             output = make_output(bundle)
-            summary = SummaryBuilder(tuple(bundle.genres), bundle.uncertain_below)
+            summary = SummaryBuilder(tuple(bundle.genres), bundle.uncertain_below, track_context(bundle))
             pipeline = Pipeline(bundle, hop_frames=hop_frames, smooth_seconds=smooth, silence_db=silence_db)
             state = RunState(
                 source=source,

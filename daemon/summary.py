@@ -7,14 +7,22 @@ report gives both).
 ``probability`` is that mean for the verdict genre (windows given another genre included), so a track
 split between two genres reads lower than one heard the same way throughout; ``uncertain`` says it is
 below the bundle's ``uncertain_below``. The share of windows given each genre is kept beside it.
+
+With a bundle that has a 30 s context model (gtzan.context), every 30 s span of classified windows is
+pooled into one row for it, and the verdict's probabilities are ``(1 - a) * windows' mean + a * the
+spans' mean context probabilities``, ``a`` the bundle's context share; a run shorter than a span (27 s
+of classified windows) is read from its windows alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gtzan.context import ContextSpans
 from gtzan.daemon.pipeline import WindowResult
 
 if TYPE_CHECKING:
@@ -31,15 +39,33 @@ def ranking(counts: np.ndarray, prob_sum: np.ndarray) -> list[int]:
     return [k for i, k in enumerate(order) if i == 0 or counts[k] > 0]
 
 
+@dataclass
+class TrackContext:
+    """A bundle's 30 s context model as the summary uses it, and the spans pooled for it so far."""
+
+    share: float
+    levelled: Callable[[np.ndarray], np.ndarray]  # window features as the members see them
+    predict: Callable[[np.ndarray], np.ndarray | None]  # pooled rows -> probabilities
+    spans: ContextSpans = field(default_factory=ContextSpans)
+
+
+def track_context(bundle: Any) -> TrackContext | None:
+    """The bundle's context model, or None when it has none."""
+    share = getattr(bundle, "context_share", None)
+    return None if share is None else TrackContext(float(share), bundle.levelled, bundle.predict_context)
+
+
 class SummaryBuilder:
     """Sums the windows' calibrated probabilities and counts their labels; the track's verdict is the
-    genre of highest summed probability (see :func:`ranking`).
+    genre of highest summed probability (see :func:`ranking`), the context model's mixed in when there is one.
 
     Silent windows are counted apart and never count. Windows with a level warning are counted by kind.
     """
 
-    def __init__(self, genres: tuple[str, ...], uncertain_below: float = 0.5):
+    def __init__(self, genres: tuple[str, ...], uncertain_below: float = 0.5, context: TrackContext | None = None):
         self.genres = genres
+        self.context = context
+        self._context_probs: tuple[int, np.ndarray | None] = (-1, None)  # (windows added, spans' mean)
         self.uncertain_below = float(uncertain_below)
         self.counts = np.zeros(len(genres), dtype=np.int64)
         self.prob_sum = np.zeros(len(genres))
@@ -54,7 +80,11 @@ class SummaryBuilder:
         self.last_end = r.end
         if r.level_warning is not None:
             self.warnings[r.level_warning] += 1
-        if r.silent or r.label is None:
+        classified = not (r.silent or r.label is None)
+        if self.context is not None:
+            row = self.context.levelled(r.features)[0] if classified and r.features is not None else None
+            self.context.spans.add(r.start_sample, row)
+        if not classified:
             self.silent += 1
             return
         self.counts[r.label] += 1
@@ -66,14 +96,34 @@ class SummaryBuilder:
     def classified(self) -> int:
         return int(self.counts.sum())
 
+    def context_probs(self) -> np.ndarray | None:
+        """The context model's probabilities averaged over the full 30 s spans; None without any."""
+        if self.context is None:
+            return None
+        if self._context_probs[0] != self.windows:
+            pooled = self.context.spans.pooled()
+            p = self.context.predict(pooled) if len(pooled) else None
+            mean = None if p is None else np.asarray(np.mean(p, axis=0, dtype=np.float64))
+            self._context_probs = (self.windows, mean)
+        return self._context_probs[1]
+
+    def track_sums(self) -> np.ndarray:
+        """Per genre, the classified windows times the verdict's probability: the windows' summed
+        probabilities, with the context model's share of them replaced by its probabilities."""
+        ctx = self.context_probs()
+        if ctx is None or self.context is None:
+            return self.prob_sum
+        a = self.context.share
+        return (1.0 - a) * self.prob_sum + a * self.classified * ctx
+
     def verdict(self) -> int | None:
-        ranked = ranking(self.counts, self.prob_sum)
+        ranked = ranking(self.counts, self.track_sums())
         return ranked[0] if ranked else None
 
     def probability(self) -> float | None:
-        """The verdict's calibrated probability, averaged over the classified windows."""
+        """The verdict's calibrated probability: the windows' mean, mixed with the context model's."""
         v = self.verdict()
-        return None if v is None else float(self.prob_sum[v]) / self.classified
+        return None if v is None else float(self.track_sums()[v]) / self.classified
 
     def as_dict(
         self, ended: str, source: dict[str, Any], audio_seconds: float, overflows: int, dropped: int
@@ -93,7 +143,8 @@ class SummaryBuilder:
             }
             if self.classified
             else {},
-            "ranking": [self.genres[k] for k in ranking(self.counts, self.prob_sum)],
+            "ranking": [self.genres[k] for k in ranking(self.counts, self.track_sums())],
+            **self._context_dict(),
             "windows": self.windows,
             "classified": self.classified,
             "silent": self.silent,
@@ -105,15 +156,36 @@ class SummaryBuilder:
             "source": source,
         }
 
+    def _context_dict(self) -> dict[str, Any]:
+        """The context model's part, for a bundle that has one: its share, the spans it read, its mean
+        probabilities and the windows' own verdict beside the mixed one."""
+        if self.context is None:
+            return {}
+        ctx = self.context_probs()
+        n = max(1, self.classified)
+        windows = ranking(self.counts, self.prob_sum)
+        return {
+            "context": {
+                "share": self.context.share,
+                "spans": len(self.context.spans),
+                "probs": None if ctx is None else {g: round(float(p), 6) for g, p in zip(self.genres, ctx)},
+                "windows_verdict": self.genres[windows[0]] if windows else None,
+                "windows_probability": round(float(self.prob_sum[windows[0]]) / n, 6) if windows else None,
+            }
+        }
+
 
 def verdict_text(summary: dict[str, Any]) -> str:
-    """'rock, mean probability 62%', 'uncertain: rock? mean probability 41%' or 'none (...)'."""
+    """'rock, mean probability 62%', 'uncertain: rock? mean probability 41%' or 'none (...)'; with a 30 s
+    span read by the context model, 'rock, probability with the 30 s context 62%'."""
     v, p = summary["verdict"], summary.get("probability")
     if v is None:
         return "none (no classified window)"
     if p is None:
         return v
-    return (f"uncertain: {v}?" if summary.get("uncertain") else f"{v},") + f" mean probability {100 * p:.0f}%"
+    with_context = bool((summary.get("context") or {}).get("spans"))
+    what = "probability with the 30 s context" if with_context else "mean probability"
+    return (f"uncertain: {v}?" if summary.get("uncertain") else f"{v},") + f" {what} {100 * p:.0f}%"
 
 
 def render_summary(summary: dict[str, Any]) -> SummaryView:
@@ -141,7 +213,7 @@ class SummaryView:
         height = options.height or console.height
         note = Text(
             f"{s['classified']} classified and {s['silent']} silent windows over {s['audio_seconds']:.1f} s "
-            f"of audio; overflows {s['overflows']}, dropped blocks {s['dropped']}{warnings_note(s)}",
+            f"of audio; overflows {s['overflows']}, dropped blocks {s['dropped']}{warnings_note(s)}{context_note(s)}",
             style="grey62",
         )
         note_lines = len(note.wrap(console, width))
@@ -172,6 +244,16 @@ def warnings_note(summary: dict[str, Any]) -> str:
     w = summary.get("level_warnings") or {}
     parts = [f"{w[k]} {label}" for k, label in (("quiet", "too quiet"), ("clipping", "clipping")) if w.get(k)]
     return f"; {', '.join(parts)} windows" if parts else ""
+
+
+def context_note(summary: dict[str, Any]) -> str:
+    """'; the 30 s context model read 2 spans (share 0.3)' for the count line ('' without a context model)."""
+    c = summary.get("context")
+    if not c:
+        return ""
+    n = c["spans"]
+    read = "no full 30 s span" if n == 0 else f"{n} span{'s' if n != 1 else ''}"
+    return f"; the 30 s context model read {read} (share {c['share']:g})"
 
 
 def verdict_line(summary: dict[str, Any], width: int = 1000) -> str:

@@ -28,6 +28,7 @@ from gtzan.manifest import (
     Manifest,
     MemberEntry,
     blend_spec,
+    context_spec,
     safe_relative_name,
 )
 
@@ -139,16 +140,25 @@ def build_manifest(members: list[ExportedMember], info: dict[str, Any], files: d
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "packages": package_versions(),
     }
-    typed = ("format_version", "features", "genres", "members", "files", "provisional")
+    typed = ("format_version", "features", "genres", "members", "files", "provisional", "context")
     feature_keys = ("feature_code_sha256", "feature_fingerprint", "feature_level_rms")
     for k, v in info.items():
         if k not in typed and k not in records and k not in feature_keys:
             records[k] = jsonable(v)
     try:
         blend = blend_spec(records.get("blend", {}), entries, "the new bundle")
+        context = context_spec(jsonable(info.get("context")), files, "the new bundle")
     except BundleError as e:
         raise ExportError(str(e)) from None
-    return Manifest(entries, blend, files, features, provisional=bool(info.get("provisional", False)), records=records)
+    return Manifest(
+        entries,
+        blend,
+        files,
+        features,
+        provisional=bool(info.get("provisional", False)),
+        records=records,
+        context=context,
+    )
 
 
 def check_target(out: Path) -> None:

@@ -99,6 +99,24 @@ class ManifestFacts:
         return self.blend.uncertain_below
 
     @property
+    def context_share(self) -> float | None:
+        """The 30 s context model's share in a track's verdict; None when the bundle has no context model."""
+        return None if self.manifest.context is None else self.manifest.context.share
+
+    def levelled(self, features: np.ndarray) -> np.ndarray:
+        """Feature rows as the members see them (at the bundle's level, when it has one), float32."""
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(f"expected features of shape (n, {len(FEATURE_NAMES)}), got {np.shape(features)}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("features contain NaN or infinite values")
+        if self.manifest.features.level_rms is not None:
+            x = at_level(x, self.manifest.features.level_rms).astype(np.float32)
+        return np.ascontiguousarray(x)
+
+    @property
     def idle_members(self) -> tuple[str, ...]:
         """Members listed with weight 0: never run, never shown as voting."""
         return self.blend.idle
@@ -127,25 +145,27 @@ class ManifestFacts:
 class Bundle(ManifestFacts):
     """A loaded, verified bundle: one onnxruntime session per member with a weight above 0."""
 
-    def __init__(self, path: Path, manifest: Manifest, members: list[Member]):
+    def __init__(self, path: Path, manifest: Manifest, members: list[Member], context: Member | None = None):
         self.path = path
         self.manifest = manifest
         self.genres: tuple[str, ...] = manifest.genres
         self.members = members
+        self.context = context  # the 30 s context model (weight 0: it is not a member of the 3 s blend)
         self.blend_weights: tuple[int, ...] = tuple(m.weight for m in members)
         self._w = np.asarray(self.blend_weights, dtype=np.float64)
 
+    def predict_context(self, pooled: np.ndarray) -> np.ndarray | None:
+        """The context model's probabilities (n, 10) for features pooled over 30 s of windows
+        (gtzan.context.ContextSpans, of levelled windows); None when the bundle has no context model."""
+        if self.context is None:
+            return None
+        x = self.levelled(pooled)
+        if len(x) == 0:
+            return np.zeros((0, len(self.genres)), dtype=np.float32)
+        return self.context.predict_proba(x).astype(np.float32, copy=False)
+
     def predict(self, features: np.ndarray) -> Prediction:
-        x = np.asarray(features, dtype=np.float32)
-        if x.ndim == 1:
-            x = x[None, :]
-        if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
-            raise ValueError(f"expected features of shape (n, {len(FEATURE_NAMES)}), got {np.shape(features)}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("features contain NaN or infinite values")
-        if self.manifest.features.level_rms is not None:
-            x = at_level(x, self.manifest.features.level_rms).astype(np.float32)
-        x = np.ascontiguousarray(x)
+        x = self.levelled(features)
         member_probs = {m.name: m.predict_proba(x).astype(np.float32, copy=False) for m in self.members}
         probs = np.stack([member_probs[m.name] for m in self.members])
         labels = rule_predict(probs, self._w, self.rule)
@@ -231,8 +251,6 @@ def load_bundle(path: str | Path | None = None, *, verify_checksums: bool = True
     manifest = read_manifest(path)
     if verify_checksums:
         verify_files(path, manifest)
-    import onnxruntime as ort
-
     so = session_options()
     active = [m for m in manifest.members if m.weight > 0]  # weight 0: a session would only cost time and memory
     sessions: dict[str, Any] = {}
@@ -240,24 +258,38 @@ def load_bundle(path: str | Path | None = None, *, verify_checksums: bool = True
     # beside the finished one (the XGBoost member's 7 MB of trees take about 120 MB for a moment, 50 MB
     # after), and the free pages go back to the system after each one, so the peak is one session's.
     for m in sorted(active, key=lambda m: -(path / m.file).stat().st_size):
-        try:
-            sess = ort.InferenceSession(str(path / m.file), sess_options=so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises several private exception types
-            msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
-            raise BundleError(f"model bundle {path}: onnxruntime cannot load {m.file}: {msg}") from None
+        sess = _session(path, m.file, so)
         _check_io(path, m.name, sess)
-        release_free_memory()
         sessions[m.name] = sess
     members = [Member(m.name, m.kind, m.weight, path / m.file, m.quantized, sessions[m.name]) for m in active]
-    bundle = Bundle(path, manifest, members)
+    context = None
+    if manifest.context is not None:
+        name = manifest.context.file
+        sess = _session(path, name, so)
+        _check_io(path, "context", sess)
+        context = Member("context", "context", 0, path / name, False, sess)
+    bundle = Bundle(path, manifest, members, context)
     _smoke_test(bundle)
     return bundle
+
+
+def _session(path: Path, file: str, so: Any) -> Any:
+    """An onnxruntime session for one graph of the bundle, its parse temporaries given back."""
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(str(path / file), sess_options=so, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises several private exception types
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
+        raise BundleError(f"model bundle {path}: onnxruntime cannot load {file}: {msg}") from None
+    release_free_memory()
+    return sess
 
 
 def _smoke_test(bundle: Bundle) -> None:
     """One zero row through every member: catches graphs that load but cannot run or give the wrong shape."""
     x = np.zeros((2, len(FEATURE_NAMES)), dtype=np.float32)
-    for m in bundle.members:
+    for m in bundle.members + ([bundle.context] if bundle.context is not None else []):
         try:
             p = m.predict_proba(x)
         except Exception as e:

@@ -76,6 +76,20 @@ class MemberEntry:
 
 
 @dataclass(frozen=True)
+class ContextSpec:
+    """The optional 30 s context model, from the manifest's ``context`` section (checked): an ONNX graph
+    like a member's, fed the features pooled over 30 s of windows (gtzan.context), whose probabilities
+    weigh ``share`` against the windows' mean in a track's verdict."""
+
+    file: str  # listed in ``files``, so its checksum is verified with theirs
+    share: float  # in [0, 1]
+    records: dict[str, Any] = field(default_factory=dict)  # how it was trained and measured
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "share": self.share, **self.records}
+
+
+@dataclass(frozen=True)
 class FeatureSection:
     """The input contract: the feature names, and what the exporting code computed for the probe clip."""
 
@@ -120,6 +134,8 @@ class Manifest:
       ``"mean"`` or ``"vote"`` (gtzan.blend), ``weights`` must equal ``members[].weight`` (a member it
       leaves out counts as 0), ``uncertain_below`` is the calibrated probability under which a verdict is
       shown as uncertain (:class:`BlendSpec`); the exporter adds how the blend was chosen;
+    - ``context`` {file, share, ...} (optional): the 30 s context model (:class:`ContextSpec`); its file,
+      listed in ``files``, has a member's input and output;
     - ``provisional``: a quick or test export whose verdicts mean little;
     - ``files`` {relative name: sha256}: every file of the bundle except manifest.json;
     - recorded, not read by the listener: ``created_utc``, ``quick``, ``metrics`` {protocol, note,
@@ -135,6 +151,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     provisional: bool = False
     records: dict[str, Any] = field(default_factory=dict)  # the other sections, as written
+    context: ContextSpec | None = None
 
     @property
     def median_length_samples(self) -> float | None:
@@ -154,6 +171,8 @@ class Manifest:
         }
         out.update({k: v for k, v in self.records.items() if k not in out})
         out["blend"] = blend
+        if self.context is not None:
+            out["context"] = self.context.to_json()
         out["files"] = dict(sorted(self.files.items()))
         return out
 
@@ -181,7 +200,7 @@ class Manifest:
         level = feats.get("level_rms")
         if level is not None and not (isinstance(level, (int, float)) and _real(level) and level > 0):
             raise BundleError(f"{where}: features.level_rms must be a positive number, got {level!r}")
-        typed = ("format_version", "features", "genres", "members", "files", "provisional")
+        typed = ("format_version", "features", "genres", "members", "files", "provisional", "context")
         return cls(
             members=members,
             blend=blend,
@@ -195,6 +214,7 @@ class Manifest:
             format_version=int(ver),
             provisional=bool(obj.get("provisional", False)),
             records={k: v for k, v in obj.items() if k not in typed},
+            context=context_spec(obj.get("context"), files, where),
         )
 
 
@@ -289,6 +309,20 @@ def blend_spec(blend: Any, members: tuple[MemberEntry, ...], where: str, prose_r
     if not _real(below) or not 0.0 <= below <= 1.0:
         raise BundleError(f"{where}: blend.uncertain_below {_short(below)} is not a number in [0, 1]")
     return BlendSpec(str(rule), weights, float(temperature), float(below))
+
+
+def context_spec(context: Any, files: dict[str, Any], where: str) -> ContextSpec | None:
+    """The context section, or None when the bundle has none."""
+    if context is None:
+        return None
+    if not isinstance(context, dict):
+        raise BundleError(f"{where}: 'context' is not a JSON object")
+    name, share = context.get("file"), context.get("share", -1)
+    if not isinstance(name, str) or Path(name).name != name or name not in files:
+        raise BundleError(f"{where}: context file {_short(name)} is not a plain file name listed in 'files'")
+    if not _real(share) or not 0.0 <= share <= 1.0:
+        raise BundleError(f"{where}: context share {_short(context.get('share'))} is not a number in [0, 1]")
+    return ContextSpec(name, float(share), {k: v for k, v in context.items() if k not in ("file", "share")})
 
 
 def _count(v: Any) -> bool:

@@ -76,3 +76,18 @@ def run_display(width: int, height: int, labels: list[int] = LABELS, realtime: b
         d.timeline.append(GENRES[lab])
         b.add(r)
     return console, d, b
+
+
+# --- feature tables on disk
+
+
+def write_tables(table, folder: Path) -> tuple[Path, Path, np.ndarray]:
+    """A 3 s table and its 30 s table (each track's rows averaged) as CSVs: (3 s CSV, 30 s CSV, 30 s rows)."""
+    from gtzan.training.dataset import FeatureTable
+
+    csv, ctx_csv = folder / "features.csv", folder / "features_30.csv"
+    table.to_csv(csv)
+    names, first = np.unique(table.tracks, return_index=True)
+    means = np.array([table.X[table.tracks == t].mean(axis=0) for t in names])
+    FeatureTable(means, table.y[first], np.array([f"{t}.wav" for t in names]), names).to_csv(ctx_csv)
+    return csv, ctx_csv, means

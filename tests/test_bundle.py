@@ -608,3 +608,73 @@ def test_loading_gives_the_sessions_parse_memory_back():
     shipped = [m.name for m in load_bundle().manifest.members if m.weight > 0]
     assert names.split(",") == names_keep.split(",") == shipped
     assert int(trim_mb) < int(keep_mb) - 20, (trim_mb, keep_mb)
+
+
+# --------------------------------------------------------------------------- the 30 s context model
+
+
+def _add_context(p: Path, share=0.3, listed: bool = True) -> None:
+    """Give a bundle a context model: a copy of its XGBoost member's graph (the same input and output)."""
+    man = _manifest(p)
+    xgb = next(m for m in man["members"] if m["kind"] == "xgboost")
+    shutil.copyfile(p / xgb["file"], p / "context.onnx")
+    if listed:
+        man["files"]["context.onnx"] = sha256_file(p / "context.onnx")
+    man["context"] = {"file": "context.onnx", "share": share}
+    _write_manifest(p, man)
+
+
+def test_a_bundle_with_a_context_model_predicts_pooled_rows_with_it(shipped: Path):
+    _add_context(shipped)
+    b = load_bundle(shipped)
+    assert b.context_share == 0.3 and b.context is not None
+    x = np.random.default_rng(3).uniform(0.01, 1.0, size=(4, N_F)).astype(np.float32)
+    xgb = next(m for m in b.members if m.kind == "xgboost")
+    np.testing.assert_allclose(b.predict_context(x), xgb.predict_proba(b.levelled(x)), atol=1e-6)
+    assert b.predict_context(np.zeros((0, N_F))).shape == (0, N_K)
+
+
+def test_a_bundle_without_a_context_model_says_so(shipped: Path):
+    b = load_bundle(shipped)
+    if _manifest(shipped).get("context") is not None:
+        pytest.skip("the shipped bundle has a context model")
+    assert b.context_share is None and b.predict_context(np.ones((1, N_F))) is None
+
+
+@pytest.mark.parametrize(
+    ("share", "listed", "message"),
+    [(1.5, True, "context share 1.5 is not a number in [0, 1]"), ("a", True, "context share 'a'"),
+     (0.3, False, "context file 'context.onnx' is not a plain file name listed in 'files'")],
+)
+def test_a_bad_context_section_is_refused(shipped: Path, share, listed: bool, message: str):
+    _add_context(shipped, share=share, listed=listed)
+    with pytest.raises(BundleError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_bundle(shipped)
+
+
+def test_a_corrupt_context_model_is_refused(shipped: Path):
+    _add_context(shipped)
+    (shipped / "context.onnx").write_bytes(b"not a graph")
+    with pytest.raises(BundleError, match="context.onnx is corrupt"):
+        load_bundle(shipped)
+    _rehash(shipped, "context.onnx")
+    with pytest.raises(BundleError, match="onnxruntime cannot load context.onnx"):
+        load_bundle(shipped)
+
+
+@pytest.mark.parametrize("mode", [["--fast"], []])
+def test_the_listeners_track_verdict_takes_the_context_model_in(shipped: Path, tmp_path: Path, mode: list[str]):
+    """A 31 s file is one 30 s span: with share 1 the verdict is the context model's own argmax."""
+    from tests import wavgen
+    from tests.helpers import lines, listen
+
+    _add_context(shipped, share=1.0)
+    song = wavgen.write(tmp_path / "song.wav", wavgen.music_like(seconds=31.0))
+    res = listen("--file", str(song), "--json", "--models", str(shipped), *mode)
+    assert res.returncode == 0, res.stderr
+    windows, summary = lines(res.stdout)
+    c = summary["context"]
+    assert c["spans"] == 1 and c["share"] == 1.0
+    assert summary["verdict"] == max(c["probs"], key=c["probs"].get)
+    assert summary["probability"] == pytest.approx(max(c["probs"].values()), abs=1e-5)
+    assert c["windows_verdict"] in GENRES and len(windows) == summary["classified"]

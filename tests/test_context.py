@@ -23,9 +23,9 @@ def test_an_informative_context_model_reads_tracks_that_the_averaged_windows_mis
     rng = np.random.default_rng(0)
     names, y = _tracks()
     folds_of_track = np.arange(names.size) % 4
-    # 30 s rows: the genre is plain in the first feature; 3 s windows: probabilities that know nothing
+    # 30 s rows: the genre is plain in chroma_stft_mean; 3 s windows: probabilities that know nothing
     X = rng.normal(size=(names.size, 58))
-    X[:, 0] += 10.0 * y
+    X[:, 1] += 10.0 * y
     context = FeatureTable(X, y, np.array([f"{n}.wav" for n in names]), names)
     windows = 3
     tracks = np.repeat(names, windows)
@@ -46,6 +46,20 @@ def test_an_informative_context_model_reads_tracks_that_the_averaged_windows_mis
     assert len(out["per_fold"]["combined"]) == 4
 
 
+def test_the_context_model_never_reads_the_clip_length():
+    """The 30 s table's lengths say which clips were cut short, not their genre: the model trains without them."""
+    from gtzan.training.context import fit_context
+
+    rng = np.random.default_rng(5)
+    names, y = _tracks(12)
+    X = rng.normal(size=(names.size, 58))
+    X[:, 0] = 661794 - 1000 * y  # a genre that the length alone would give away
+    model = fit_context(FeatureTable(X, y, names, names), quick=True)
+    fresh = rng.normal(size=X.shape)  # new rows with the same lengths: nothing else to go by
+    fresh[:, 0] = X[:, 0]
+    assert (model.predict_proba(fresh).argmax(axis=1) == y).mean() < 0.3
+
+
 def test_the_averaged_verdict_is_the_mean_probability_of_a_tracks_windows():
     from gtzan.training.context import context_comparison
 
@@ -59,3 +73,31 @@ def test_the_averaged_verdict_is_the_mean_probability_of_a_tracks_windows():
     probs[1::2, :] = 0.1  # second window: flat
     out = context_comparison(context, tracks, np.arange(tracks.size) // 2 % 2, probs, quick=True)
     assert out["accuracy"]["averaged"] == 1.0
+
+
+def test_our_windows_are_pooled_into_their_tracks_30_second_rows_and_measured():
+    """The listener's side: a track's windows pooled (gtzan.context) and read by the same fold's model."""
+    from gtzan.context import pool_windows
+    from gtzan.training.context import OurRows, context_comparison, fit_context
+
+    rng = np.random.default_rng(2)
+    names, y = _tracks(12)
+    folds_of_track = np.arange(names.size) % 3
+    mean0 = 5.0 * y  # the genre shows in the windows' pooled first _mean feature
+    X = rng.normal(size=(names.size, 58))
+    X[:, 1] += mean0  # column 1 is chroma_stft_mean
+    context = FeatureTable(X, y, names, names)
+    probs = rng.dirichlet(np.ones(len(GENRES)), size=names.size * 2)
+    tracks, folds = np.repeat(names, 2), np.repeat(folds_of_track, 2)
+    win = rng.normal(size=(names.size * 4, 58))
+    win[:, 1] += np.repeat(mean0, 4)
+    ours = OurRows(np.repeat(names, 4), np.repeat(folds_of_track, 4), win,
+                   rng.dirichlet(np.ones(len(GENRES)), size=names.size * 4), np.repeat(y, 4))
+    out = context_comparison(context, tracks, folds, probs, quick=True, ours=ours)
+    o = out["ours"]
+    assert o["tracks"] == names.size and o["accuracy"]["context"] > 0.8 > o["accuracy"]["averaged"]
+    assert o["right"]["combined"] >= o["right"]["averaged"]
+    assert 0.0 < out["shipped_share"] <= 1.0
+    model = fit_context(context, quick=True)
+    pooled = np.stack([pool_windows(win[ours.tracks == t]) for t in names[:5]])
+    assert (model.predict_proba(pooled).argmax(axis=1) == y[:5]).mean() >= 0.8

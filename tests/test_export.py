@@ -512,3 +512,36 @@ def test_cli_augmented_bundle_holds_out_a_fold_and_records_its_rows(gtzan_audio:
     assert data["augmented"]["degraded"]["copies"] == 1 and data["augmented"]["gain"]["rows"] == rows["gain"]
     scores = man["metrics"]["scores"]
     assert {"ours", "gain", "degraded"} <= set(scores)  # out-of-fold scores on the augmented rows too
+
+
+def test_cli_ships_the_30_second_context_model_with_its_share(tmp_path: Path):
+    """--context-features: the context model goes into the bundle as context.onnx, checked against the
+    fitted model, with the share its out-of-fold comparison chose."""
+    from gtzan.context import with_context_length
+    from gtzan.training.dataset import FeatureTable
+    from tests.helpers import write_tables
+
+    rng = np.random.default_rng(7)
+    rows, names, tracks, labels = [], [], [], []
+    for g in range(len(GENRES)):
+        for t in range(6):
+            for w in range(3):
+                rows.append(rng.normal(0, 1, len(FEATURE_NAMES)) + g)
+                names.append(f"{GENRES[g]}.{t:05d}.{w}.wav")
+                tracks.append(f"{GENRES[g]}.{t:05d}")
+                labels.append(g)
+    table = FeatureTable(np.array(rows), np.array(labels), np.array(names), np.array(tracks))
+    table.X[:, 0] = 66149
+    csv, ctx_csv, means = write_tables(table, tmp_path)
+    out = tmp_path / "bundle"
+    res = _run_cli(["--features", str(csv), "--context-features", str(ctx_csv), "--protocol", "track", "--folds",
+                    "2", "--quick", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    man = json.loads((out / "manifest.json").read_text())
+    c = man["context"]
+    assert c["file"] == "context.onnx" and c["file"] in man["files"]
+    assert c["parity"]["label_agreement"] == 1.0 and len(c["measured"]["shares"]) == 2
+    b = load_bundle(out)
+    assert b.context_share == c["share"]
+    p = b.predict_context(with_context_length(means[:4]))
+    assert p.shape == (4, len(GENRES)) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)

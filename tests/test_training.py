@@ -131,18 +131,15 @@ def test_cli_measures_a_30_second_context_model_in_the_same_folds(tmp_path):
     from click.testing import CliRunner
 
     from gtzan.training.cli import main
+    from tests.helpers import write_tables
 
     table = _table(tracks=5, windows=3, seed=4)
-    csv, ctx_csv = tmp_path / "features.csv", tmp_path / "features_30.csv"
-    table.to_csv(csv)
-    names, first = np.unique(table.tracks, return_index=True)
-    means = np.array([table.X[table.tracks == t].mean(axis=0) for t in names])
-    FeatureTable(means, table.y[first], np.array([f"{t}.wav" for t in names]), names).to_csv(ctx_csv)
+    csv, ctx_csv, _ = write_tables(table, tmp_path)
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["--features", str(csv), "--context-features", str(ctx_csv), "--protocol",
                                   "track", "--folds", "3", "--out", str(out), "--quick", "--no-numpy"])
     assert r.exit_code == 0, r.output
-    assert "A 30-second context model (measured, not shipped)" in (out / "report.md").read_text()
+    assert "The 30-second context model" in (out / "report.md").read_text()
     c = json.loads((out / "report.json").read_text())["cross_validated"][0]["evaluation"]["context"]
     assert c["tracks"] == 50 and c["tracks_without_context_row"] == 0 and len(c["shares"]) == 3
     assert set(c["accuracy"]) == {"averaged", "context", "combined"}

@@ -62,6 +62,7 @@ class CrossFit:
     lengths: dict[str, Any]
     members: list[TrainedMember] = field(default_factory=list)  # refitted on all trainable rows
     timings: dict[str, float] = field(default_factory=dict)
+    context_model: Any = None  # the 30 s context model fitted on every 30 s row (with ``context`` and refit)
 
 
 def score_oof(
@@ -123,7 +124,8 @@ def cross_fit(
     ``trainable`` rows are what members may train on; ``tune`` rows (default: the trainable ones) are
     what the blend and its calibration are chosen on, so that augmented copies train the members without
     steering the blend. ``blend_members`` are the members the blend may give a weight (the others get 0).
-    ``context`` (one 30 s row per track) adds the measurement of gtzan.training.context on the table's rows.
+    ``context`` (one 30 s row per track) adds the measurement of gtzan.training.context, on the table's
+    rows and on our windows of the audio, and (with ``refit``) the context model fitted on all its rows.
     """
     blend_members = blend_candidates(blend_members)
     timings: dict[str, float] = {}
@@ -165,13 +167,15 @@ def cross_fit(
             "scores": score_oof(table, cv, choice, nested, rows, blend_members),
         }
     if context is not None:
-        from .context import context_comparison
+        from .context import OurRows, context_comparison
 
         on = tune & (sources == "table")
         on = on if on.any() else tune
+        mine = np.flatnonzero(sources == "ours")
+        ours = OurRows(table.tracks[mine], folds[mine], table.X[mine], nested["probs"][mine], table.y[mine])
         t0 = time.perf_counter()
         evaluation["context"] = context_comparison(
-            context, table.tracks[on], folds[on], nested["probs"][on], quick=quick, seed=seed
+            context, table.tracks[on], folds[on], nested["probs"][on], quick=quick, seed=seed, ours=ours
         )
         timings["context model"] = time.perf_counter() - t0
     lengths = refit_lengths(cv.chosen)
@@ -183,5 +187,9 @@ def cross_fit(
         if console is not None:
             console.print(f"refit on all {tr.size} rows at the folds' lengths {lengths}", highlight=False)
         fit.members = fit_members(table, tr, None, quick=quick, seed=seed, progress=progress, fixed=lengths)
+        if context is not None:
+            from .context import fit_context
+
+            fit.context_model = fit_context(context, quick=quick, seed=seed)
         timings["refit"] = time.perf_counter() - t0
     return fit
