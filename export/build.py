@@ -133,7 +133,16 @@ def run_export(cfg: ExportConfig, console: Any = None) -> ExportResult:
     trainable = np.flatnonzero(rows.trainable)
     x_verify = rows.table.X[np.sort(rng.choice(trainable, size=min(VERIFY_ROWS, trainable.size), replace=False))]
     exported = stages("export", _export_members, shipped, weights, x_verify, cfg.quantize, console)
-    context = _export_context(fit, rows.context, console) if fit.context_model is not None else None
+    context = None
+    if fit.context_model is not None and rows.context is not None:
+        if context_helps(fit.evaluation["context"]):
+            context = _export_context(fit, rows.context, console)
+        elif console is not None:
+            console.print(
+                "[yellow]note:[/] the 30 s context model is not shipped: out of fold it read no more "
+                "tracks than the averaged windows (see REPORT.md)",
+                highlight=False,
+            )
 
     info = manifest_info(
         fit, rows.info, rows.table, seed=cfg.seed, quick=cfg.quick, quantize=cfg.quantize, provisional=cfg.provisional
@@ -184,6 +193,13 @@ def _export_members(
                     f"{p['label_agreement']:.4f}  max|dp| {p['max_abs_prob_diff']:.1e}  weight {em.weight}"
                 )
     return exported
+
+
+def context_helps(measured: dict[str, Any]) -> bool:
+    """Ship the context model only if, with the shares chosen out of fold, it reads more of the table's
+    tracks right than averaging the windows does: else it would cost time at every verdict for nothing."""
+    acc = measured["accuracy"]
+    return bool(acc["combined"] > acc["averaged"]) and float(measured["shipped_share"]) > 0
 
 
 def _export_context(fit: Any, table: FeatureTable, console: Any) -> tuple[bytes, dict[str, Any]]:

@@ -108,6 +108,7 @@ def manifest_info(
             "n_folds": fit.n_folds,
             "scores": _scores(fit.evaluation),
             "nested_folds": fit.evaluation["nested_folds"],
+            **({"context_model": fit.evaluation["context"]} if "context" in fit.evaluation else {}),
         },
         "data": {
             **source,

@@ -514,10 +514,9 @@ def test_cli_augmented_bundle_holds_out_a_fold_and_records_its_rows(gtzan_audio:
     assert {"ours", "gain", "degraded"} <= set(scores)  # out-of-fold scores on the augmented rows too
 
 
-def test_cli_ships_the_30_second_context_model_with_its_share(tmp_path: Path):
-    """--context-features: the context model goes into the bundle as context.onnx, checked against the
-    fitted model, with the share its out-of-fold comparison chose."""
-    from gtzan.context import with_context_length
+def _context_run(tmp_path: Path, informative: bool):
+    """A quick export of a table whose windows say little about the genre, with 30 s rows that say it
+    plainly (``informative``) or say nothing."""
     from gtzan.training.dataset import FeatureTable
     from tests.helpers import write_tables
 
@@ -526,22 +525,45 @@ def test_cli_ships_the_30_second_context_model_with_its_share(tmp_path: Path):
     for g in range(len(GENRES)):
         for t in range(6):
             for w in range(3):
-                rows.append(rng.normal(0, 1, len(FEATURE_NAMES)) + g)
+                rows.append(rng.normal(0, 1, len(FEATURE_NAMES)) + 0.05 * g)
                 names.append(f"{GENRES[g]}.{t:05d}.{w}.wav")
                 tracks.append(f"{GENRES[g]}.{t:05d}")
                 labels.append(g)
     table = FeatureTable(np.array(rows), np.array(labels), np.array(names), np.array(tracks))
     table.X[:, 0] = 66149
     csv, ctx_csv, means = write_tables(table, tmp_path)
+    if informative:
+        means[:, 1] = 3.0 * table.y[np.unique(table.tracks, return_index=True)[1]]
+    else:
+        means[:, 1:] = rng.normal(0, 1, means[:, 1:].shape)
+    t_names, first = np.unique(table.tracks, return_index=True)
+    FeatureTable(means, table.y[first], np.array([f"{t}.wav" for t in t_names]), t_names).to_csv(ctx_csv)
     out = tmp_path / "bundle"
     res = _run_cli(["--features", str(csv), "--context-features", str(ctx_csv), "--protocol", "track", "--folds",
                     "2", "--quick", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    man = json.loads((out / "manifest.json").read_text())
+    return out, means, json.loads((out / "manifest.json").read_text())
+
+
+def test_cli_ships_the_30_second_context_model_with_its_share(tmp_path: Path):
+    """--context-features: a context model that reads tracks better goes into the bundle as context.onnx,
+    checked against the fitted model, with the share its out-of-fold comparison chose."""
+    from gtzan.context import with_context_length
+
+    out, means, man = _context_run(tmp_path, informative=True)
     c = man["context"]
-    assert c["file"] == "context.onnx" and c["file"] in man["files"]
-    assert c["parity"]["label_agreement"] == 1.0 and len(c["measured"]["shares"]) == 2
+    assert c["file"] == "context.onnx" and c["file"] in man["files"] and c["share"] > 0
+    m = c["measured"]["accuracy"]
+    assert m["combined"] > m["averaged"] and len(c["measured"]["shares"]) == 2
+    assert c["parity"]["label_agreement"] == 1.0
     b = load_bundle(out)
     assert b.context_share == c["share"]
     p = b.predict_context(with_context_length(means[:4]))
     assert p.shape == (4, len(GENRES)) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_cli_leaves_out_a_context_model_that_does_not_help(tmp_path: Path):
+    out, _, man = _context_run(tmp_path, informative=False)
+    m = man["metrics"]["context_model"]["accuracy"]
+    assert "context" not in man and not (out / "context.onnx").exists()
+    assert not m["combined"] > m["averaged"] and load_bundle(out).context_share is None
