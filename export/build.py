@@ -260,8 +260,13 @@ def _report(fit: Any, dataset: dict[str, Any], cfg: ExportConfig, out: Path, sta
 
 
 def _report_files(report_dir: Path) -> dict[str, Path]:
-    """Report files to copy into the bundle under report/ (without the PNGs when unreasonably large)."""
-    files = {p.relative_to(report_dir).as_posix(): p for p in sorted(report_dir.rglob("*")) if p.is_file()}
+    """Report files to copy into the bundle under report/ (without the PNGs when unreasonably large, and
+    never the out-of-fold probabilities, which only the training report keeps)."""
+    files = {
+        p.relative_to(report_dir).as_posix(): p
+        for p in sorted(report_dir.rglob("*"))
+        if p.is_file() and p.suffix != ".npz"
+    }
     if sum(p.stat().st_size for p in files.values()) > MAX_REPORT_BYTES:
         files = {k: v for k, v in files.items() if not k.endswith(".png")}
     return files

@@ -566,4 +566,5 @@ def test_cli_leaves_out_a_context_model_that_does_not_help(tmp_path: Path):
     out, _, man = _context_run(tmp_path, informative=False)
     m = man["metrics"]["context_model"]["accuracy"]
     assert "context" not in man and not (out / "context.onnx").exists()
+    assert not list(out.rglob("*.npz"))  # the out-of-fold probabilities stay out of the bundle
     assert not m["combined"] > m["averaged"] and load_bundle(out).context_share is None

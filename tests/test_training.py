@@ -144,6 +144,10 @@ def test_cli_measures_a_30_second_context_model_in_the_same_folds(tmp_path):
     assert c["tracks"] == 50 and c["tracks_without_context_row"] == 0 and len(c["shares"]) == 3
     assert set(c["accuracy"]) == {"averaged", "context", "combined"}
     assert all(0 <= a <= 1 for a in c["accuracy"].values())
+    oof = np.load(out / "oof_track.npz")  # what later comparisons of track rules start from
+    assert oof["tracks"].tolist() == table.tracks.tolist() and oof["y"].tolist() == table.y.tolist()
+    assert oof["member_probs"].shape == (len(oof["members"]), len(table), 10)
+    assert oof["nested_probs"].shape == (len(table), 10) and set(oof["folds"].tolist()) == {0, 1, 2}
 
 
 @pytest.mark.slow

@@ -63,6 +63,24 @@ class CrossFit:
     members: list[TrainedMember] = field(default_factory=list)  # refitted on all trainable rows
     timings: dict[str, float] = field(default_factory=dict)
     context_model: Any = None  # the 30 s context model fitted on every 30 s row (with ``context`` and refit)
+    tracks: np.ndarray | None = None  # (n,) every row's track
+    y: np.ndarray | None = None  # (n,) every row's genre
+
+    def save_oof(self, path: Any) -> None:
+        """The out-of-fold probabilities with what they belong to (rows' track, genre, source, fold; every
+        member's and the nested blend's calibrated probabilities), so that track rules can be compared
+        later without cross-fitting again."""
+        members = sorted(self.cv.oof)
+        np.savez_compressed(
+            path,
+            tracks=np.asarray(self.tracks, dtype=str),
+            y=np.asarray(self.y),
+            sources=self.sources,
+            folds=self.cv.folds,
+            members=np.array(members),
+            member_probs=np.stack([self.cv.oof[m] for m in members]).astype(np.float32),
+            nested_probs=np.asarray(self.nested["probs"], dtype=np.float32),
+        )
 
 
 def score_oof(
@@ -180,7 +198,20 @@ def cross_fit(
         timings["context model"] = time.perf_counter() - t0
     lengths = refit_lengths(cv.chosen)
     fit = CrossFit(
-        protocol, n_folds, seed, quick, sources, trainable, cv, choice, nested, evaluation, lengths, timings=timings
+        protocol,
+        n_folds,
+        seed,
+        quick,
+        sources,
+        trainable,
+        cv,
+        choice,
+        nested,
+        evaluation,
+        lengths,
+        timings=timings,
+        tracks=table.tracks,
+        y=table.y,
     )
     if refit:
         t0 = time.perf_counter()

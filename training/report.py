@@ -248,6 +248,8 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
 
     proto, ch = fit.protocol, fit.choice
     ev = fit.evaluation
+    if getattr(fit, "tracks", None) is not None:
+        fit.save_oof(out / f"oof_{proto}.npz")
     lines = [
         f"## Protocol `{proto}` ({fit.n_folds}-fold cross-validation)",
         "",
