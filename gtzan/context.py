@@ -74,7 +74,8 @@ class ContextSpans:
         """One window: its start in the stream and its features (None for a silent window)."""
         k = int(start_sample) // CONTEXT_SAMPLES
         if k != self._span:
-            self._close()
+            if self._open_full():
+                self._rows.append(pool_windows(np.stack(self._windows)))
             self._span, self._windows, self._seen = k, [], 0
         self._seen += 1
         if features is None:
@@ -84,24 +85,17 @@ class ContextSpans:
         self._last = int(start_sample)
         self._windows.append(np.asarray(features, dtype=np.float64))
 
-    def _open_row(self) -> np.ndarray | None:
-        """The open span pooled, if it is full (see the class docstring)."""
+    def _open_full(self) -> bool:
+        """Whether the open span counts (see the class docstring)."""
+        n = len(self._windows)
         covered = self._last + WINDOW_SAMPLES - self._first
-        if self._windows and covered >= MIN_COVERAGE * CONTEXT_SAMPLES and 2 * len(self._windows) >= self._seen:
-            return pool_windows(np.stack(self._windows))
-        return None
-
-    def _close(self) -> None:
-        row = self._open_row()
-        if row is not None:
-            self._rows.append(row)
-        self._windows = []
+        return n > 0 and covered >= MIN_COVERAGE * CONTEXT_SAMPLES and 2 * n >= self._seen
 
     def pooled(self) -> np.ndarray:
         """The pooled features of every full span so far, the open one included if full: (spans, 58)."""
-        row = self._open_row()
-        rows = self._rows + ([] if row is None else [row])
+        rows = self._rows + ([pool_windows(np.stack(self._windows))] if self._open_full() else [])
         return np.stack(rows) if rows else np.zeros((0, len(FEATURE_NAMES)))
 
     def __len__(self) -> int:
-        return len(self.pooled())
+        """The full spans so far (without pooling them)."""
+        return len(self._rows) + int(self._open_full())
