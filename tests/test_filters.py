@@ -35,7 +35,8 @@ def test_chroma_bank_is_librosas(tuning):
 
 
 def _envelopes() -> list[np.ndarray]:
-    """Onset envelopes of a 3 s window (130 frames): clicks at several tempi, noise, silence at one end."""
+    """Onset envelopes of a 3 s window (130 frames): clicks at several tempi, noise, silence at one end,
+    silence (no frame of the tempogram sees anything: librosa leaves them undivided), one click."""
     rng = np.random.default_rng(7)
     out = []
     for period in (10, 13, 21, 34):
@@ -46,10 +47,14 @@ def _envelopes() -> list[np.ndarray]:
     quiet = rng.random(130, dtype=np.float32)
     quiet[:60] = 0
     out.append(quiet)
+    out.append(np.zeros(130, dtype=np.float32))
+    click = np.zeros(130, dtype=np.float32)
+    click[64] = 1.0
+    out.append(click)
     return out
 
 
-@pytest.mark.parametrize("env", _envelopes(), ids=["p10", "p13", "p21", "p34", "noise", "half-silent"])
+@pytest.mark.parametrize("env", _envelopes(), ids=["p10", "p13", "p21", "p34", "noise", "half-silent", "silent", "click"])
 def test_tempo_is_librosas(env):
     want = librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP)[0]
     assert filters.tempo(env, SR, HOP) == float(want)

@@ -124,7 +124,13 @@ def strided_frames(y: np.ndarray, length: int, hop: int) -> np.ndarray:
 
 
 def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
-    """``librosa.feature.tempo(onset_envelope=..., sr=sr, hop_length=hop_length)[0]``."""
+    """``librosa.feature.tempo(onset_envelope=..., sr=sr, hop_length=hop_length)[0]``.
+
+    librosa averages the frames' autocorrelations, each divided by its peak (its lag 0). The inverse FFT
+    is linear, so this divides each frame's power spectrum by that peak (Parseval: the spectrum's sum),
+    sums over frames and takes one inverse FFT instead of one per frame: the same tempogram up to float
+    rounding, and the same BPM on every window of the 89 GTZAN audio tracks.
+    """
     win, bpms, logprior, window, n_pad = _tempo_setup(sr, hop_length)
     env = np.asarray(onset_envelope)
     n = env.shape[-1]
@@ -137,11 +143,11 @@ def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
     # (n, win): one frame a row; float64 before framing, so that the product needs no cast (same values)
     x = strided_frames(padded.astype(np.float64), win, 1)[:n] * window
     spec = np.fft.rfft(x, n=n_pad, axis=1)
-    ac = np.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, :win]
-    peak = np.max(np.abs(ac), axis=1, keepdims=True)
-    peak[peak < np.finfo(ac.dtype).tiny] = 1.0
-    tg = np.empty((win, n))  # librosa sums along frames: divided straight into a frames-contiguous array
-    np.divide(ac.T, peak.T, out=tg)
-    tg = tg.mean(axis=-1, keepdims=True)
-    best = np.argmax(np.log1p(1e6 * tg) + logprior[:, None], axis=0)
-    return float(bpms[best[0]])
+    power = spec.real**2 + spec.imag**2
+    # n_pad x each frame's lag-0 autocorrelation: the full spectrum's sum (n_pad is even)
+    peak = 2.0 * power.sum(axis=1) - power[:, 0] - power[:, -1]
+    quiet = peak < np.finfo(np.float64).tiny * n_pad  # librosa leaves a (near) silent frame undivided
+    scale = np.divide(n_pad, peak, out=np.ones_like(peak), where=~quiet)
+    tg = np.fft.irfft(scale @ power, n=n_pad)[:win] / n
+    best = np.argmax(np.log1p(1e6 * tg) + logprior)
+    return float(bpms[best])
