@@ -20,7 +20,7 @@ import numpy as np
 
 from gtzan.constants import WINDOW_SAMPLES
 from gtzan.training.dataset import FeatureTable
-from gtzan.training.members import BLEND_MEMBERS, TrainedMember
+from gtzan.training.members import REPORT_BLEND, TrainedMember
 from gtzan.training.orchestrate import RowSpec, cross_fit_rows, load_rows
 
 from .bundle_writer import ExportedMember, bundle_size, check_target, write_bundle
@@ -49,7 +49,7 @@ class ExportConfig:
     quantize: bool = False
     report_dir: Path | None = None
     provisional: bool = False
-    blend_members: tuple[str, ...] = BLEND_MEMBERS  # the members the blend may weight
+    blend_members: tuple[str, ...] = REPORT_BLEND  # the members the blend may weight
     native_log: Path | None = None  # where native libraries' stderr went; copied into the bundle
 
 

@@ -204,6 +204,15 @@ def rf_to_onnx(model, scaler=None):
     return _skl_convert(model, {id(model): {"zipmap": False}}, scaler)
 
 
+def svm_to_onnx(model, scaler=None):
+    """SVC with ``probability=True``: one SVMClassifier node (libsvm's pairwise Platt coupling)."""
+    import warnings
+
+    with warnings.catch_warnings():  # the converter reads probA_/probB_, deprecated with probability=True
+        warnings.filterwarnings("ignore", message=".*deprecated.*", category=FutureWarning)
+        return _skl_convert(model, {id(model): {"zipmap": False}}, scaler)
+
+
 def xgboost_to_onnx(model, scaler=None):
     """XGBClassifier via onnxmltools (needs onnxmltools' own FloatTensorType)."""
     import onnxmltools
@@ -299,6 +308,7 @@ TO_ONNX: dict[str, Converter] = {
     "xgboost": xgboost_to_onnx,
     "knn": knn_to_onnx,
     "rf": rf_to_onnx,
+    "svm": svm_to_onnx,
     "numpy": numpy_net_to_onnx,
 }
 

@@ -148,3 +148,23 @@ def test_blend_choice_beats_or_equals_every_single_member():
     nested = nested_blend(probs, y, folds, names, quick=True)
     assert nested["labels"]["chosen"].shape == y.shape and len(nested["folds"]) == 3
     assert np.array_equal(weighted_probs(probs, w).argmax(1), blend_labels(probs, w, "mean"))
+
+
+def test_the_svm_is_scored_out_of_fold_and_weighted_only_when_named(meta: Path):
+    from gtzan.training.crossfit import cross_fit
+
+    from gtzan.features import FEATURE_NAMES
+
+    t = _table(per_genre=6, windows=4)
+    means = [i for i, n in enumerate(FEATURE_NAMES) if n.endswith("_mean")][:10]
+    t.X[:, means] += 6.0 * np.eye(10)[t.y]  # learnable: one feature per genre (not a logged variance)
+    fit = cross_fit(t, "track", n_folds=3, quick=True, data_dir=meta, refit=False, progress=False,
+                    blend_members=("xgb", "svm"))
+    oof = fit.cv.oof["svm"]
+    assert oof.shape == (len(t), 10) and np.mean(oof.argmax(1) == t.y) > 0.8  # every row predicted out of fold
+    assert set(fit.choice.weights) == {"xgb", "svm"} and any(fit.choice.weights.values())
+    scores = fit.evaluation["by_source"]["table"]["scores"]
+    assert "svm" in scores and "rf" in scores  # every member is scored, candidate or not
+    with pytest.raises(ValueError, match="blend members"):
+        cross_fit(t, "track", n_folds=3, quick=True, data_dir=meta, refit=False, progress=False,
+                  blend_members=("svm", "numpy_net"))

@@ -133,6 +133,19 @@ def test_a_model_that_hangs_on_float32_rounding_is_refused(table, scaler):
         export_member(member, 1, X[200:])
 
 
+def test_parity_svm_with_scaler(table, scaler):
+    import warnings
+
+    from sklearn.svm import SVC
+
+    X, y = table
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # probability=True: deprecated in scikit-learn 1.9
+        svm = SVC(C=3.0, probability=True, random_state=0).fit(scaler.transform(X[:200]), y[:200])
+    em = _check_parity(_member("svm", "svm", svm, scaler, lambda x: svm.predict_proba(scaler.transform(x))), X)
+    assert em.scaler_in_graph and em.parity["max_abs_prob_diff"] > 0  # float32 kernels: close, not equal
+
+
 def test_parity_random_forest_raw_features(table):
     from sklearn.ensemble import RandomForestClassifier
 
@@ -402,7 +415,7 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
     assert len(scores["per_fold"]["blend"]) == 3
     used = {k for k, w in man["blend"]["weights"].items() if w > 0}
     assert {m.name for m in b.members} == used and not b.idle_members  # only the members the blend uses ship
-    assert used | set(man["blend"]["not_shipped"]) == {"keras1", "keras2", "keras3", "xgb", "knn", "rf", "numpy_net"}
+    assert used | set(man["blend"]["not_shipped"]) == {"keras1", "keras2", "keras3", "xgb", "knn", "rf", "svm", "numpy_net"}
     assert all(m["weight"] > 0 for m in man["members"])
     for m in man["members"]:
         assert m["parity"]["label_agreement"] >= 0.999 and m["parity"]["max_abs_prob_diff"] <= 1e-4

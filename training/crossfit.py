@@ -25,7 +25,7 @@ from .crossval import CrossValResult, cross_validate, refit_lengths
 from .dataset import FeatureTable
 from .ensemble import BlendChoice, blend_labels, choose_blend, nested_blend
 from .evaluate import score_predictions
-from .members import BLEND_MEMBERS, TrainedMember, blend_candidates, fit_members
+from .members import REPORT_BLEND, TrainedMember, blend_candidates, fit_members
 from .splits import cv_folds
 
 __all__ = ["CrossFit", "UNCERTAIN_BELOW", "cross_fit", "protocol_note", "score_oof"]
@@ -89,7 +89,7 @@ def score_oof(
     choice: BlendChoice,
     nested: dict[str, Any],
     rows: np.ndarray,
-    names: tuple[str, ...] = BLEND_MEMBERS,
+    names: tuple[str, ...] = REPORT_BLEND,
 ) -> dict[str, Any]:
     """Scores on the out-of-fold predictions of ``rows``: every member, the shipped blend, the nested blend
     (``names``: the members the blend was chosen from)."""
@@ -134,7 +134,7 @@ def cross_fit(
     refit: bool = True,
     progress: bool = True,
     console: Any = None,
-    blend_members: tuple[str, ...] = BLEND_MEMBERS,
+    blend_members: tuple[str, ...] = REPORT_BLEND,
     context: FeatureTable | None = None,
 ) -> CrossFit:
     """Run steps 1-5 of the module docstring on ``table``.

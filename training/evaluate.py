@@ -10,7 +10,7 @@ from gtzan.blend import blend_predict, weighted_probs
 from gtzan.constants import GENRES
 
 from .dataset import FeatureTable
-from .members import BLEND_MEMBERS
+from .members import REPORT_BLEND
 from .pipeline import TrainedModels
 
 __all__ = [
@@ -136,9 +136,9 @@ def evaluate(models: TrainedModels, table: FeatureTable, parts: tuple[str, ...] 
         X, y, tracks = table.X[idx], table.y[idx], table.tracks[idx]
         probs = {m.name: m.predict_proba(X) for m in models.members}
         scores = {name: score_predictions(y, p.argmax(axis=1), p, tracks) for name, p in probs.items()}
-        stack = np.stack([probs[n] for n in BLEND_MEMBERS])
+        stack = np.stack([probs[n] for n in REPORT_BLEND])
         for label, w in (("blend", models.weights), ("blend_test_tuned", models.weights_test_tuned)):
-            wv = [w[n] for n in BLEND_MEMBERS]
+            wv = [w[n] for n in REPORT_BLEND]
             scores[label] = score_predictions(y, blend_predict(stack, wv), weighted_probs(stack, wv), tracks)
         out["scores"][part] = scores
     return out

@@ -28,7 +28,7 @@ from .dataset import (
     read_features_csv,
     trainable_rows,
 )
-from .members import BLEND_MEMBERS
+from .members import REPORT_BLEND
 from .splits import cv_folds
 
 __all__ = ["HOLD_OUT_FOLDS", "RowSpec", "Rows", "cross_fit_rows", "hold_out", "load_rows"]
@@ -168,7 +168,7 @@ def cross_fit_rows(
     data_dir: Path | None = None,
     refit: bool = True,
     console: Any = None,
-    blend_members: tuple[str, ...] = BLEND_MEMBERS,
+    blend_members: tuple[str, ...] = REPORT_BLEND,
 ) -> CrossFit:
     """Cross-validate ``rows`` under ``protocol``, choose the blend on the tune rows, optionally refit on all."""
     return cross_fit(

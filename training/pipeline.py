@@ -16,7 +16,7 @@ import numpy as np
 from gtzan.blend import blend_predict, search_weights
 
 from .dataset import FeatureTable
-from .members import BLEND_MEMBERS, SETTINGS, TrainedMember, fit_members
+from .members import REPORT_BLEND, SETTINGS, TrainedMember, fit_members
 from .splits import Split
 
 __all__ = ["TrainedModels", "train_members"]
@@ -42,8 +42,8 @@ class TrainedModels:
 
     def blend_predict(self, X_raw: np.ndarray, weights: dict[str, int] | None = None) -> np.ndarray:
         w = weights or self.weights
-        probs = np.stack([self.member(n).predict_proba(X_raw) for n in BLEND_MEMBERS])
-        return blend_predict(probs, [w[n] for n in BLEND_MEMBERS])
+        probs = np.stack([self.member(n).predict_proba(X_raw) for n in REPORT_BLEND])
+        return blend_predict(probs, [w[n] for n in REPORT_BLEND])
 
 
 def train_members(
@@ -72,10 +72,10 @@ def train_members(
     by_name = {m.name: m for m in members}
 
     def tune(idx: np.ndarray) -> tuple[dict[str, int], float, dict[str, Any]]:
-        probs = np.stack([by_name[n].predict_proba(X[idx]) for n in BLEND_MEMBERS])
+        probs = np.stack([by_name[n].predict_proba(X[idx]) for n in REPORT_BLEND])
         t0 = time.perf_counter()
         w, acc, hist = search_weights(probs, y[idx], start_max=5, step=1, stop_max=cfg["blend_stop_max"])
-        return dict(zip(BLEND_MEMBERS, w)), acc, {"history": hist, "seconds": time.perf_counter() - t0}
+        return dict(zip(REPORT_BLEND, w)), acc, {"history": hist, "seconds": time.perf_counter() - t0}
 
     w_val, acc_val, s_val = tune(split.val)
     w_test, acc_test, s_test = tune(split.test)

@@ -16,7 +16,7 @@ from .plotting import pyplot
 
 __all__ = ["plot_confusion", "plot_curves", "plot_reliability", "write_cv_report", "write_report"]
 
-ORDER = ("keras1", "keras2", "keras3", "xgb", "knn", "rf", "numpy_net", "blend", "blend_test_tuned")
+ORDER = ("keras1", "keras2", "keras3", "xgb", "knn", "rf", "svm", "numpy_net", "blend", "blend_test_tuned")
 _REPORTED_KEY = {
     "keras1": "keras",
     "keras2": "keras",
@@ -193,6 +193,7 @@ _CV_ORDER = (
     "xgb",
     "knn",
     "rf",
+    "svm",
     "numpy_net",
     "blend_vote",
     "blend_mean",
