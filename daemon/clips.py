@@ -78,13 +78,19 @@ class FileRanges:
     def blocks(self, a: int, b: int, block: int) -> Iterator[np.ndarray]:
         import soundfile as sf
 
-        from gtzan.audio import AudioError, mono_blocks
+        from gtzan.audio import AudioError, libsndfile_reason, mono_blocks
 
         with sf.SoundFile(str(self.path)) as f:
             pos = a - a % self.grid
             if pos >= b:
                 return
-            f.seek(pos)
+            try:  # a FLAC cut short before ``pos`` fails here, not in a read
+                f.seek(pos)
+            except sf.LibsndfileError as e:
+                raise ClipError(
+                    f"{self.path}: cannot reach {pos / f.samplerate:.2f} s of audio "
+                    f"({libsndfile_reason(e)}); the file is truncated or corrupt"
+                ) from None
             try:  # the messages gtzan.audio gives when the file is decoded from its start
                 for mono in mono_blocks(f, self.path, self.grid, start=pos):
                     piece = mono[max(a, pos) - pos : min(b, pos + len(mono)) - pos]

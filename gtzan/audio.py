@@ -165,7 +165,7 @@ def mono_blocks(f: sf.SoundFile, path: PathLike, block_frames: int, start: int =
         except sf.LibsndfileError as e:
             raise AudioError(
                 f"{path}: decoding failed after {done / f.samplerate:.2f} s of audio "
-                f"({_reason(e)}); the file is truncated or corrupt"
+                f"({libsndfile_reason(e)}); the file is truncated or corrupt"
             ) from e
         except (sf.SoundFileError, RuntimeError, OSError, ValueError) as e:
             raise AudioError(f"{path}: decoding failed after {done / f.samplerate:.2f} s of audio ({e})") from e
@@ -201,7 +201,7 @@ def _open(path: PathLike) -> sf.SoundFile:
     try:
         f = _SequentialSoundFile(str(p))
     except sf.LibsndfileError as e:
-        raise AudioError(f"{path}: not readable as audio ({_reason(e)})") from e
+        raise AudioError(f"{path}: not readable as audio ({libsndfile_reason(e)})") from e
     except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as e:
         raise AudioError(f"{path}: not readable as audio ({e})") from e
     if f.channels < 1 or f.samplerate < 1:
@@ -257,7 +257,7 @@ def truncation_note(info: AudioInfo) -> str | None:
     )
 
 
-def _reason(e: sf.LibsndfileError) -> str:
+def libsndfile_reason(e: sf.LibsndfileError) -> str:
     """libsndfile's reason, reworded where it misleads (we already know the file exists)."""
     text = (getattr(e, "error_string", "") or str(e)).strip().rstrip(".")
     if "does not exist or is not a regular file" in text:

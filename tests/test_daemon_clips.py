@@ -48,6 +48,16 @@ def test_a_file_shorter_than_its_header_is_an_error(tmp_path: Path) -> None:
         list(clip.blocks(0, clip.n_samples, 8192))
 
 
+def test_a_range_past_where_a_flac_is_cut_is_an_error(tmp_path: Path) -> None:
+    """Seeking past the cut fails in libsndfile itself (not in a read): the same one-line error kind."""
+    flac = wavgen.write(tmp_path / "m.flac", wavgen.music_like(14.0), subtype="PCM_16", fmt="FLAC")
+    clip = seekable_file(wavgen.truncated(flac, tmp_path / "cut.flac", keep=0.6), None, 4096)
+    assert clip is not None
+    for a in (0, 200000, clip.n_samples - 4096):  # before the cut (fails in a read) and after it (in the seek)
+        with pytest.raises(ClipError, match="the file is truncated or corrupt"):
+            list(clip.blocks(a, clip.n_samples, 4096))
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_split_run_stops_where_the_file_does(tmp_path: Path) -> None:
     """Windows up to the missing audio, in order, then the error: what streaming the file gives."""
