@@ -118,33 +118,54 @@ def main(argv: list[str] | None = None) -> int:
     paths = {n: str(next((audio / n.split(".")[0]).glob(f"{n}.*"))) for n in test}
     t0 = time.perf_counter()
     feats = held_out_features(paths, a.seed, a.jobs)
-    print(f"{len(test)} held-out tracks featured under every condition in {time.perf_counter() - t0:.0f} s",
-          file=sys.stderr)
+    print(
+        f"{len(test)} held-out tracks featured under every condition in {time.perf_counter() - t0:.0f} s",
+        file=sys.stderr,
+    )
     keep = np.flatnonzero(folds != a.fold)
     base, base_sources = table.subset(keep), sources[keep]
     results: dict[str, Any] = {}
     for recipe in a.recipes.split(","):
         kinds = [k for k in recipe.split("+") if k not in ("base", "level")]
         level = "level" in recipe.split("+")  # every window brought to one level (gtzan.gain.at_level)
-        t, _, trainable, _ = add_augmented_rows(base, base_sources, np.ones(len(base), dtype=bool), kinds,
-                                               audio_dir=audio, copies=a.copies, seed=a.seed, hop=HOP,
-                                               n_jobs=a.jobs, progress=False)
+        t, _, trainable, _ = add_augmented_rows(
+            base,
+            base_sources,
+            np.ones(len(base), dtype=bool),
+            kinds,
+            audio_dir=audio,
+            copies=a.copies,
+            seed=a.seed,
+            hop=HOP,
+            n_jobs=a.jobs,
+            progress=False,
+        )
         if level:
             t = FeatureTable(at_level(t.X), t.y, t.filenames, t.tracks)
         t0 = time.perf_counter()
-        members = fit_members(t, np.flatnonzero(trainable), None, fixed=lengths, include_numpy=False,
-                              progress=False, seed=a.seed)
-        results[recipe] = {"rows": int(trainable.sum()), "seconds": round(time.perf_counter() - t0),
-                           "conditions": score(members, weights, feats, level)}
+        members = fit_members(
+            t, np.flatnonzero(trainable), None, fixed=lengths, include_numpy=False, progress=False, seed=a.seed
+        )
+        results[recipe] = {
+            "rows": int(trainable.sum()),
+            "seconds": round(time.perf_counter() - t0),
+            "conditions": score(members, weights, feats, level),
+        }
         print(f"{recipe}: {results[recipe]['rows']} rows, {results[recipe]['seconds']} s", file=sys.stderr)
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "results.json").write_text(json.dumps({"fold": a.fold, "tracks": test, "weights": weights,
-                                                     "lengths": lengths, "recipes": results}, indent=1))
+    (a.out / "results.json").write_text(
+        json.dumps(
+            {"fold": a.fold, "tracks": test, "weights": weights, "lengths": lengths, "recipes": results}, indent=1
+        )
+    )
     conds = list(next(iter(results.values()))["conditions"])
     lines = ["| condition | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
     for c in conds:
-        cells = [f"{100 * r['conditions'][c]['window_accuracy']:.1f}% ({r['conditions'][c]['tracks_right']}/"
-                 f"{r['conditions'][c]['tracks']})" for r in results.values()]
+        cells = [
+            f"{100 * r['conditions'][c]['window_accuracy']:.1f}% ({r['conditions'][c]['tracks_right']}/"
+            f"{r['conditions'][c]['tracks']})"
+            for r in results.values()
+        ]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     table_md = "\n".join(lines) + "\n"
     (a.out / "results.md").write_text(f"fold {a.fold}: {len(test)} held-out tracks\n\n{table_md}")

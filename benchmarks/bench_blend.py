@@ -45,12 +45,16 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
     assert (blend_predict(probs, w) == y).mean() == acc
     n_vec = (args.max + 1) ** 6 - 1
-    print(f"search [0,{args.max}]^6 = {n_vec:,} weight vectors, {args.rows} rows: "
-          f"median {np.median(times):.2f} s (min {min(times):.2f} s) -> weights {w}, accuracy {acc:.4f}")
+    print(
+        f"search [0,{args.max}]^6 = {n_vec:,} weight vectors, {args.rows} rows: "
+        f"median {np.median(times):.2f} s (min {min(times):.2f} s) -> weights {w}, accuracy {acc:.4f}"
+    )
     t0 = time.perf_counter()
     w2, acc2, hist2 = search_weights(probs, y, start_max=5, stop_max=args.max)
-    print(f"report procedure [0,5] widened by 1 until stable: {time.perf_counter() - t0:.2f} s, "
-          f"ranges {[h['max'] for h in hist2]} -> weights {w2}, accuracy {acc2:.4f}")
+    print(
+        f"report procedure [0,5] widened by 1 until stable: {time.perf_counter() - t0:.2f} s, "
+        f"ranges {[h['max'] for h in hist2]} -> weights {w2}, accuracy {acc2:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -120,16 +120,21 @@ def bench_fast(track: Path, repeat: int) -> dict:
     runs = []
     for _ in range(repeat):
         r = subprocess.run([sys.executable, "-c", FAST_CODE, str(track)], capture_output=True, text=True, timeout=600)
-        line = [l for l in r.stderr.splitlines() if l.startswith("BENCH ")][-1].split()
+        line = [s for s in r.stderr.splitlines() if s.startswith("BENCH ")][-1].split()
         wall, rss_kb, code = float(line[1]), int(line[2]), line[3]
         assert code == "0", r.stderr
-        windows = sum(1 for l in r.stdout.splitlines() if '"window"' in l)
+        windows = sum(1 for s in r.stdout.splitlines() if '"window"' in s)
         runs.append((wall, rss_kb, windows))
     walls = [w for w, _, _ in runs]
     med = statistics.median(walls)
-    return {"audio_s": round(seconds, 2), "windows": runs[0][2], "wall_s_runs": [round(w, 3) for w in walls],
-            "wall_s_median": round(med, 3), "x_realtime": round(seconds / med, 1),
-            "peak_rss_mb": round(max(r for _, r, _ in runs) / 1024, 1)}
+    return {
+        "audio_s": round(seconds, 2),
+        "windows": runs[0][2],
+        "wall_s_runs": [round(w, 3) for w in walls],
+        "wall_s_median": round(med, 3),
+        "x_realtime": round(seconds / med, 1),
+        "peak_rss_mb": round(max(r for _, r, _ in runs) / 1024, 1),
+    }
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -153,8 +158,13 @@ def bench_live(track: Path, tmp: Path, seconds: float, extra: tuple[str, ...] = 
     wav = as_wav16(track, tmp)
     with VirtualMic() as mic:
         t_launch = time.monotonic()
-        p = subprocess.Popen([*CLI, "--json", "--hop", "0.5", "--duration", str(seconds), *extra], env=mic.env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [*CLI, "--json", "--hop", "0.5", "--duration", str(seconds), *extra],
+            env=mic.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert mic.wait_for_capture(p, timeout=60), p.communicate()
         t_connected = time.monotonic()
         mic.feed(wav)
@@ -181,7 +191,8 @@ def bench_live(track: Path, tmp: Path, seconds: float, extra: tuple[str, ...] = 
     feat = np.array([w["timings"]["features_ms"] for w in windows])
     inf = np.array([w["timings"]["inference_ms"] for w in windows])
     return {
-        "audio_s": seconds, "windows": len(windows),
+        "audio_s": seconds,
+        "windows": len(windows),
         "cpu_pct_one_core": round(100 * (cpu_last - cpu_first) / (t_last - t_first), 2),
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
         "latency_ms_p99": round(float(np.percentile(lat, 99)), 1),
@@ -195,7 +206,9 @@ def bench_live(track: Path, tmp: Path, seconds: float, extra: tuple[str, ...] = 
         "feeder_lag_s": round(t_fed - t_connected, 3),
         "launch_to_first_verdict_real_mic_s": round(t_first - t_launch - (t_fed - t_connected), 3),
         "peak_rss_mb": round(hwm, 1),
-        "overflows": summary["overflows"], "dropped": summary["dropped"], "verdict": summary["verdict"],
+        "overflows": summary["overflows"],
+        "dropped": summary["dropped"],
+        "verdict": summary["verdict"],
     }
 
 
@@ -205,8 +218,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--live-seconds", type=float, default=30.0)
     ap.add_argument("--skip-live", action="store_true")
-    ap.add_argument("--long-minutes", type=float, default=0,
-                    help="also time --fast on a synthetic clip this long (peak memory of a long file)")
+    ap.add_argument(
+        "--long-minutes",
+        type=float,
+        default=0,
+        help="also time --fast on a synthetic clip this long (peak memory of a long file)",
+    )
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
@@ -222,8 +239,10 @@ def main() -> None:
             print(f"file --fast, {a.long_minutes:g}-minute synthetic clip (RSS < 300 MB):", json.dumps(long))
         if not a.skip_live:
             live = bench_live(track, tmp, min(a.live_seconds, fast["audio_s"]))
-            print("live on the virtual microphone (targets: CPU < 5%, p99 < 50 ms, first verdict < 3.5 s, "
-                  "RSS < 300 MB):", json.dumps(live))
+            print(
+                "live on the virtual microphone (targets: CPU < 5%, p99 < 50 ms, first verdict < 3.5 s, RSS < 300 MB):",
+                json.dumps(live),
+            )
 
 
 if __name__ == "__main__":

@@ -59,9 +59,12 @@ def bench_export(quick: bool, jobs: int | None, extra: list[str]) -> Path:
 
 
 def bench_load(path: Path | None, repeats: int = 5) -> None:
-    code = ("import time; t=time.perf_counter(); from gtzan.bundle import load_bundle; import numpy as np; "
-            "b=load_bundle({p!r}); t1=time.perf_counter(); b.predict(np.zeros((1,58))); t2=time.perf_counter(); "
-            "print(t1-t, t2-t1)").format(p=str(path) if path else None)
+    code = (
+        "import time; t=time.perf_counter(); from gtzan.bundle import load_bundle; import numpy as np; "
+        f"b=load_bundle({str(path) if path else None!r}); t1=time.perf_counter(); "
+        "b.predict(np.zeros((1,58))); t2=time.perf_counter(); "
+        "print(t1-t, t2-t1)"
+    )
     loads, firsts = [], []
     for _ in range(repeats):
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -78,8 +81,10 @@ def bench_load(path: Path | None, repeats: int = 5) -> None:
         t = time.perf_counter()
         bundle.predict(x)
         ts.append(time.perf_counter() - t)
-    print(f"bundle {bundle.path}: import+load median {np.median(loads) * 1e3:.0f} ms (of {repeats} processes), "
-          f"first predict {np.median(firsts) * 1e3:.1f} ms, predict one row median {np.median(ts) * 1e3:.2f} ms")
+    print(
+        f"bundle {bundle.path}: import+load median {np.median(loads) * 1e3:.0f} ms (of {repeats} processes), "
+        f"first predict {np.median(firsts) * 1e3:.1f} ms, predict one row median {np.median(ts) * 1e3:.2f} ms"
+    )
 
 
 def bench_search(n_rows: int = 180, members: int = 6, seed: int = 0) -> None:

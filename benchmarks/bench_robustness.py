@@ -135,8 +135,7 @@ def run_one(task: tuple[str, str, str, int, float]) -> dict[str, Any]:
     t0 = time.perf_counter()
     y = degrade(load_audio(path), condition, rng_for(seed, condition, name))
     out = classify(y, genre, hop)
-    return {"condition": condition, "track": name, "genre": genre, "seconds": round(time.perf_counter() - t0, 2),
-            **out}
+    return {"condition": condition, "track": name, "genre": genre, "seconds": round(time.perf_counter() - t0, 2), **out}
 
 
 def run_all(tasks: list[tuple[str, str, str, int, float]], models: str | None, jobs: int) -> list[dict[str, Any]]:
@@ -146,8 +145,9 @@ def run_all(tasks: list[tuple[str, str, str, int, float]], models: str | None, j
     def note(r: dict[str, Any]) -> None:
         done.append(r)
         if tty:
-            print(f"\r{len(done)}/{len(tasks)} {r['condition']:<12} {r['track']:<16}", end="", file=sys.stderr,
-                  flush=True)
+            print(
+                f"\r{len(done)}/{len(tasks)} {r['condition']:<12} {r['track']:<16}", end="", file=sys.stderr, flush=True
+            )
 
     if jobs <= 1:
         _load(models)
@@ -171,8 +171,13 @@ def _cli() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "gtzan.daemon.cli"]
 
 
-def mic_counts(windows: list[dict[str, Any]], genre: str, track_seconds: float, offset: float = 0.0,
-               tolerance: float = MIC_TOLERANCE) -> dict[str, Any]:
+def mic_counts(
+    windows: list[dict[str, Any]],
+    genre: str,
+    track_seconds: float,
+    offset: float = 0.0,
+    tolerance: float = MIC_TOLERANCE,
+) -> dict[str, Any]:
     """classify()'s counts from ``gtzan-listen --json`` window objects, over the windows wholly inside the track.
 
     The track occupies stream seconds [offset, offset + track_seconds]. Windows are kept by their
@@ -243,11 +248,19 @@ def run_mic(name: str, path: str, models: str | None, hop: float, work: Path) ->
     summary = next((o["summary"] for o in objs if "summary" in o), {})
     windows = [o for o in objs if "summary" not in o]
     src = summary.get("source", {})
-    return {"condition": MIC, "track": name, "genre": genre, "seconds": round(time.perf_counter() - t0, 2),
-            **mic_counts(windows, genre, track_seconds),
-            "captured_windows": len(windows), "summary_verdict": summary.get("verdict"),
-            "device_rate": src.get("samplerate"), "resampled": src.get("resampled"),
-            "overflows": summary.get("overflows"), "dropped": summary.get("dropped")}
+    return {
+        "condition": MIC,
+        "track": name,
+        "genre": genre,
+        "seconds": round(time.perf_counter() - t0, 2),
+        **mic_counts(windows, genre, track_seconds),
+        "captured_windows": len(windows),
+        "summary_verdict": summary.get("verdict"),
+        "device_rate": src.get("samplerate"),
+        "resampled": src.get("resampled"),
+        "overflows": summary.get("overflows"),
+        "dropped": summary.get("dropped"),
+    }
 
 
 def run_mic_all(tracks: list[str], paths: dict[str, str], models: str | None, hop: float) -> list[dict[str, Any]]:
@@ -262,8 +275,10 @@ def run_mic_all(tracks: list[str], paths: dict[str, str], models: str | None, ho
                 print(f"{MIC} {t}: left out ({e})", file=sys.stderr)
                 continue
             if r["overflows"] or r["dropped"]:
-                print(f"{MIC} {t}: {r['overflows']} input overflows, {r['dropped']} dropped blocks (busy machine?)",
-                      file=sys.stderr)
+                print(
+                    f"{MIC} {t}: {r['overflows']} input overflows, {r['dropped']} dropped blocks (busy machine?)",
+                    file=sys.stderr,
+                )
             done.append(r)
     return done
 
@@ -277,18 +292,20 @@ def tally(runs: list[dict[str, Any]], conditions: list[str]) -> list[dict[str, A
     for c in conditions:
         rs = [r for r in runs if r["condition"] == c]
         windows = sum(r["windows"] for r in rs)
-        rows.append({
-            "condition": c,
-            "description": CONDITIONS[c].description if c in CONDITIONS else DESCRIPTIONS[c],
-            "tracks": len(rs),
-            "tracks_right": sum(r["verdict"] == r["genre"] for r in rs),
-            "track_accuracy": sum(r["verdict"] == r["genre"] for r in rs) / max(1, len(rs)),
-            "windows": windows,
-            "window_accuracy": sum(r["correct"] for r in rs) / max(1, windows),
-            "silent": sum(r["silent"] for r in rs),
-            "quiet": sum(r["quiet"] for r in rs),
-            "clipping": sum(r["clipping"] for r in rs),
-        })
+        rows.append(
+            {
+                "condition": c,
+                "description": CONDITIONS[c].description if c in CONDITIONS else DESCRIPTIONS[c],
+                "tracks": len(rs),
+                "tracks_right": sum(r["verdict"] == r["genre"] for r in rs),
+                "track_accuracy": sum(r["verdict"] == r["genre"] for r in rs) / max(1, len(rs)),
+                "windows": windows,
+                "window_accuracy": sum(r["correct"] for r in rs) / max(1, windows),
+                "silent": sum(r["silent"] for r in rs),
+                "quiet": sum(r["quiet"] for r in rs),
+                "clipping": sum(r["clipping"] for r in rs),
+            }
+        )
     return rows
 
 
@@ -298,14 +315,18 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     def delta(r: dict[str, Any], key: str) -> str:
         return "" if clean is None or r is clean else f" ({100 * (r[key] - clean[key]):+.1f})"
 
-    out = ["| condition | what | window accuracy (vs clean, points) | tracks right (vs clean) | silent windows "
-           "| quiet / clipping windows |",
-           "|---|---|---|---|---|---|"]
+    out = [
+        "| condition | what | window accuracy (vs clean, points) | tracks right (vs clean) | silent windows "
+        "| quiet / clipping windows |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        out.append(f"| {r['condition']} | {r['description']} "
-                   f"| {100 * r['window_accuracy']:.1f}%{delta(r, 'window_accuracy')} "
-                   f"| {r['tracks_right']}/{r['tracks']}{delta(r, 'track_accuracy')} | {r['silent']}/{r['windows']} "
-                   f"| {r['quiet']} / {r['clipping']} |")
+        out.append(
+            f"| {r['condition']} | {r['description']} "
+            f"| {100 * r['window_accuracy']:.1f}%{delta(r, 'window_accuracy')} "
+            f"| {r['tracks_right']}/{r['tracks']}{delta(r, 'track_accuracy')} | {r['silent']}/{r['windows']} "
+            f"| {r['quiet']} / {r['clipping']} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -339,16 +360,24 @@ def chart(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", help="model bundle folder (default: the shipped one)")
-    p.add_argument("--tracks-from", type=Path,
-                   help="track-name list, or a bundle / manifest.json with held-out tracks (default: --models')")
+    p.add_argument(
+        "--tracks-from",
+        type=Path,
+        help="track-name list, or a bundle / manifest.json with held-out tracks (default: --models')",
+    )
     p.add_argument("--audio-dir", type=Path, help="GTZAN-layout audio (default ../shared/data/gtzan/audio)")
     p.add_argument("--conditions", help="comma-separated condition names (default: all); clean is always run")
     p.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
     p.add_argument("--limit", type=int, help="only N tracks, one a genre first (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hop", type=float, default=0.5)
-    p.add_argument("--mic", type=int, default=0, metavar="N",
-                   help=f"also play the first N tracks into a {MIC_RATE} Hz virtual microphone (row {MIC}; real time)")
+    p.add_argument(
+        "--mic",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"also play the first N tracks into a {MIC_RATE} Hz virtual microphone (row {MIC}; real time)",
+    )
     p.add_argument("--out", type=Path, default=Path("out/robustness"), help="default out/robustness")
     p.add_argument("--list-conditions", action="store_true")
     return p.parse_args(argv)
@@ -376,8 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     if not found:
         raise SystemExit(f"none of the {len(named)} held-out tracks has audio in {audio}")
     if len(found) < len(named):
-        print(f"{len(named) - len(found)} of {len(named)} held-out tracks have no audio in {audio}; "
-              f"measuring the other {len(found)}", file=sys.stderr)
+        print(
+            f"{len(named) - len(found)} of {len(named)} held-out tracks have no audio in {audio}; "
+            f"measuring the other {len(found)}",
+            file=sys.stderr,
+        )
     tracks = across_genres(list(found))[: a.limit]
     paths = {t: str(found[t]) for t in tracks}
     tasks = [(c, t, paths[t], a.seed, a.hop) for c in conditions for t in tracks]
@@ -400,15 +432,22 @@ def main(argv: list[str] | None = None) -> int:
             conditions.append(MIC)
     rows = tally(runs, conditions)
     a.out.mkdir(parents=True, exist_ok=True)
-    meta = {"models": str(a.models or default_bundle_dir()), "tracks": tracks, "seed": a.seed, "hop": a.hop,
-            "seconds": round(time.perf_counter() - t0, 1)}
+    meta = {
+        "models": str(a.models or default_bundle_dir()),
+        "tracks": tracks,
+        "seed": a.seed,
+        "hop": a.hop,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     note = ""
     if mic_tracks:
         # the mic row may cover fewer tracks than clean: give clean on the same tracks beside it
         same = tally([r for r in runs if r["condition"] == "clean" and r["track"] in mic_tracks], ["clean"])[0]
         meta["mic"] = {"tracks": mic_tracks, "rate": MIC_RATE, "clean_same_tracks": same}
-        note = (f"\n{MIC} on {len(mic_tracks)} tracks; clean on the same tracks: {100 * same['window_accuracy']:.1f}% "
-                f"of windows, {same['tracks_right']}/{same['tracks']} tracks right\n")
+        note = (
+            f"\n{MIC} on {len(mic_tracks)} tracks; clean on the same tracks: {100 * same['window_accuracy']:.1f}% "
+            f"of windows, {same['tracks_right']}/{same['tracks']} tracks right\n"
+        )
     (a.out / "results.json").write_text(json.dumps({"meta": meta, "conditions": rows, "runs": runs}, indent=1))
     table = markdown(rows)
     (a.out / "results.md").write_text(f"{len(tracks)} tracks, seed {a.seed}, models {meta['models']}\n\n{table}{note}")

@@ -102,8 +102,9 @@ def measure(python: str, args: list[str], cwd: Path, timeout: float) -> dict[str
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     with open(out, "wb") as stdout:
         t0 = time.perf_counter()
-        p = subprocess.Popen([python, "-P", "-m", "gtzan.daemon.cli", *args], stdout=stdout,
-                             stderr=subprocess.DEVNULL, cwd=cwd, env=env)
+        p = subprocess.Popen(
+            [python, "-P", "-m", "gtzan.daemon.cli", *args], stdout=stdout, stderr=subprocess.DEVNULL, cwd=cwd, env=env
+        )
         try:
             _, status, ru = os.wait4(p.pid, 0)
         except BaseException:
@@ -119,9 +120,13 @@ def measure(python: str, args: list[str], cwd: Path, timeout: float) -> dict[str
 
 def summarise(runs: list[dict[str, float]], audio_s: float) -> dict[str, float]:
     wall = statistics.median(r["wall_s"] for r in runs)
-    return {"wall_s": round(wall, 3), "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 3),
-            "peak_mb": round(max(r["peak_mb"] for r in runs), 1), "x_realtime": round(audio_s / wall, 1),
-            "wall_s_runs": [round(r["wall_s"], 3) for r in runs]}
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 3),
+        "peak_mb": round(max(r["peak_mb"] for r in runs), 1),
+        "x_realtime": round(audio_s / wall, 1),
+        "wall_s_runs": [round(r["wall_s"], 3) for r in runs],
+    }
 
 
 def plot(results: dict, path: Path) -> None:
@@ -143,8 +148,9 @@ def plot(results: dict, path: Path) -> None:
             ax1.plot(x, [r[who]["x_realtime"] for _, r in rows], style, marker=marker, label=label)
             ax2.plot(x, [r[who]["peak_mb"] for _, r in rows], style, marker=marker, label=label)
         for c, r in rows:
-            ax1.annotate(c, (r["audio_s"], r["this"]["x_realtime"]), fontsize=7, xytext=(3, 3),
-                         textcoords="offset points")
+            ax1.annotate(
+                c, (r["audio_s"], r["this"]["x_realtime"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
     ax1.axhline(300, color="grey", lw=0.8, ls=":")
     ax1.set(xscale="log", xlabel="audio (s)", ylabel="times real time (wall)", title="throughput")
     ax2.set(xscale="log", xlabel="audio (s)", ylabel="peak RSS (MB, largest process)", title="memory")
@@ -167,7 +173,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("."))
     ap.add_argument("--timeout", type=float, default=3600)
     a = ap.parse_args()
-    from bench_daemon import byte_compile, reference_ms_per_hop  # noqa: PLC0415 - beside this script
+    from bench_daemon import byte_compile, reference_ms_per_hop
 
     cases = a.cases.split(",")
     byte_compile()

@@ -17,13 +17,13 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from gtzan.audio import load_audio  # noqa: E402
-from gtzan.constants import WINDOW_SAMPLES  # noqa: E402
-from gtzan.datadir import data_dir  # noqa: E402
-from gtzan.features import FEATURE_NAMES, clip_features  # noqa: E402
-from gtzan.features.stream import StreamingExtractor  # noqa: E402
+from gtzan.audio import load_audio
+from gtzan.constants import WINDOW_SAMPLES
+from gtzan.datadir import data_dir
+from gtzan.features import FEATURE_NAMES, clip_features
+from gtzan.features.stream import StreamingExtractor
 
 TEMPO = FEATURE_NAMES.index("tempo")
 
@@ -36,8 +36,9 @@ def main() -> None:
     if d is None:
         sys.exit("GTZAN data not found (set GTZAN_DATA)")
     with open(d / "features_30_sec.csv", newline="") as fh:
-        rows = {r["filename"].rsplit(".", 1)[0]: np.array([float(r[n]) for n in FEATURE_NAMES])
-                for r in csv.DictReader(fh)}
+        rows = {
+            r["filename"].rsplit(".", 1)[0]: np.array([float(r[n]) for n in FEATURE_NAMES]) for r in csv.DictReader(fh)
+        }
     std = np.std(np.stack(list(rows.values())), axis=0)
     tracks = sorted((d / "audio").glob("*/*.flac"))
     worst = np.zeros(58)
@@ -57,13 +58,17 @@ def main() -> None:
                 stream_worst = max(stream_worst, float(np.max(np.abs(b - w.features) / std)))
                 stream_windows += 1
     k = int(np.argmax(worst))
-    print(f"{len(tracks)} tracks against features_30_sec.csv: worst deviation {worst[k]:.4f} std "
-          f"({FEATURE_NAMES[k]}), tempo equal on {tempo_equal}/{len(tracks)}")
+    print(
+        f"{len(tracks)} tracks against features_30_sec.csv: worst deviation {worst[k]:.4f} std "
+        f"({FEATURE_NAMES[k]}), tempo equal on {tempo_equal}/{len(tracks)}"
+    )
     for i in np.argsort(worst)[::-1][:5]:
         print(f"  {FEATURE_NAMES[i]:24s} {worst[i]:.4f} std")
     if args.stream:
-        print(f"{stream_windows} streamed windows against the batch features: worst deviation "
-              f"{stream_worst:.2e} std, tempo different on {stream_tempo_diff}")
+        print(
+            f"{stream_windows} streamed windows against the batch features: worst deviation "
+            f"{stream_worst:.2e} std, tempo different on {stream_tempo_diff}"
+        )
 
 
 if __name__ == "__main__":
