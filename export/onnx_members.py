@@ -209,7 +209,7 @@ def svm_to_onnx(model, scaler=None):
     import warnings
 
     with warnings.catch_warnings():  # the converter reads probA_/probB_, deprecated with probability=True
-        warnings.filterwarnings("ignore", message=".*deprecated.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*deprecated.*probability=True", category=FutureWarning)
         return _skl_convert(model, {id(model): {"zipmap": False}}, scaler)
 
 

@@ -151,9 +151,8 @@ def test_blend_choice_beats_or_equals_every_single_member():
 
 
 def test_the_svm_is_scored_out_of_fold_and_weighted_only_when_named(meta: Path):
-    from gtzan.training.crossfit import cross_fit
-
     from gtzan.features import FEATURE_NAMES
+    from gtzan.training.crossfit import cross_fit
 
     t = _table(per_genre=6, windows=4)
     means = [i for i, n in enumerate(FEATURE_NAMES) if n.endswith("_mean")][:10]
