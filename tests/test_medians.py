@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 
 from gtzan.features import medians
 
@@ -55,8 +56,9 @@ def test_time_median_of_a_strided_view(path):
     np.testing.assert_array_equal(medians.time_median(view), want)
 
 
-def batcher_median_network(wires: int = 32, middle: int = 15) -> list[tuple[int, int]]:
-    """Batcher's odd-even merge sort, pruned to the middle wire, without the always-largest last wire."""
+def batcher_network(real: int, outputs: set[int], wires: int = 32) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort on 32 wires, without comparators that touch a wire past the ``real``
+    values (those hold +inf: such a comparator moves nothing), pruned to what ``outputs`` depend on."""
     net = []
     p = 1
     while p < wires:
@@ -64,21 +66,38 @@ def batcher_median_network(wires: int = 32, middle: int = 15) -> list[tuple[int,
         while k >= 1:
             for j in range(k % p, wires - k, 2 * k):
                 for i in range(min(k, wires - j - k)):
-                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < real:
                         net.append((i + j, i + j + k))
             k //= 2
         p *= 2
-    live, kept = {middle}, []
+    live, kept = set(outputs), []
     for a, b in reversed(net):
         if a in live or b in live:
             live |= {a, b}
             kept.append((a, b))
-    return [(a, b) for a, b in reversed(kept) if b != wires - 1]
+    return kept[::-1]
 
 
 @needs_kernel
-def test_kernel_network_is_batchers_pruned():
-    assert [tuple(c) for c in medians._kernel.network()] == batcher_median_network()
+def test_kernel_networks_are_batchers_pruned():
+    assert [tuple(c) for c in medians._kernel.network()] == batcher_network(31, {15})
+    assert [tuple(c) for c in medians._kernel.shared_network()] == batcher_network(28, {12, 13, 14, 15})
+
+
+@needs_kernel
+def test_kernel_equals_partition_on_any_windows():
+    """Windows taken four at a time (sharing 28 values) and one at a time, full and partial lanes, any
+    indices (repeated ones too): every output is the median NumPy's partition picks."""
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        n_out, lanes, rows = int(rng.integers(1, 40)), int(rng.integers(1, 50)), int(rng.integers(1, 60))
+        x = spectra(trial, rows, lanes)[trial % 4]
+        idx = rng.integers(0, rows, n_out + 30).astype(np.int64)
+        out = np.full((n_out, lanes + 3), -1.0, np.float32)  # a wider row: the kernel writes `lanes` of it
+        medians._kernel.sliding(x, idx, lanes, lanes, out, lanes + 3)
+        win = x[sliding_window_view(idx, 31)]  # (n_out, 31, lanes)
+        np.testing.assert_array_equal(out[:, :lanes], np.partition(win, 15, axis=1)[:, 15])
+        assert np.all(out[:, lanes:] == -1.0)
 
 
 @needs_kernel
