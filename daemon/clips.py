@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gtzan.constants import SR
+
+if TYPE_CHECKING:
+    import soundfile as sf
 
 # containers whose frame counts are exact and where a seek lands on the very sample asked for
 SEEK_EXACT_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "AIFF", "AU", "CAF", "FLAC"})
@@ -75,12 +79,26 @@ class FileRanges:
     def available(self) -> bool:
         return True
 
+    def _open(self) -> sf.SoundFile:
+        """The file, opened again by this process: it may have been removed or replaced since it was probed."""
+        import soundfile as sf
+
+        from gtzan.audio import libsndfile_reason
+
+        try:
+            return sf.SoundFile(str(self.path))
+        except (sf.LibsndfileError, OSError) as e:
+            if not self.path.is_file():
+                raise ClipError(f"{self.path}: the file disappeared while it was being read") from None
+            reason = libsndfile_reason(e) if isinstance(e, sf.LibsndfileError) else (e.strerror or str(e))
+            raise ClipError(f"{self.path}: cannot open it again to read its windows ({reason})") from None
+
     def blocks(self, a: int, b: int, block: int) -> Iterator[np.ndarray]:
         import soundfile as sf
 
         from gtzan.audio import AudioError, libsndfile_reason, mono_blocks
 
-        with sf.SoundFile(str(self.path)) as f:
+        with self._open() as f:
             pos = a - a % self.grid
             if pos >= b:
                 return

@@ -58,6 +58,19 @@ def test_a_range_past_where_a_flac_is_cut_is_an_error(tmp_path: Path) -> None:
             list(clip.blocks(a, clip.n_samples, 4096))
 
 
+def test_a_file_removed_or_replaced_after_the_probe_is_an_error(tmp_path: Path) -> None:
+    """Each process opens the file again: gone, or no longer audio, it is the same one-line error kind."""
+    path = wavgen.write(tmp_path / "m.flac", wavgen.music_like(6.0), subtype="PCM_16", fmt="FLAC")
+    clip = seekable_file(path, None, 4096)
+    assert clip is not None
+    path.write_bytes(b"not audio any more" * 100)
+    with pytest.raises(ClipError, match="cannot open it again to read its windows"):
+        list(clip.blocks(0, clip.n_samples, 4096))
+    path.unlink()
+    with pytest.raises(ClipError, match="the file disappeared while it was being read"):
+        list(clip.blocks(0, clip.n_samples, 4096))
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_split_run_stops_where_the_file_does(tmp_path: Path) -> None:
     """Windows up to the missing audio, in order, then the error: what streaming the file gives."""
