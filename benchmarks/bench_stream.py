@@ -2,6 +2,7 @@
 
     python benchmarks/bench_stream.py [--track PATH] [--hop 0.5] [--breakdown] [--numpy-medians]
     python benchmarks/bench_stream.py --compare OTHER_CHECKOUT [--rounds 10]
+    python benchmarks/bench_stream.py --paced [--rounds 4]
 
 Both run in this process on the same 30 s of audio at the same hop, so the ratio is what counts,
 with glibc's malloc tuned as gtzan-listen tunes it (gtzan.memory; --default-malloc leaves it alone).
@@ -22,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # tests/ hold
 
 import numpy as np
 
-from gtzan.constants import WINDOW_SAMPLES, hop_frames
+from gtzan.constants import HOP, SR, WINDOW_SAMPLES, hop_frames
 from gtzan.datadir import audio_dir
 from gtzan.features.stream import StreamingExtractor
 from tests import librosa_reference as _reference
@@ -176,6 +177,32 @@ def breakdown(y: np.ndarray, hop: float) -> None:
         print(f"  {name:16s} {sec / n * 1000:6.2f}")
 
 
+def paced(y: np.ndarray, hop: float, rounds: int) -> None:
+    """The extractor's CPU per hop when hops arrive at the listener's pace (idle between them), against
+    back to back, alternating: what a hop costs live, where the process sleeps between windows."""
+    import statistics
+
+    frames = hop_frames(hop)
+    n = frames * HOP
+    result: dict[str, list[float]] = {"back to back": [], "paced": []}
+    for r in range(rounds):
+        for mode in ("back to back", "paced") if r % 2 == 0 else ("paced", "back to back"):
+            ex = StreamingExtractor(frames)
+            ex.push(y[:WINDOW_SAMPLES])
+            cpu = []
+            for i in range(WINDOW_SAMPLES, len(y) - n + 1, n):
+                if mode == "paced":
+                    time.sleep(n / SR)
+                t = time.process_time()
+                ex.push(y[i : i + n])
+                cpu.append(time.process_time() - t)
+            result[mode].append(statistics.median(cpu) * 1000)
+    for mode, ms in result.items():
+        runs = ", ".join(f"{m:.2f}" for m in ms)
+        print(f"{mode:13s}: median {statistics.median(ms):.2f} ms CPU per hop (runs {runs})")
+    print(f"paced / back to back: {statistics.median(result['paced']) / statistics.median(result['back to back']):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--track")
@@ -185,7 +212,8 @@ def main() -> None:
     ap.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
     ap.add_argument("--numpy-medians", action="store_true", help="the NumPy median filters, as without a C compiler")
     ap.add_argument("--compare", metavar="ROOT", help="also time another checkout's extractor (its root), in turns")
-    ap.add_argument("--rounds", type=int, default=10, help="--compare: rounds of A B B A passes")
+    ap.add_argument("--rounds", type=int, default=10, help="--compare: rounds of A B B A passes; --paced: runs")
+    ap.add_argument("--paced", action="store_true", help="hops at real-time pace (idle between) against back to back")
     args = ap.parse_args()
     if args.numpy_medians:
         from gtzan.features import medians
@@ -198,6 +226,9 @@ def main() -> None:
     y, name = load_track(args.track)
     if args.breakdown:
         breakdown(y, args.hop)
+        return
+    if args.paced:
+        paced(y, args.hop, args.rounds)
         return
     if args.compare:
         compare(y, name, args.hop, args.compare, args.rounds, args.naive_windows, not args.default_malloc)

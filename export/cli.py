@@ -55,12 +55,10 @@ def _one_line(e: BaseException) -> str:
 
 
 def _member_list(text: str | None) -> tuple[str, ...]:
-    from gtzan.training.members import REPORT_BLEND, blend_candidates
+    from gtzan.training.members import parse_blend_members
 
-    if text is None:
-        return REPORT_BLEND
     try:
-        return blend_candidates(n.strip() for n in text.split(",") if n.strip())
+        return parse_blend_members(text)
     except ValueError as e:
         raise ExportError(f"--blend-members: {e}") from None
 

@@ -69,9 +69,9 @@ def test_all_members_predict_ten_probabilities_from_raw_features(trained):
         assert acc > 0.6, name
 
 
-def test_blend_weights_are_tuned_on_validation(trained):
+def test_blend_rule_and_weights_are_chosen_on_validation(trained):
     table, tm = trained
-    from gtzan.blend import blend_predict
+    from gtzan.blend import predict
     from gtzan.training.members import REPORT_BLEND as BLEND_MEMBERS
 
     # the single-split protocols tune the report's six, as the report did
@@ -79,9 +79,19 @@ def test_blend_weights_are_tuned_on_validation(trained):
     assert all(isinstance(v, int) and 0 <= v for v in tm.weights.values()) and any(tm.weights.values())
     val = tm.split.val
     probs = np.stack([tm.member(n).predict_proba(table.X[val]) for n in BLEND_MEMBERS])
-    acc = np.mean(blend_predict(probs, [tm.weights[n] for n in BLEND_MEMBERS]) == table.y[val])
-    assert acc == pytest.approx(tm.blend_val_accuracy)
-    assert tm.blend_test_tuned_accuracy >= np.mean(tm.blend_predict(table.X[tm.split.test]) == table.y[tm.split.test])
+    ch = tm.choice
+    for rule in ("vote", "mean"):  # each rule's weights score what the search says, on validation
+        acc = np.mean(predict(probs, [ch.searched[rule][n] for n in BLEND_MEMBERS], rule) == table.y[val])
+        assert acc == pytest.approx(ch.oof_accuracy[rule])
+    # the better rule is kept (the mean on a tie), as in the cross-validated protocols
+    assert ch.rule == max(("vote", "mean"), key=lambda r: (ch.oof_accuracy[r], r == "mean"))
+    assert tm.weights == ch.searched[ch.rule] and tm.blend_val_accuracy == ch.oof_accuracy[ch.rule]
+    test = tm.split.test
+    tprobs = np.stack([tm.member(n).predict_proba(table.X[test]) for n in BLEND_MEMBERS])
+    np.testing.assert_array_equal(tm.blend_predict(table.X[test]),
+                                  predict(tprobs, [tm.weights[n] for n in BLEND_MEMBERS], ch.rule))
+    assert tm.blend_test_tuned_accuracy >= np.mean(predict(tprobs, [ch.searched["vote"][n] for n in BLEND_MEMBERS],
+                                                           "vote") == table.y[test])
 
 
 def test_evaluate_and_report(trained, tmp_path):
@@ -91,7 +101,9 @@ def test_evaluate_and_report(trained, tmp_path):
 
     res = evaluate(tm, table)
     t = res["scores"]["test"]
-    assert set(t) >= {"keras1", "xgb", "knn", "rf", "svm", "numpy_net", "blend", "blend_test_tuned"}
+    assert set(t) >= {"keras1", "xgb", "knn", "rf", "svm", "numpy_net", "blend", "blend_vote", "blend_mean",
+                      "blend_test_tuned"}
+    assert t["blend"] == t[f"blend_{tm.choice.rule}"]
     b = t["blend"]
     cm = np.array(b["confusion"])
     assert cm.sum() == tm.split.test.size and np.trace(cm) / cm.sum() == pytest.approx(b["accuracy"])
@@ -176,6 +188,28 @@ def test_cli_quick_run_reproduces_the_pipeline(trained, tmp_path):
         assert cli[name]["confusion"] == ref[name]["confusion"], name
 
 
+def test_single_split_blend_searches_the_named_members(trained):
+    """--blend-members reaches the single-split protocols: weights only for the named members, and the
+    blend row scores their blend alone."""
+    from gtzan.blend import predict
+    from gtzan.training.evaluate import evaluate
+    from gtzan.training.members import REPORT_BLEND
+    from gtzan.training.pipeline import train_members
+
+    table, tm = trained
+    assert tm.blend_members == REPORT_BLEND and tuple(tm.weights) == REPORT_BLEND
+    two = train_members(table, tm.split, quick=True, seed=0, progress=False, include_numpy=False,
+                        blend_members=("svm", "xgb"))
+    assert two.blend_members == ("xgb", "svm")
+    assert tuple(two.weights) == tuple(two.weights_test_tuned) == ("xgb", "svm")
+    res = evaluate(two, table, parts=("test",))
+    assert res["blend_members"] == ["xgb", "svm"]
+    test = tm.split.parts()["test"]
+    probs = np.stack([two.member(n).predict_proba(table.X[test]) for n in ("xgb", "svm")])
+    labels = predict(probs, [two.weights["xgb"], two.weights["svm"]], two.choice.rule)
+    assert res["scores"]["test"]["blend"]["accuracy"] == pytest.approx(np.mean(labels == table.y[test]))
+
+
 def test_cli_bad_input(tmp_path):
     from click.testing import CliRunner
 
@@ -190,6 +224,8 @@ def test_cli_bad_input(tmp_path):
     assert r.exit_code == 2 and "give --audio-dir, --features, or both" in r.output
     r = CliRunner().invoke(main, ["--features", str(bad), "--out", str(tmp_path / "o4"), "--hop-samples", "0"])
     assert r.exit_code == 2 and "positive number of samples" in r.output
+    r = CliRunner().invoke(main, ["--features", str(bad), "--out", str(tmp_path / "o5"), "--blend-members", "xgb,numpy_net"])
+    assert r.exit_code == 2 and "blend members must be some of" in r.output and not (tmp_path / "o5").exists()
 
 
 @pytest.mark.slow

@@ -25,6 +25,15 @@ CROSS_VALIDATED = ("track", "artist")
 ALL_PROTOCOLS = ("paper", "track", "artist", "filtered")
 
 
+def _blend_members(text: str | None) -> tuple[str, ...]:
+    from .members import parse_blend_members
+
+    try:
+        return parse_blend_members(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--blend-members") from None
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--audio-dir",
@@ -102,6 +111,13 @@ ALL_PROTOCOLS = ("paper", "track", "artist", "filtered")
     help="A 30 s table (features_30_sec.csv): also measure, in the cross-validation's folds, a 30 s context "
     "model against averaging the 3 s blend over each track (reported, not shipped).",
 )
+@click.option(
+    "--blend-members",
+    default=None,
+    metavar="NAMES",
+    help="Comma-separated members the blend may weight (default: the report's six, "
+    "keras1,keras2,keras3,xgb,knn,rf; svm may be added), under every protocol.",
+)
 @click.option("--no-numpy", is_flag=True, help="Skip the NumPy network.")
 @click.option("--sweep/--no-sweep", default=False, help="Also run the NumPy-net Table 1 sweep (first protocol).")
 def main(
@@ -119,6 +135,7 @@ def main(
     data_dir,
     at_level,
     context_csv,
+    blend_members,
     no_numpy,
     sweep,
 ) -> None:
@@ -131,6 +148,7 @@ def main(
         raise click.BadParameter("must be a positive number of samples", param_hint="--hop-samples")
     if audio_dir is None and features is None:
         raise click.UsageError("give --audio-dir, --features, or both")
+    candidates = _blend_members(blend_members)
     try:
         from .evaluate import evaluate
         from .pipeline import train_members
@@ -170,6 +188,7 @@ def main(
                     data_dir=data_dir,
                     refit=False,
                     console=con,
+                    blend_members=candidates,
                 )
                 fits.append(fit)
                 sc = next(iter(fit.evaluation["by_source"].values()))["scores"]
@@ -185,7 +204,9 @@ def main(
                     f"{k} {v['rows']} rows / {v['tracks']} tracks" for k, v in split.summary(train_table).items()
                 )
             )
-            models = train_members(train_table, split, quick=quick, seed=seed, include_numpy=not no_numpy)
+            models = train_members(
+                train_table, split, quick=quick, seed=seed, include_numpy=not no_numpy, blend_members=candidates
+            )
         except DatasetError as e:
             if len(protocols) == 1:
                 raise click.ClickException(str(e)) from e

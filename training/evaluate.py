@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from gtzan.blend import blend_predict, weighted_probs
+from gtzan.blend import weighted_probs
 from gtzan.constants import GENRES
 
 from .dataset import FeatureTable
-from .members import REPORT_BLEND
+from .ensemble import blend_labels
 from .pipeline import TrainedModels
 
 __all__ = [
@@ -111,8 +111,10 @@ def score_predictions(y: np.ndarray, pred: np.ndarray, probs: np.ndarray, tracks
 def evaluate(models: TrainedModels, table: FeatureTable, parts: tuple[str, ...] = ("val", "test")) -> dict[str, Any]:
     """Scores per model and per blend on the given parts of ``models.split``.
 
-    The blend's log-loss uses its weighted probabilities ``sum w_i p_i / sum w`` (its vote shares
-    put zero on most genres). ``blend_test_tuned`` is the report's procedure and is optimistic.
+    ``blend`` is the blend chosen on validation (its rule and weights), ``blend_vote`` and ``blend_mean``
+    each rule with its own validation-tuned weights. A blend's log-loss uses its weighted probabilities
+    ``sum w_i p_i / sum w`` (vote shares put zero on most genres). ``blend_test_tuned`` is the report's
+    procedure and is optimistic.
     """
     split = models.split
     out: dict[str, Any] = {
@@ -121,6 +123,11 @@ def evaluate(models: TrainedModels, table: FeatureTable, parts: tuple[str, ...] 
         "seed": split.seed,
         "quick": models.quick,
         "split": split.summary(table),
+        "blend_members": list(models.blend_members),
+        "blend_rule": models.choice.rule,
+        "rule_val_accuracy": dict(models.choice.oof_accuracy),
+        "weights_by_rule": {r: dict(w) for r, w in models.choice.searched.items()},
+        "temperature": models.choice.temperature,
         "weights": dict(models.weights),
         "weights_test_tuned": dict(models.weights_test_tuned),
         "blend_search_seconds": {k: v["seconds"] for k, v in models.search.items()},
@@ -136,9 +143,16 @@ def evaluate(models: TrainedModels, table: FeatureTable, parts: tuple[str, ...] 
         X, y, tracks = table.X[idx], table.y[idx], table.tracks[idx]
         probs = {m.name: m.predict_proba(X) for m in models.members}
         scores = {name: score_predictions(y, p.argmax(axis=1), p, tracks) for name, p in probs.items()}
-        stack = np.stack([probs[n] for n in REPORT_BLEND])
-        for label, w in (("blend", models.weights), ("blend_test_tuned", models.weights_test_tuned)):
-            wv = [w[n] for n in REPORT_BLEND]
-            scores[label] = score_predictions(y, blend_predict(stack, wv), weighted_probs(stack, wv), tracks)
+        stack = np.stack([probs[n] for n in models.blend_members])
+        ch = models.choice
+        blends = {
+            "blend": (ch.rule, ch.weights),
+            "blend_vote": ("vote", ch.searched["vote"]),
+            "blend_mean": ("mean", ch.searched["mean"]),
+            "blend_test_tuned": ("vote", models.weights_test_tuned),
+        }
+        for label, (rule, w) in blends.items():
+            wv = [w[n] for n in models.blend_members]
+            scores[label] = score_predictions(y, blend_labels(stack, wv, rule), weighted_probs(stack, wv), tracks)
         out["scores"][part] = scores
     return out

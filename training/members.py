@@ -352,6 +352,13 @@ def blend_candidates(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(n for n in BLEND_MEMBERS if n in names)
 
 
+def parse_blend_members(text: str | None) -> tuple[str, ...]:
+    """A ``--blend-members`` value ("keras1,xgb,svm") as blend candidates; None: the report's six."""
+    if text is None:
+        return REPORT_BLEND
+    return blend_candidates(n.strip() for n in text.split(",") if n.strip())
+
+
 def _progress(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

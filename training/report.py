@@ -16,7 +16,20 @@ from .plotting import pyplot
 
 __all__ = ["plot_confusion", "plot_curves", "plot_reliability", "write_cv_report", "write_report"]
 
-ORDER = ("keras1", "keras2", "keras3", "xgb", "knn", "rf", "svm", "numpy_net", "blend", "blend_test_tuned")
+ORDER = (
+    "keras1",
+    "keras2",
+    "keras3",
+    "xgb",
+    "knn",
+    "rf",
+    "svm",
+    "numpy_net",
+    "blend",
+    "blend_vote",
+    "blend_mean",
+    "blend_test_tuned",
+)
 _REPORTED_KEY = {
     "keras1": "keras",
     "keras2": "keras",
@@ -132,18 +145,23 @@ def _protocol_section(res: dict[str, Any], out: Path) -> list[str]:
         val_acc = val[name]["accuracy"] if name in val else None
         rep = REPORTED.get(_REPORTED_KEY.get(name, ""), None)
         label = {
-            "blend": "blend (weights tuned on validation)",
-            "blend_test_tuned": "blend (weights tuned on test, report's procedure)",
+            "blend": f"**blend ({res['blend_rule']} rule and weights chosen on validation)**",
+            "blend_vote": "blend, vote rule (the report's), weights tuned on validation",
+            "blend_mean": "blend, probability mean, weights tuned on validation",
+            "blend_test_tuned": "blend, vote rule, weights tuned on test (the report's procedure)",
         }.get(name, name)
         lines.append(
             f"| {label} | {_pct(t['accuracy'])} | {t['log_loss']:.4f} | {_pct(t['track_accuracy'])} "
             f"| {_pct(val_acc)} | {_pct(rep)} |"
         )
-    w, wt = res["weights"], res["weights_test_tuned"]
+    wr, wt = res["weights_by_rule"], res["weights_test_tuned"]
+    acc = res["rule_val_accuracy"]
     lines += [
         "",
-        "Blend weights (keras1, keras2, keras3, xgb, knn, rf): tuned on validation "
-        f"{tuple(w.values())}; tuned on test {tuple(wt.values())}. The report's weights were "
+        f"Blend weights ({', '.join(wt)}): tuned on validation, vote rule {tuple(wr['vote'].values())} "
+        f"({_pct(acc['vote'])} of the validation rows), mean rule {tuple(wr['mean'].values())} "
+        f"({_pct(acc['mean'])}); the better rule is kept, the mean on a tie: **{res['blend_rule']}**. "
+        f"Vote weights tuned on test {tuple(wt.values())}. The report's weights were "
         "(1, 3, 5) for its Keras nets, XGB 1, RF 3, KNN 2.",
         f"Weight search time: validation {res['blend_search_seconds'].get('val', 0):.2f} s, "
         f"test {res['blend_search_seconds'].get('test', 0):.2f} s.",
@@ -151,7 +169,7 @@ def _protocol_section(res: dict[str, Any], out: Path) -> list[str]:
     ]
     if "blend" in test:
         lines += [
-            "Per-genre recall on test (blend, validation-tuned):",
+            "Per-genre recall on test (blend chosen on validation):",
             "",
             "| " + " | ".join(GENRES) + " |",
             "|" + "---|" * len(GENRES),
