@@ -157,6 +157,13 @@ def _member_list(text: str | None) -> tuple[str, ...]:
     help="Copies of each audio track for each of --augment degraded and severe.",
 )
 @click.option(
+    "--augment-weight",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="What an augmented row counts for in the members' fits (a real row counts 1; KNN counts every row once).",
+)
+@click.option(
     "--hold-out-fold",
     type=click.IntRange(0, 4),
     default=None,
@@ -202,6 +209,7 @@ def main(
     jobs,
     augment,
     augment_copies,
+    augment_weight,
     hold_out_fold,
     at_level,
     blend_members,
@@ -241,6 +249,7 @@ def main(
                 cache_dir=cache_dir,
                 augment=tuple(augment),
                 augment_copies=augment_copies,
+                augment_weight=augment_weight,
                 hold_out_fold=hold_out_fold,
                 level_rms=LEVEL_RMS if at_level else None,
                 context_csv=context_csv,

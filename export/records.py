@@ -95,6 +95,7 @@ def manifest_info(
             "audio_fingerprint",
             "held_out_tracks",
             "augmented",
+            "augment_weight",
         )
     }
     return {

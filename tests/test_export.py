@@ -512,7 +512,7 @@ def test_cli_augmented_bundle_holds_out_a_fold_and_records_its_rows(gtzan_audio:
     out = tmp_path / "bundle"
     res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--folds", "2", "--cache-dir",
                     str(tmp_path / "cache"), "--protocol", "paper", "--augment", "gain", "--augment", "degraded",
-                    "--augment-copies", "1",
+                    "--augment-copies", "1", "--augment-weight", "0.5",
                     "--hold-out-fold", "0"])
     assert res.exit_code == 0, res.stderr[-2000:]
     man = load_bundle(out).manifest.to_json()
@@ -523,6 +523,7 @@ def test_cli_augmented_bundle_holds_out_a_fold_and_records_its_rows(gtzan_audio:
     assert set(rows) == {"ours", "gain", "degraded"} and rows["gain"] == rows["ours"] == rows["degraded"]
     assert data["trained_on"] == ["degraded", "gain", "ours"]
     assert data["augmented"]["degraded"]["copies"] == 1 and data["augmented"]["gain"]["rows"] == rows["gain"]
+    assert data["augment_weight"] == 0.5
     scores = man["metrics"]["scores"]
     assert {"ours", "gain", "degraded"} <= set(scores)  # out-of-fold scores on the augmented rows too
 

@@ -210,6 +210,54 @@ def test_single_split_blend_searches_the_named_members(trained):
     assert res["scores"]["test"]["blend"]["accuracy"] == pytest.approx(np.mean(labels == table.y[test]))
 
 
+def test_row_weights_reach_every_member_that_takes_them(monkeypatch):
+    """fit_members passes each training row's weight to the networks, XGBoost, the forest and the SVM."""
+    import sklearn.ensemble
+    import sklearn.svm
+    import xgboost
+
+    from gtzan.training import keras_net
+    from gtzan.training.members import fit_members
+
+    table = _table(tracks=3, windows=3)
+    seen: dict[str, list] = {}
+
+    def spy(name, fit):
+        def wrapped(*a, **k):
+            seen.setdefault(name, []).append(k.get("sample_weight"))
+            return fit(*a, **k)
+
+        return wrapped
+
+    monkeypatch.setattr(keras_net, "train_keras", spy("keras", keras_net.train_keras))
+    for name, cls in (("xgb", xgboost.XGBClassifier), ("rf", sklearn.ensemble.RandomForestClassifier),
+                      ("svm", sklearn.svm.SVC)):
+        monkeypatch.setattr(cls, "fit", spy(name, cls.fit))
+    rng = np.random.default_rng(0)
+    weight = rng.uniform(0.1, 1.0, len(table))
+    train, val = np.arange(0, len(table), 2), np.arange(1, len(table), 2)
+    fit_members(table, train, val, quick=True, progress=False, include_numpy=False, sample_weight=weight)
+    assert len(seen["keras"]) == 3 and set(seen) == {"keras", "xgb", "rf", "svm"}
+    for name, calls in seen.items():
+        for w in calls:
+            np.testing.assert_array_equal(w, weight[train], err_msg=name)
+    seen.clear()
+    fit_members(table, train, val, quick=True, progress=False, include_numpy=False)
+    assert all(w is None for calls in seen.values() for w in calls)
+
+
+def test_augment_weight_outside_0_1_is_refused(tmp_path):
+    from gtzan.training.dataset import DatasetError
+    from gtzan.training.orchestrate import RowSpec, load_rows
+
+    csv = tmp_path / "f.csv"
+    _table().to_csv(csv)
+    for w in (0.0, 1.5):
+        with pytest.raises(DatasetError, match="augmented rows' weight"):
+            load_rows(RowSpec(features_csv=csv, augment_weight=w), progress=False)
+    assert load_rows(RowSpec(features_csv=csv), progress=False).weight is None
+
+
 def test_cli_bad_input(tmp_path):
     from click.testing import CliRunner
 

@@ -136,6 +136,7 @@ def cross_fit(
     console: Any = None,
     blend_members: tuple[str, ...] = REPORT_BLEND,
     context: FeatureTable | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> CrossFit:
     """Run steps 1-5 of the module docstring on ``table``.
 
@@ -144,6 +145,7 @@ def cross_fit(
     steering the blend. ``blend_members`` are the members the blend may give a weight (the others get 0).
     ``context`` (one 30 s row per track) adds the measurement of gtzan.training.context, on the table's
     rows and on our windows of the audio, and (with ``refit``) the context model fitted on all its rows.
+    ``sample_weight`` (one per row) weighs the rows in the members' fits (gtzan.training.members.fit_members).
     """
     blend_members = blend_candidates(blend_members)
     timings: dict[str, float] = {}
@@ -153,7 +155,15 @@ def cross_fit(
     t0 = time.perf_counter()
     folds, groups = cv_folds(table, protocol, n_folds=n_folds, seed=seed, data_dir=data_dir)
     cv = cross_validate(
-        table, folds, groups, train_mask=trainable, quick=quick, seed=seed, progress=progress, console=console
+        table,
+        folds,
+        groups,
+        train_mask=trainable,
+        quick=quick,
+        seed=seed,
+        progress=progress,
+        console=console,
+        sample_weight=sample_weight,
     )
     timings["cross-validation"] = time.perf_counter() - t0
 
@@ -217,7 +227,9 @@ def cross_fit(
         t0 = time.perf_counter()
         if console is not None:
             console.print(f"refit on all {tr.size} rows at the folds' lengths {lengths}", highlight=False)
-        fit.members = fit_members(table, tr, None, quick=quick, seed=seed, progress=progress, fixed=lengths)
+        fit.members = fit_members(
+            table, tr, None, quick=quick, seed=seed, progress=progress, fixed=lengths, sample_weight=sample_weight
+        )
         if context is not None:
             from .context import fit_context
 

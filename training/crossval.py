@@ -85,6 +85,7 @@ def cross_validate(
     progress: bool = True,
     include_numpy: bool = True,
     console: Any = None,
+    sample_weight: np.ndarray | None = None,
 ) -> CrossValResult:
     """Out-of-fold probabilities of every member for every row of ``table`` (see module docstring)."""
     n = len(table)
@@ -109,7 +110,14 @@ def cross_validate(
                 highlight=False,
             )
         members = fit_members(
-            table, pool[tr], pool[va], quick=quick, seed=seed, progress=progress, include_numpy=include_numpy
+            table,
+            pool[tr],
+            pool[va],
+            quick=quick,
+            seed=seed,
+            progress=progress,
+            include_numpy=include_numpy,
+            sample_weight=sample_weight,
         )
         for m in members:
             oof[m.name][test] = m.predict_proba(table.X[test])

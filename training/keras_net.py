@@ -86,6 +86,7 @@ def train_keras(
     n_classes: int = 10,
     eager: bool = False,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
     """Fit one network (scaled features in); returns (model, history with loss/accuracy/val_*).
 
@@ -116,6 +117,7 @@ def train_keras(
     hist = model.fit(
         np.asarray(X, np.float32),
         np.asarray(y, np.int64),
+        sample_weight=None if sample_weight is None else np.asarray(sample_weight, np.float32),
         validation_data=(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64)) if has_val else None,
         epochs=epochs,
         batch_size=batch_size,

@@ -118,6 +118,7 @@ class FitInputs:
     task: Callable[[str, int], Any]  # a progress-bar task: name, total
     advance: Callable[[Any, int], None]  # task, completed
     epoch_cb: Callable[[Any], Callable[[int, dict[str, float]], None]]
+    wtr: np.ndarray | None = None  # a weight per training row (augmented copies may count less); None: all 1
 
 
 Fit = Callable[[FitInputs, "MemberSpec"], TrainedMember]
@@ -155,6 +156,7 @@ def _fit_keras(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
         learning_rate=cfg["keras_lr"],
         eager=inp.quick,
         on_epoch=inp.epoch_cb(tid),
+        sample_weight=inp.wtr,
     )
     inp.advance(tid, epochs)
     return TrainedMember(
@@ -195,16 +197,18 @@ def _fit_xgb(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     curve: list[float] = []
     if inp.fixed is not None:
         params.update(n_estimators=int(inp.fixed["xgb_rounds"]), early_stopping_rounds=None)
-        xgb = XGBClassifier(**params).fit(inp.Xtr, inp.ytr, verbose=False)
+        xgb = XGBClassifier(**params).fit(inp.Xtr, inp.ytr, sample_weight=inp.wtr, verbose=False)
     else:
-        xgb = XGBClassifier(**params).fit(inp.Xtr, inp.ytr, eval_set=[(inp.Xva, inp.yva)], verbose=False)
+        xgb = XGBClassifier(**params).fit(
+            inp.Xtr, inp.ytr, sample_weight=inp.wtr, eval_set=[(inp.Xva, inp.yva)], verbose=False
+        )
         curve = [float(v) for v in xgb.evals_result()["validation_0"]["mlogloss"]]
         best = getattr(xgb, "best_iteration", None) if cfg["xgb_early_stop"] else None
         if best is not None and best + 1 < cfg["xgb_estimators"]:
             # Refit with exactly the kept rounds so the stored booster (and its ONNX export) holds no
             # trees past the early-stopping point; same seed, so the same first trees.
             params.update(n_estimators=best + 1, early_stopping_rounds=None)
-            xgb = XGBClassifier(**params).fit(inp.Xtr, inp.ytr, verbose=False)
+            xgb = XGBClassifier(**params).fit(inp.Xtr, inp.ytr, sample_weight=inp.wtr, verbose=False)
     inp.advance(tid, 1)
     return TrainedMember(
         spec.name,
@@ -256,7 +260,7 @@ def _fit_rf(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     cfg = inp.cfg
     rf = RandomForestClassifier(
         n_estimators=cfg["rf_estimators"], max_depth=cfg["rf_max_depth"], n_jobs=1, random_state=inp.seed
-    ).fit(inp.Xtr, inp.ytr)
+    ).fit(inp.Xtr, inp.ytr, sample_weight=inp.wtr)
     inp.advance(tid, 1)
     return TrainedMember(
         spec.name,
@@ -287,7 +291,7 @@ def _fit_svm(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     svm = SVC(C=inp.cfg["svm_c"], kernel="rbf", gamma="scale", probability=True, random_state=inp.seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*probability.*deprecated", category=FutureWarning)
-        svm.fit(inp.Ztr, inp.ytr)
+        svm.fit(inp.Ztr, inp.ytr, sample_weight=inp.wtr)
     inp.advance(tid, 1)
     return TrainedMember(
         spec.name,
@@ -383,8 +387,12 @@ def fit_members(
     include_numpy: bool = True,
     numpy_config: str = "256-256-relu",
     fixed: dict[str, Any] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> list[TrainedMember]:
     """Fit every member of the table on the ``train`` rows, in table order.
+
+    ``sample_weight`` (one per row of ``table``) weighs the training rows for the networks, XGBoost, the
+    forest and the SVM; KNN and the NumPy network count every row once.
 
     With ``val`` rows, the networks and XGBoost stop early on them and KNN picks its k there. With
     ``fixed`` instead (``keras_epochs`` list, ``xgb_rounds``, ``knn_k``, ``numpy_epochs``: what
@@ -429,6 +437,7 @@ def fit_members(
             task=lambda name, total: bar.add_task(name, total=total, info=""),
             advance=lambda tid, done: bar.update(tid, completed=done),
             epoch_cb=epoch_cb,
+            wtr=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[train],
         )
         return [spec.fit(inputs, spec) for spec in MEMBERS if include_numpy or spec.kind != "numpy"]
 

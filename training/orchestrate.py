@@ -60,6 +60,7 @@ class RowSpec:
     cache_dir: Path | None = None  # feature cache
     augment: tuple[str, ...] = ()  # augment.AUGMENT_KINDS
     augment_copies: int = 4  # degraded copies of each audio track
+    augment_weight: float = 1.0  # what an augmented row counts for in the members' fits (a real row: 1)
     hold_out_fold: int | None = None  # fold of a 5-fold track-grouped split left out of everything
     level_rms: float | None = None  # every row brought to this level (gtzan.gain.at_level), as the listener does
     context_csv: Path | None = None  # a 30 s table (features_30_sec.csv): measure a context model (training.context)
@@ -75,6 +76,7 @@ class Rows:
     tune: np.ndarray  # (n,) bool: rows the blend and its calibration are chosen on (never augmented ones)
     info: dict[str, Any]  # where the rows came from (dataset.load_sources), held-out tracks, augmentation
     context: FeatureTable | None = None  # one 30 s row per track, to measure a context model against
+    weight: np.ndarray | None = None  # (n,) what each row counts for in the members' fits; None: 1 each
 
     def trainable_table(self) -> FeatureTable:
         """The rows the members may train on, as their own table (for the single-split protocols)."""
@@ -104,6 +106,8 @@ def _check_inputs(spec: RowSpec) -> None:
         raise DatasetError(f"audio folder not found: {spec.audio_dir}")
     if spec.context_csv is not None and not Path(spec.context_csv).is_file():
         raise DatasetError(f"30-second features CSV not found: {spec.context_csv}")
+    if not 0.0 < spec.augment_weight <= 1.0:
+        raise DatasetError(f"the augmented rows' weight must be in (0, 1], got {spec.augment_weight}")
 
 
 def load_rows(
@@ -129,6 +133,7 @@ def load_rows(
     if spec.hold_out_fold is not None:
         table, sources, info["held_out_tracks"] = hold_out(table, sources, spec.hold_out_fold, seed, data_dir)
     trainable = trainable_rows(sources, spec.audio_rows)
+    weight = None
     tune = trainable.copy()  # the blend is chosen on real rows only
     if spec.augment:
         table, sources, trainable, info["augmented"] = stage(
@@ -147,6 +152,9 @@ def load_rows(
             progress=progress,
         )
         tune = np.concatenate([tune, np.zeros(len(table) - tune.size, dtype=bool)])
+        if spec.augment_weight != 1.0:
+            weight = np.where(trainable & ~tune, spec.augment_weight, 1.0)
+            info["augment_weight"] = spec.augment_weight
     context = read_features_csv(spec.context_csv) if spec.context_csv is not None else None
     if spec.level_rms is not None:  # a bundle records it and gtzan.bundle feeds its members the same
         from gtzan.gain import at_level
@@ -155,7 +163,7 @@ def load_rows(
         if context is not None:
             context = dataclasses.replace(context, X=at_level(context.X, spec.level_rms))
         info["level_rms"] = spec.level_rms
-    return Rows(table, sources, trainable, tune, info, context)
+    return Rows(table, sources, trainable, tune, info, context, weight)
 
 
 def cross_fit_rows(
@@ -185,4 +193,5 @@ def cross_fit_rows(
         console=console,
         blend_members=blend_members,
         context=rows.context,
+        sample_weight=rows.weight,
     )
