@@ -222,9 +222,16 @@ def test_row_weights_reach_every_member_that_takes_them(monkeypatch):
     table = _table(tracks=3, windows=3)
     seen: dict[str, list] = {}
 
+    keras_seen: list = []
+    xgb_seen: list = []
+
     def spy(name, fit):
         def wrapped(*a, **k):
             seen.setdefault(name, []).append(k.get("sample_weight"))
+            if name == "keras":
+                keras_seen.append(k.get("val_weight"))
+            if name == "xgb" and k.get("eval_set"):
+                xgb_seen.append(k.get("sample_weight_eval_set"))
             return fit(*a, **k)
 
         return wrapped
@@ -241,6 +248,9 @@ def test_row_weights_reach_every_member_that_takes_them(monkeypatch):
     for name, calls in seen.items():
         for w in calls:
             np.testing.assert_array_equal(w, weight[train], err_msg=name)
+    for name, call in (("keras", keras_seen), ("xgb", xgb_seen)):  # validation rows weigh as they do in training
+        assert all(np.array_equal(np.ravel(v), weight[val]) for v in call), name
+    assert len(keras_seen) == 3 and len(xgb_seen) == 1
     seen.clear()
     fit_members(table, train, val, quick=True, progress=False, include_numpy=False)
     assert all(w is None for calls in seen.values() for w in calls)

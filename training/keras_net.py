@@ -64,7 +64,7 @@ def build_model(
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        weighted_metrics=["accuracy"],  # the plain accuracy unless rows carry weights, then the weighted one
         jit_compile=False,
         run_eagerly=eager,
     )
@@ -87,6 +87,7 @@ def train_keras(
     eager: bool = False,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     sample_weight: np.ndarray | None = None,
+    val_weight: np.ndarray | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
     """Fit one network (scaled features in); returns (model, history with loss/accuracy/val_*).
 
@@ -118,7 +119,7 @@ def train_keras(
         np.asarray(X, np.float32),
         np.asarray(y, np.int64),
         sample_weight=None if sample_weight is None else np.asarray(sample_weight, np.float32),
-        validation_data=(np.asarray(X_val, np.float32), np.asarray(y_val, np.int64)) if has_val else None,
+        validation_data=_validation(X_val, y_val, val_weight) if has_val else None,
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
@@ -131,6 +132,11 @@ def train_keras(
         if k in ("loss", "accuracy", "val_loss", "val_accuracy")
     }
     return model, history
+
+
+def _validation(X: Any, y: Any, w: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    data = (np.asarray(X, np.float32), np.asarray(y, np.int64))
+    return data if w is None else (*data, np.asarray(w, np.float32))
 
 
 def keras_predict_proba(model: Any, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:

@@ -119,6 +119,7 @@ class FitInputs:
     advance: Callable[[Any, int], None]  # task, completed
     epoch_cb: Callable[[Any], Callable[[int, dict[str, float]], None]]
     wtr: np.ndarray | None = None  # a weight per training row (augmented copies may count less); None: all 1
+    wva: np.ndarray | None = None  # the same for the validation rows, which stop training and pick k
 
 
 Fit = Callable[[FitInputs, "MemberSpec"], TrainedMember]
@@ -157,6 +158,7 @@ def _fit_keras(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
         eager=inp.quick,
         on_epoch=inp.epoch_cb(tid),
         sample_weight=inp.wtr,
+        val_weight=inp.wva,
     )
     inp.advance(tid, epochs)
     return TrainedMember(
@@ -200,7 +202,12 @@ def _fit_xgb(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
         xgb = XGBClassifier(**params).fit(inp.Xtr, inp.ytr, sample_weight=inp.wtr, verbose=False)
     else:
         xgb = XGBClassifier(**params).fit(
-            inp.Xtr, inp.ytr, sample_weight=inp.wtr, eval_set=[(inp.Xva, inp.yva)], verbose=False
+            inp.Xtr,
+            inp.ytr,
+            sample_weight=inp.wtr,
+            eval_set=[(inp.Xva, inp.yva)],
+            sample_weight_eval_set=None if inp.wva is None else [inp.wva],
+            verbose=False,
         )
         curve = [float(v) for v in xgb.evals_result()["validation_0"]["mlogloss"]]
         best = getattr(xgb, "best_iteration", None) if cfg["xgb_early_stop"] else None
@@ -234,7 +241,7 @@ def _fit_knn(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
             if k > len(inp.ytr):
                 continue
             pred = KNeighborsClassifier(n_neighbors=k).fit(inp.Ztr, inp.ytr).predict(inp.Zva)
-            acc = float(np.mean(pred == inp.yva))
+            acc = float(np.average(pred == inp.yva, weights=inp.wva))
             if acc >= best_acc:
                 best_k, best_acc = k, acc
         knn, val_acc = KNeighborsClassifier(n_neighbors=best_k).fit(inp.Ztr, inp.ytr), best_acc
@@ -392,7 +399,8 @@ def fit_members(
     """Fit every member of the table on the ``train`` rows, in table order.
 
     ``sample_weight`` (one per row of ``table``) weighs the training rows for the networks, XGBoost, the
-    forest and the SVM; KNN and the NumPy network count every row once.
+    forest and the SVM, and the validation rows wherever they stop training or pick KNN's k; KNN's
+    neighbours and the NumPy network count every row once.
 
     With ``val`` rows, the networks and XGBoost stop early on them and KNN picks its k there. With
     ``fixed`` instead (``keras_epochs`` list, ``xgb_rounds``, ``knn_k``, ``numpy_epochs``: what
@@ -438,6 +446,7 @@ def fit_members(
             advance=lambda tid, done: bar.update(tid, completed=done),
             epoch_cb=epoch_cb,
             wtr=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[train],
+            wva=None if sample_weight is None or Xva is None else np.asarray(sample_weight, dtype=np.float64)[val],
         )
         return [spec.fit(inputs, spec) for spec in MEMBERS if include_numpy or spec.kind != "numpy"]
 
