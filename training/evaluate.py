@@ -146,7 +146,6 @@ def evaluate(models: TrainedModels, table: FeatureTable, parts: tuple[str, ...] 
         stack = np.stack([probs[n] for n in models.blend_members])
         ch = models.choice
         blends = {
-            "blend": (ch.rule, ch.weights),
             "blend_vote": ("vote", ch.searched["vote"]),
             "blend_mean": ("mean", ch.searched["mean"]),
             "blend_test_tuned": ("vote", models.weights_test_tuned),
@@ -154,5 +153,6 @@ def evaluate(models: TrainedModels, table: FeatureTable, parts: tuple[str, ...] 
         for label, (rule, w) in blends.items():
             wv = [w[n] for n in models.blend_members]
             scores[label] = score_predictions(y, blend_labels(stack, wv, rule), weighted_probs(stack, wv), tracks)
+        scores["blend"] = scores[f"blend_{ch.rule}"]  # the chosen rule with its own weights
         out["scores"][part] = scores
     return out

@@ -417,6 +417,7 @@ def fit_members(
     absent = [GENRES[k] for k in range(N_CLASSES) if not np.any(ytr == k)]
     if absent:
         raise SplitError(f"the training part has no rows of {', '.join(absent)}; every genre is needed")
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     scaler = LogVarianceScaler().fit(Xtr)
     Ztr = scaler.transform(Xtr)
     Zva = scaler.transform(Xva) if Xva is not None else None
@@ -445,8 +446,8 @@ def fit_members(
             task=lambda name, total: bar.add_task(name, total=total, info=""),
             advance=lambda tid, done: bar.update(tid, completed=done),
             epoch_cb=epoch_cb,
-            wtr=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[train],
-            wva=None if sample_weight is None or Xva is None else np.asarray(sample_weight, dtype=np.float64)[val],
+            wtr=None if weight is None else weight[train],
+            wva=None if weight is None or Xva is None else weight[val],
         )
         return [spec.fit(inputs, spec) for spec in MEMBERS if include_numpy or spec.kind != "numpy"]
 
