@@ -50,6 +50,8 @@ class ExportConfig:
     report_dir: Path | None = None
     provisional: bool = False
     blend_members: tuple[str, ...] = REPORT_BLEND  # the members the blend may weight
+    fold_refit: bool = True  # each fold's members trained again on all its training rows (training.crossval)
+    keras_hidden: tuple[int, ...] | None = None  # the Keras networks' hidden widths (None: training.keras_net.HIDDEN)
     native_log: Path | None = None  # where native libraries' stderr went; copied into the bundle
 
 
@@ -124,6 +126,8 @@ def run_export(cfg: ExportConfig, console: Any = None) -> ExportResult:
         quick=cfg.quick,
         console=console,
         blend_members=cfg.blend_members,
+        fold_refit=cfg.fold_refit,
+        keras_hidden=cfg.keras_hidden,
     )
     weights = {m.name: int(fit.choice.weights.get(m.name, 0)) for m in fit.members}
     shipped = [m for m in fit.members if weights[m.name] > 0]  # a member the blend ignores is not shipped

@@ -17,6 +17,7 @@ from gtzan.constants import WINDOW_SAMPLES
 from gtzan.gain import LEVEL_RMS
 from gtzan.training.augment import AUGMENT_KINDS
 from gtzan.training.dataset import AUDIO_ROWS, DatasetError
+from gtzan.training.keras_net import HIDDEN_HELP
 
 from .errors import ExportError
 
@@ -61,6 +62,15 @@ def _member_list(text: str | None) -> tuple[str, ...]:
         return parse_blend_members(text)
     except ValueError as e:
         raise ExportError(f"--blend-members: {e}") from None
+
+
+def _hidden(text: str | None) -> tuple[int, ...] | None:
+    from gtzan.training.keras_net import parse_hidden
+
+    try:
+        return None if text is None else parse_hidden(text)
+    except ValueError as e:
+        raise ExportError(f"--keras-hidden: {e}") from None
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -192,6 +202,15 @@ def _member_list(text: str | None) -> tuple[str, ...]:
     help="A 30 s table (features_30_sec.csv): also measure, in the cross-validation's folds, a 30 s context "
     "model against averaging the 3 s blend over each track (in the report; not shipped).",
 )
+@click.option(
+    "--fold-refit/--no-fold-refit",
+    default=True,
+    show_default=True,
+    help="Train each fold's members again on all of its training rows, at the lengths its validation part "
+    "chose, before they predict the fold (as the shipped members are trained on all rows); "
+    "--no-fold-refit halves the cross-validation's time.",
+)
+@click.option("--keras-hidden", default=None, metavar="WIDTHS", help=HIDDEN_HELP)
 @click.option("--provisional", is_flag=True, hidden=True, help="Mark the bundle as provisional in the manifest.")
 def main(
     audio_dir,
@@ -214,6 +233,8 @@ def main(
     at_level,
     blend_members,
     context_csv,
+    fold_refit,
+    keras_hidden,
     provisional,
 ) -> None:
     """Train the blend and write a verified ONNX model bundle to OUT.
@@ -265,6 +286,8 @@ def main(
                 report_dir=report_dir,
                 provisional=provisional,
                 blend_members=_member_list(blend_members),
+                fold_refit=fold_refit,
+                keras_hidden=_hidden(keras_hidden),
                 native_log=log_path,
             )
             result = run_export(cfg, console=console)

@@ -167,3 +167,46 @@ def test_the_svm_is_scored_out_of_fold_and_weighted_only_when_named(meta: Path):
     with pytest.raises(ValueError, match="blend members"):
         cross_fit(t, "track", n_folds=3, quick=True, data_dir=meta, refit=False, progress=False,
                   blend_members=("svm", "numpy_net"))
+
+
+@pytest.mark.parametrize("fold_refit", [True, False])
+def test_each_fold_refits_its_members_on_all_its_training_rows(monkeypatch, fold_refit: bool):
+    """With fold_refit, members chosen on a fold's inner split are trained again on the whole fold at the
+    lengths chosen, and those predict the fold; without it, the inner split's members predict it."""
+    from types import SimpleNamespace
+
+    from gtzan.training import crossval
+    from gtzan.training.members import MEMBER_NAMES
+
+    params = {"keras1": {"best_epoch": 4}, "keras2": {"best_epoch": 5}, "keras3": {"best_epoch": 6},
+              "xgb": {"n_estimators": 70}, "knn": {"n_neighbors": 3}, "numpy_net": {"best_epoch": 2}}
+    calls: list[tuple[np.ndarray, np.ndarray | None, dict | None]] = []
+
+    def fake_fit(table, train, val=None, *, fixed=None, **kw):
+        calls.append((np.asarray(train), None if val is None else np.asarray(val), fixed))
+        code = len(train) / 1e4  # each member's probabilities say how many rows trained it
+
+        def predict(X, code=code):
+            return np.full((len(X), 10), code)
+
+        return [SimpleNamespace(name=n, params=params.get(n, {}), predict_proba=predict) for n in MEMBER_NAMES]
+
+    monkeypatch.setattr(crossval, "fit_members", fake_fit)
+    t = _table(per_genre=7, windows=2)
+    folds = np.arange(len(t)) // 2 % 3  # both windows of a track in one fold
+    groups = t.tracks
+    cv = crossval.cross_validate(t, folds, groups, progress=False, fold_refit=fold_refit)
+    assert len(calls) == (6 if fold_refit else 3)
+    for f in range(3):
+        pool = np.flatnonzero(folds != f)
+        inner_train, inner_val, fixed = calls[2 * f if fold_refit else f]
+        assert fixed is None and inner_val is not None and inner_val.size
+        assert np.array_equal(np.sort(np.concatenate([inner_train, inner_val])), pool)
+        used = inner_train.size
+        if fold_refit:
+            train, val, fixed = calls[2 * f + 1]
+            assert np.array_equal(train, pool) and val is None
+            assert fixed == {"keras_epochs": [4, 5, 6], "xgb_rounds": 70, "knn_k": 3, "numpy_epochs": 2}
+            used = pool.size
+        assert cv.chosen[f]["xgb_rounds"] == 70
+        assert np.all(cv.oof["xgb"][folds == f] == used / 1e4)

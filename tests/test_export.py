@@ -345,6 +345,14 @@ def test_cli_missing_context_csv(tmp_path: Path):
     assert not (tmp_path / "b").exists()
 
 
+def test_cli_bad_keras_hidden(tmp_path: Path):
+    good = tmp_path / "good.csv"
+    good.write_text(",".join(["filename", *FEATURE_NAMES, "label"]) + "\n")
+    res = _run_cli(["--features", str(good), "--keras-hidden", "512,wide", "--out", str(tmp_path / "b")])
+    _assert_one_line_error(res, "--keras-hidden")
+    assert not (tmp_path / "b").exists()
+
+
 def test_cli_empty_csv(tmp_path: Path):
     empty = tmp_path / "empty.csv"
     empty.write_text(",".join(["filename", *FEATURE_NAMES, "label"]) + "\n")
@@ -410,6 +418,7 @@ def test_cli_end_to_end_quick_then_failed_rerun_keeps_bundle(gtzan_audio: Path, 
     assert man["data"]["audio_fingerprint"] and man["metrics"]["protocol"] == "paper"
     assert man["metrics"]["held_out"] == "out-of-fold" and man["metrics"]["n_folds"] == 3
     assert man["data"]["median_length_samples"] == 66149
+    assert man["training"]["fold_refit"] is True  # the default: each fold's members refitted on all its rows
     scores = man["metrics"]["scores"]["ours"]
     assert scores["blend"]["rows"] == 200 and {"keras1", "rf", "blend_nested", "blend_vote"} <= set(scores)
     assert len(scores["per_fold"]["blend"]) == 3
@@ -513,7 +522,7 @@ def test_cli_augmented_bundle_holds_out_a_fold_and_records_its_rows(gtzan_audio:
     res = _run_cli(["--audio-dir", str(audio), "--out", str(out), "--quick", "--folds", "2", "--cache-dir",
                     str(tmp_path / "cache"), "--protocol", "paper", "--augment", "gain", "--augment", "degraded",
                     "--augment-copies", "1", "--augment-weight", "0.5",
-                    "--hold-out-fold", "0"])
+                    "--hold-out-fold", "0", "--no-fold-refit"])
     assert res.exit_code == 0, res.stderr[-2000:]
     man = load_bundle(out).manifest.to_json()
     data = man["data"]
@@ -524,6 +533,7 @@ def test_cli_augmented_bundle_holds_out_a_fold_and_records_its_rows(gtzan_audio:
     assert data["trained_on"] == ["degraded", "gain", "ours"]
     assert data["augmented"]["degraded"]["copies"] == 1 and data["augmented"]["gain"]["rows"] == rows["gain"]
     assert data["augment_weight"] == 0.5
+    assert man["training"]["fold_refit"] is False
     scores = man["metrics"]["scores"]
     assert {"ours", "gain", "degraded"} <= set(scores)  # out-of-fold scores on the augmented rows too
 

@@ -256,6 +256,34 @@ def test_row_weights_reach_every_member_that_takes_them(monkeypatch):
     assert all(w is None for calls in seen.values() for w in calls)
 
 
+def test_keras_hidden_widths_reach_the_networks_and_their_record():
+    """The default topology is HIDDEN; --keras-hidden (here the report's) builds every network with it."""
+    pytest.importorskip("tensorflow")
+    from gtzan.training.keras_net import HIDDEN, REPORT_HIDDEN
+    from gtzan.training.members import fit_members
+
+    table = _table(tracks=3, windows=3)
+    train, val = np.arange(0, len(table), 2), np.arange(1, len(table), 2)
+    for hidden, want in ((None, HIDDEN), ((16, 8), (16, 8))):
+        members = [m for m in fit_members(table, train, val, quick=True, progress=False, include_numpy=False,
+                                          keras_hidden=hidden) if m.kind == "keras"]
+        assert len(members) == 3
+        for m in members:
+            dense = [layer.units for layer in m.model.layers if type(layer).__name__ == "Dense"]
+            assert tuple(dense) == (*want, 10) and tuple(m.params["hidden"]) == want
+    assert REPORT_HIDDEN == (2048, 1024, 512, 256, 128, 64) and HIDDEN == (512, 256, 128, 64)
+
+
+def test_parse_hidden_reads_widths_or_the_report_and_refuses_the_rest():
+    from gtzan.training.keras_net import REPORT_HIDDEN, parse_hidden
+
+    assert parse_hidden("512,256, 128,64") == (512, 256, 128, 64)
+    assert parse_hidden("report") == REPORT_HIDDEN
+    for bad in ("", "512,,64", "wide", "512,0"):
+        with pytest.raises(ValueError, match="hidden layers"):
+            parse_hidden(bad)
+
+
 def test_augment_weight_outside_0_1_is_refused(tmp_path):
     from gtzan.training.dataset import DatasetError
     from gtzan.training.orchestrate import RowSpec, load_rows

@@ -16,6 +16,7 @@ from gtzan.gain import LEVEL_RMS
 
 from .dataset import AUDIO_ROWS, DatasetError
 from .inputs import load_rows_or_fail, make_split_or_fail
+from .keras_net import HIDDEN_HELP
 from .orchestrate import RowSpec, cross_fit_rows
 from .splits import make_split
 
@@ -32,6 +33,15 @@ def _blend_members(text: str | None) -> tuple[str, ...]:
         return parse_blend_members(text)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--blend-members") from None
+
+
+def _hidden(text: str | None) -> tuple[int, ...] | None:
+    from .keras_net import parse_hidden
+
+    try:
+        return None if text is None else parse_hidden(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--keras-hidden") from None
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,6 +128,14 @@ def _blend_members(text: str | None) -> tuple[str, ...]:
     help="Comma-separated members the blend may weight (default: the report's six, "
     "keras1,keras2,keras3,xgb,knn,rf; svm may be added), under every protocol.",
 )
+@click.option(
+    "--fold-refit/--no-fold-refit",
+    default=True,
+    show_default=True,
+    help="Cross-validated protocols: train each fold's members again on all of its training rows, at the "
+    "lengths its validation part chose, before they predict the fold (--no-fold-refit: half the time).",
+)
+@click.option("--keras-hidden", default=None, metavar="WIDTHS", help=HIDDEN_HELP)
 @click.option("--no-numpy", is_flag=True, help="Skip the NumPy network.")
 @click.option("--sweep/--no-sweep", default=False, help="Also run the NumPy-net Table 1 sweep (first protocol).")
 def main(
@@ -136,6 +154,8 @@ def main(
     at_level,
     context_csv,
     blend_members,
+    fold_refit,
+    keras_hidden,
     no_numpy,
     sweep,
 ) -> None:
@@ -149,6 +169,7 @@ def main(
     if audio_dir is None and features is None:
         raise click.UsageError("give --audio-dir, --features, or both")
     candidates = _blend_members(blend_members)
+    hidden = _hidden(keras_hidden)
     try:
         from .evaluate import evaluate
         from .pipeline import train_members
@@ -189,6 +210,8 @@ def main(
                     refit=False,
                     console=con,
                     blend_members=candidates,
+                    fold_refit=fold_refit,
+                    keras_hidden=hidden,
                 )
                 fits.append(fit)
                 sc = next(iter(fit.evaluation["by_source"].values()))["scores"]
@@ -205,7 +228,13 @@ def main(
                 )
             )
             models = train_members(
-                train_table, split, quick=quick, seed=seed, include_numpy=not no_numpy, blend_members=candidates
+                train_table,
+                split,
+                quick=quick,
+                seed=seed,
+                include_numpy=not no_numpy,
+                blend_members=candidates,
+                keras_hidden=hidden,
             )
         except DatasetError as e:
             if len(protocols) == 1:

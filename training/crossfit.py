@@ -137,6 +137,8 @@ def cross_fit(
     blend_members: tuple[str, ...] = REPORT_BLEND,
     context: FeatureTable | None = None,
     sample_weight: np.ndarray | None = None,
+    fold_refit: bool = True,
+    keras_hidden: tuple[int, ...] | None = None,
 ) -> CrossFit:
     """Run steps 1-5 of the module docstring on ``table``.
 
@@ -146,6 +148,8 @@ def cross_fit(
     ``context`` (one 30 s row per track) adds the measurement of gtzan.training.context, on the table's
     rows and on our windows of the audio, and (with ``refit``) the context model fitted on all its rows.
     ``sample_weight`` (one per row) weighs the rows in the members' fits (gtzan.training.members.fit_members).
+    ``fold_refit`` trains each fold's members again on all its training rows before they predict it
+    (gtzan.training.crossval). ``keras_hidden`` sets the Keras networks' hidden layer widths.
     """
     blend_members = blend_candidates(blend_members)
     timings: dict[str, float] = {}
@@ -164,6 +168,8 @@ def cross_fit(
         progress=progress,
         console=console,
         sample_weight=sample_weight,
+        fold_refit=fold_refit,
+        keras_hidden=keras_hidden,
     )
     timings["cross-validation"] = time.perf_counter() - t0
 
@@ -181,6 +187,7 @@ def cross_fit(
         "n_folds": n_folds,
         "seed": seed,
         "quick": quick,
+        "fold_refit": fold_refit,
         "lengths_per_fold": cv.chosen,
         "fold_seconds": cv.seconds,
         "nested_folds": nested["folds"],
@@ -228,7 +235,15 @@ def cross_fit(
         if console is not None:
             console.print(f"refit on all {tr.size} rows at the folds' lengths {lengths}", highlight=False)
         fit.members = fit_members(
-            table, tr, None, quick=quick, seed=seed, progress=progress, fixed=lengths, sample_weight=sample_weight
+            table,
+            tr,
+            None,
+            quick=quick,
+            seed=seed,
+            progress=progress,
+            fixed=lengths,
+            sample_weight=sample_weight,
+            keras_hidden=keras_hidden,
         )
         if context is not None:
             from .context import fit_context

@@ -177,6 +177,8 @@ def cross_fit_rows(
     refit: bool = True,
     console: Any = None,
     blend_members: tuple[str, ...] = REPORT_BLEND,
+    fold_refit: bool = True,
+    keras_hidden: tuple[int, ...] | None = None,
 ) -> CrossFit:
     """Cross-validate ``rows`` under ``protocol``, choose the blend on the tune rows, optionally refit on all."""
     return cross_fit(
@@ -194,4 +196,6 @@ def cross_fit_rows(
         blend_members=blend_members,
         context=rows.context,
         sample_weight=rows.weight,
+        fold_refit=fold_refit,
+        keras_hidden=keras_hidden,
     )

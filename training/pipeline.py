@@ -68,6 +68,7 @@ def train_members(
     include_numpy: bool = True,
     numpy_config: str = "256-256-relu",
     blend_members: tuple[str, ...] = REPORT_BLEND,
+    keras_hidden: tuple[int, ...] | None = None,
 ) -> TrainedModels:
     """Fit every member on the training part, then choose the blend of ``blend_members`` (by default the
     report's six) on validation, and tune the report's vote weights on test as it did."""
@@ -83,6 +84,7 @@ def train_members(
         progress=progress,
         include_numpy=include_numpy,
         numpy_config=numpy_config,
+        keras_hidden=keras_hidden,
     )
     by_name = {m.name: m for m in members}
 

@@ -249,6 +249,15 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
         "",
         protocol_note(proto, fit.n_folds) + ".",
         "",
+        (
+            "Each fold's members were trained on a part of its training rows (the rest chose their lengths: "
+            "epochs, boosting rounds, k) and then again on all of them at those lengths, as the shipped "
+            "members are on all rows; those predicted the fold."
+            if ev.get("fold_refit")
+            else "Each fold's members were trained on a part of its training rows (the rest chose their "
+            "lengths: epochs, boosting rounds, k) and predicted the fold (no refit within folds)."
+        ),
+        "",
     ]
     if fit.quick:
         lines += ["Quick mode (few epochs, small forests): the numbers are not meaningful.", ""]
