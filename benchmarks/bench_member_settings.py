@@ -1,0 +1,137 @@
+"""Member settings measured one member at a time: XGBoost's boosting rounds and the Keras topology.
+
+  python benchmarks/bench_member_settings.py xgb [--rounds 200,400,600,900] [--inner-part]
+  python benchmarks/bench_member_settings.py keras [--hidden 512,256,128,64 --hidden report] [--seed 1]
+
+The rows of the 5-fold ``track`` columns of README "Accuracy" (the Kaggle table and our windows of the
+audio, one a second), in the same track-grouped folds. ``xgb``: XGBoost with the training's settings,
+fitted on each fold's whole training part for the largest number of rounds and scored out of fold at
+each number of rounds (``--inner-part``: on the part of it a fold's members are first trained on,
+without the seventh of its tracks that stops them, as without the refit inside folds). ``keras``: one
+network of each topology, trained as a fold's members are (a seventh of the training tracks stops it on
+validation accuracy), scored out of fold. Window accuracy
+on the table's rows and on ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _accuracy(pred: np.ndarray, y: np.ndarray, src: np.ndarray) -> str:
+    return " | ".join(f"{100 * np.mean(pred[src == s] == y[src == s]):.2f}%" for s in ("table", "ours"))
+
+
+def _inner_part(pool: np.ndarray, groups: np.ndarray, fold: int) -> np.ndarray:
+    """A fold's training rows without a seventh of its tracks (those stop the networks)."""
+    names = np.unique(groups[pool])
+    held = np.random.default_rng(fold).choice(names, len(names) // 7, replace=False)
+    return ~np.isin(groups[pool], held)
+
+
+def xgb_rounds(
+    X: np.ndarray, y: np.ndarray, src: np.ndarray, folds: np.ndarray, groups: np.ndarray, rounds: list[int], inner: bool
+) -> None:
+    from xgboost import XGBClassifier
+
+    probs = {r: np.zeros((len(y), 10)) for r in rounds}
+    for f in range(int(folds.max()) + 1):
+        train, test = np.flatnonzero(folds != f), folds == f
+        if inner:
+            train = train[_inner_part(train, groups, f)]
+        model = XGBClassifier(
+            n_estimators=max(rounds),
+            learning_rate=0.05,
+            max_depth=6,
+            subsample=0.8,
+            colsample_bytree=0.8,
+            n_jobs=os.cpu_count(),
+            random_state=0,
+            tree_method="hist",
+        ).fit(X[train], y[train])
+        for r in rounds:
+            probs[r][test] = model.predict_proba(X[test], iteration_range=(0, r))
+    print("| XGBoost rounds | table | ours |\n|---|---|---|")
+    for r in rounds:
+        print(f"| {r} | {_accuracy(probs[r].argmax(1), y, src)} |", flush=True)
+
+
+def keras_topologies(
+    X: np.ndarray, y: np.ndarray, src: np.ndarray, folds: np.ndarray, groups: np.ndarray, hidden: list, seed: int
+) -> None:
+    from gtzan.training.keras_net import train_keras
+    from gtzan.training.members import SETTINGS
+    from gtzan.training.scaling import LogVarianceScaler
+
+    cfg = SETTINGS["full"]
+    print("| hidden layers | table | ours | epochs kept per fold |\n|---|---|---|---|")
+    for widths in hidden:
+        probs, epochs = np.zeros((len(y), 10)), []
+        for f in range(int(folds.max()) + 1):
+            pool, test = np.flatnonzero(folds != f), folds == f
+            part = _inner_part(pool, groups, f)
+            tr, va = pool[part], pool[~part]
+            scaler = LogVarianceScaler().fit(X[tr])
+            model, hist = train_keras(
+                scaler.transform(X[tr]),
+                y[tr],
+                scaler.transform(X[va]),
+                y[va],
+                seed=seed,
+                epochs=cfg["keras_epochs"],
+                batch_size=cfg["keras_batch"],
+                patience=cfg["keras_patience"],
+                dropout=cfg["keras_dropout"],
+                learning_rate=cfg["keras_lr"],
+                hidden=widths,
+            )
+            probs[test] = model.predict(scaler.transform(X[test]), verbose=0)
+            epochs.append(int(np.argmax(hist["val_accuracy"])) + 1)
+        name = ",".join(map(str, widths))
+        print(f"| {name} | {_accuracy(probs.argmax(1), y, src)} | {epochs} |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("member", choices=("xgb", "keras"))
+    p.add_argument("--rounds", default="200,400,600,900", help="xgb: comma-separated numbers of rounds")
+    p.add_argument("--inner-part", action="store_true", help="xgb: train on a fold's inner part only")
+    p.add_argument("--hidden", action="append", help="keras: widths such as 512,256,128,64, or 'report'")
+    p.add_argument("--seed", type=int, default=1, help="keras: the network's seed")
+    p.add_argument("--folds", type=int, default=5)
+    a = p.parse_args(argv)
+
+    from gtzan.datadir import data_dir
+    from gtzan.training.keras_net import HIDDEN, REPORT_HIDDEN, parse_hidden
+    from gtzan.training.orchestrate import RowSpec, load_rows
+    from gtzan.training.splits import cv_folds
+
+    data = data_dir()
+    if data is None or not (data / "features_3_sec.csv").is_file() or not (data / "audio").is_dir():
+        sys.exit("needs the GTZAN table and audio in ../shared/data/gtzan (or $GTZAN_DATA)")
+    t0 = time.perf_counter()
+    rows = load_rows(RowSpec(features_csv=data / "features_3_sec.csv", audio_dir=data / "audio", hop=22050))
+    folds, groups = cv_folds(rows.table, "track", n_folds=a.folds, seed=0)
+    X, y, src = rows.table.X, rows.table.y, rows.sources
+    if a.member == "xgb":
+        xgb_rounds(X, y, src, folds, groups, [int(r) for r in a.rounds.split(",")], a.inner_part)
+    else:
+        hidden = [parse_hidden(h) for h in a.hidden] if a.hidden else [HIDDEN, REPORT_HIDDEN]
+        keras_topologies(X, y, src, folds, groups, hidden, a.seed)
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
