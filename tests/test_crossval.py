@@ -176,20 +176,24 @@ def test_each_fold_refits_its_members_on_all_its_training_rows(monkeypatch, fold
     from types import SimpleNamespace
 
     from gtzan.training import crossval
-    from gtzan.training.members import MEMBER_NAMES
+    from gtzan.training.members import LENGTH_KINDS, MEMBERS
 
     params = {"keras1": {"best_epoch": 4}, "keras2": {"best_epoch": 5}, "keras3": {"best_epoch": 6},
               "xgb": {"n_estimators": 70}, "knn": {"n_neighbors": 3}, "numpy_net": {"best_epoch": 2}}
     calls: list[tuple[np.ndarray, np.ndarray | None, dict | None]] = []
+    first_kinds: list = []
 
-    def fake_fit(table, train, val=None, *, fixed=None, **kw):
+    def fake_fit(table, train, val=None, *, fixed=None, kinds=None, **kw):
         calls.append((np.asarray(train), None if val is None else np.asarray(val), fixed))
+        if fixed is None:
+            first_kinds.append(kinds)
         code = len(train) / 1e4  # each member's probabilities say how many rows trained it
 
         def predict(X, code=code):
             return np.full((len(X), 10), code)
 
-        return [SimpleNamespace(name=n, params=params.get(n, {}), predict_proba=predict) for n in MEMBER_NAMES]
+        return [SimpleNamespace(name=m.name, params=params.get(m.name, {}), predict_proba=predict)
+                for m in MEMBERS if kinds is None or m.kind in kinds]
 
     monkeypatch.setattr(crossval, "fit_members", fake_fit)
     t = _table(per_genre=7, windows=2)
@@ -209,4 +213,6 @@ def test_each_fold_refits_its_members_on_all_its_training_rows(monkeypatch, fold
             assert fixed == {"keras_epochs": [4, 5, 6], "xgb_rounds": 70, "knn_k": 3, "numpy_epochs": 2}
             used = pool.size
         assert cv.chosen[f]["xgb_rounds"] == 70
-        assert np.all(cv.oof["xgb"][folds == f] == used / 1e4)
+        for name in ("xgb", "rf"):  # the forest has no length to choose: with the refit, fitted once
+            assert np.all(cv.oof[name][folds == f] == used / 1e4), name
+    assert all(k == (LENGTH_KINDS if fold_refit else None) for k in first_kinds) and len(first_kinds) == 3

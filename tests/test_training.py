@@ -274,6 +274,17 @@ def test_keras_hidden_widths_reach_the_networks_and_their_record():
     assert REPORT_HIDDEN == (2048, 1024, 512, 256, 128, 64) and HIDDEN == (512, 256, 128, 64)
 
 
+def test_fit_members_fits_only_the_kinds_asked_for():
+    from gtzan.training.members import fit_members
+
+    table = _table(tracks=3, windows=3)
+    train, val = np.arange(0, len(table), 2), np.arange(1, len(table), 2)
+    got = fit_members(table, train, val, quick=True, progress=False, kinds={"knn", "rf"})
+    assert [m.name for m in got] == ["knn", "rf"]
+    assert [m.name for m in fit_members(table, train, val, quick=True, progress=False, kinds={"numpy"},
+                                        include_numpy=False)] == []
+
+
 def test_parse_hidden_reads_widths_or_the_report_and_refuses_the_rest():
     from gtzan.training.keras_net import REPORT_HIDDEN, parse_hidden
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .dataset import FeatureTable
-from .members import MEMBER_NAMES, fit_members
+from .members import LENGTH_KINDS, MEMBER_NAMES, fit_members
 from .splits import SplitError
 
 __all__ = ["CrossValResult", "cross_validate", "refit_lengths"]
@@ -125,7 +125,9 @@ def cross_validate(
             sample_weight=sample_weight,
             keras_hidden=keras_hidden,
         )
-        members = fit(pool[tr], pool[va])
+        # with the refit to follow, the first fit is only there to choose lengths: members without any
+        # (the forest, the SVM) are fitted once, on all the fold's rows
+        members = fit(pool[tr], pool[va], kinds=LENGTH_KINDS if fold_refit else None)
         lengths = _lengths(members)
         if fold_refit:
             members = fit(pool, None, fixed=lengths)

@@ -363,6 +363,8 @@ MEMBERS: tuple[MemberSpec, ...] = (
 BLEND_MEMBERS: tuple[str, ...] = ("keras1", "keras2", "keras3", "xgb", "knn", "rf", "svm")
 REPORT_BLEND: tuple[str, ...] = ("keras1", "keras2", "keras3", "xgb", "knn", "rf")
 MEMBER_NAMES: tuple[str, ...] = tuple(s.name for s in MEMBERS)
+# members whose training length validation chooses (epochs, rounds, k); the forest and the SVM have none
+LENGTH_KINDS: frozenset[Kind] = frozenset({"keras", "xgboost", "knn", "numpy"})
 assert set(REPORT_BLEND) <= set(BLEND_MEMBERS) <= set(MEMBER_NAMES)
 assert {s.kind for s in MEMBERS} == set(KINDS)
 
@@ -408,6 +410,7 @@ def fit_members(
     fixed: dict[str, Any] | None = None,
     sample_weight: np.ndarray | None = None,
     keras_hidden: tuple[int, ...] | None = None,
+    kinds: Iterable[Kind] | None = None,
 ) -> list[TrainedMember]:
     """Fit every member of the table on the ``train`` rows, in table order.
 
@@ -418,7 +421,8 @@ def fit_members(
     With ``val`` rows, the networks and XGBoost stop early on them and KNN picks its k there. With
     ``fixed`` instead (``keras_epochs`` list, ``xgb_rounds``, ``knn_k``, ``numpy_epochs``: what
     cross-validation chose), every member trains for exactly that long on all of ``train``.
-    ``keras_hidden`` replaces the settings' hidden layer widths of the Keras networks.
+    ``keras_hidden`` replaces the settings' hidden layer widths of the Keras networks. ``kinds`` fits only
+    the members of those kinds (default: all).
     """
     from .scaling import LogVarianceScaler
 
@@ -465,7 +469,8 @@ def fit_members(
             wtr=None if weight is None else weight[train],
             wva=None if weight is None or Xva is None else weight[val],
         )
-        return [spec.fit(inputs, spec) for spec in MEMBERS if include_numpy or spec.kind != "numpy"]
+        wanted = set(KINDS if kinds is None else kinds) - (set() if include_numpy else {"numpy"})
+        return [spec.fit(inputs, spec) for spec in MEMBERS if spec.kind in wanted]
 
 
 def _best_epoch(hist: dict[str, list[float]]) -> int:
