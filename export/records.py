@@ -128,7 +128,7 @@ def manifest_info(
             "seed": seed,
             "quick": quick,
             "quantize": quantize,
-            "fold_refit": bool(fit.evaluation.get("fold_refit", False)),
+            "fold_refit": fit.evaluation["fold_refit"],
             "refit_lengths": fit.lengths,
             "lengths_per_fold": fit.evaluation["lengths_per_fold"],
             "timings": fit.timings,

@@ -12,12 +12,12 @@ import numpy as np
 from gtzan.constants import GENRES
 
 from .evaluate import REPORTED
+from .members import MEMBER_NAMES
 from .plotting import pyplot
 
 __all__ = ["plot_confusion", "plot_curves", "plot_reliability", "write_cv_report", "write_report"]
 
-_MEMBERS = ("keras1", "keras2", "keras3", "xgb", "knn", "rf", "svm", "numpy_net")  # rows of the tables, in order
-ORDER = (*_MEMBERS, "blend", "blend_vote", "blend_mean", "blend_test_tuned")
+ORDER = (*MEMBER_NAMES, "blend", "blend_vote", "blend_mean", "blend_test_tuned")  # rows of the tables
 _REPORTED_KEY = {
     "keras1": "keras",
     "keras2": "keras",
@@ -192,7 +192,7 @@ def write_report(
     return write_cv_report([], out_dir, dataset=dataset, extra=runs, sweep=sweep)
 
 
-_CV_ORDER = (*_MEMBERS, "blend_vote", "blend_mean", "blend", "blend_nested")
+_CV_ORDER = (*MEMBER_NAMES, "blend_vote", "blend_mean", "blend", "blend_nested")
 _SOURCE_NAMES = {"table": "the Kaggle 3-second table's rows", "ours": "our extractor's windows of the audio tracks"}
 
 
@@ -253,7 +253,7 @@ def _cv_section(fit: Any, out: Path) -> list[str]:
             "Each fold's members were trained on a part of its training rows (the rest chose their lengths: "
             "epochs, boosting rounds, k) and then again on all of them at those lengths, as the shipped "
             "members are on all rows; those predicted the fold."
-            if ev.get("fold_refit")
+            if ev["fold_refit"]
             else "Each fold's members were trained on a part of its training rows (the rest chose their "
             "lengths: epochs, boosting rounds, k) and predicted the fold (no refit within folds)."
         ),
