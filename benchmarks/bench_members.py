@@ -1,16 +1,24 @@
 """What each member of a bundle costs per call: one window (live) and 64 windows (--fast's batches).
 
-  python benchmarks/bench_members.py [BUNDLE ...]      # default: the shipped bundle
+  python benchmarks/bench_members.py [BUNDLE ...]          # default: the shipped bundle
+  python benchmarks/bench_members.py --build [BUNDLE ...]  # what building each member's session costs
 
 CPU time of ``predict_proba`` per call, median of 5 rounds of 200 calls (one row) or 50 calls (64 rows),
 then the whole blend (``Bundle.predict``). Several bundles are timed in turns, so that their figures
 compare.
+
+``--build``: each member's onnxruntime session built alone in a fresh process, as gtzan.bundle builds
+it (its session options, its free pages given back after): the CPU time of the build, the peak resident
+memory it adds (VmHWM) and what it keeps (VmRSS after); medians of ``--rounds`` processes, the bundles
+taken in turns.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,10 +40,62 @@ def per_call_ms(fn, calls: int, rounds: int = 5) -> float:
     return statistics.median(times)
 
 
+BUILD_CODE = """
+import json, sys, time
+import onnxruntime as ort
+from gtzan.bundle import session_options
+from gtzan.memory import keep_freed_blocks, release_free_memory
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+keep_freed_blocks()  # as gtzan-listen runs
+so = session_options()
+before = status("VmRSS:")
+t = time.process_time()
+sess = ort.InferenceSession(sys.argv[1], sess_options=so, providers=["CPUExecutionProvider"])
+cpu = time.process_time() - t
+release_free_memory()
+print(json.dumps({"build_ms": cpu * 1e3, "peak_mb": status("VmHWM:") - before, "kept_mb": status("VmRSS:") - before}))
+"""
+
+
+def build_costs(paths: list[Path], rounds: int) -> None:
+    """Each member's session build, alone in a new process, the bundles' members in turns."""
+    from gtzan.manifest import read_manifest
+
+    members = [(b, m) for b in paths for m in read_manifest(b).members if m.weight > 0]
+    runs: dict[tuple[str, str], list[dict]] = {(str(b), m.name): [] for b, m in members}
+    for _ in range(rounds):
+        for b, m in members:
+            out = subprocess.run(
+                [sys.executable, "-c", BUILD_CODE, str(b / m.file)], capture_output=True, text=True, check=True
+            )
+            runs[(str(b), m.name)].append(json.loads(out.stdout))
+    print("| bundle | member | file MB | build CPU ms | peak added MB | kept MB |\n|---|---|---|---|---|---|")
+    for b, m in members:
+        r = runs[(str(b), m.name)]
+        med = {k: statistics.median(x[k] for x in r) for k in ("build_ms", "peak_mb", "kept_mb")}
+        size = (b / m.file).stat().st_size / 1e6
+        print(
+            f"| {b} | {m.name} | {size:.2f} | {med['build_ms']:.0f} | {med['peak_mb']:.0f} | {med['kept_mb']:.0f} |",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("bundles", nargs="*", type=Path)
+    p.add_argument("--build", action="store_true", help="time and measure building each member's session")
+    p.add_argument("--rounds", type=int, default=5, help="processes per member with --build")
     a = p.parse_args(argv)
+
+    if a.build:
+        from gtzan.bundle import default_bundle_dir
+
+        build_costs(a.bundles or [default_bundle_dir()], a.rounds)
+        return 0
 
     from gtzan.bundle import load_bundle
 

@@ -19,6 +19,7 @@ from gtzan.features import FEATURE_NAMES
 from gtzan.manifest import INPUT_NAME, OUTPUT_NAME
 
 from .errors import ExportError
+from .tree_ensemble import compact_tree_classifier
 
 N_FEATURES = len(FEATURE_NAMES)
 N_CLASSES = len(GENRES)
@@ -214,14 +215,15 @@ def svm_to_onnx(model, scaler=None):
 
 
 def xgboost_to_onnx(model, scaler=None):
-    """XGBClassifier via onnxmltools (needs onnxmltools' own FloatTensorType)."""
+    """XGBClassifier via onnxmltools (needs onnxmltools' own FloatTensorType), its trees as TreeEnsemble."""
     import onnxmltools
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     proto = onnxmltools.convert_xgboost(
         model, initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))], target_opset=XGB_OPSET
     )
-    return finish(_with_scaler(uniform_io(proto, prob_output="probabilities"), scaler))
+    compact = compact_tree_classifier(uniform_io(proto, prob_output="probabilities"))
+    return finish(_with_scaler(compact, scaler))
 
 
 _ACTS: dict[str | None, str | None] = {

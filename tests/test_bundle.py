@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -192,6 +193,22 @@ def test_truncated_onnx_with_matching_checksum(shipped: Path):
     _rehash(shipped, name)
     with pytest.raises(BundleError, match="onnxruntime cannot load"):
         load_bundle(shipped)
+
+
+def test_a_graph_an_older_onnxruntime_cannot_load_says_which_version_made_it(shipped: Path, monkeypatch):
+    import onnxruntime
+
+    made_with = _manifest(shipped)["packages"]["onnxruntime"]
+    name = _first_member_file(shipped)
+    (shipped / name).write_bytes((shipped / name).read_bytes()[:100])
+    _rehash(shipped, name)
+    monkeypatch.setattr(onnxruntime, "__version__", "1.20.1")
+    with pytest.raises(BundleError, match=f"made with onnxruntime {re.escape(made_with)}; this is 1.20.1: upgrade"):
+        load_bundle(shipped)
+    monkeypatch.setattr(onnxruntime, "__version__", made_with)  # the same version: no such hint
+    with pytest.raises(BundleError) as e:
+        load_bundle(shipped)
+    assert "upgrade" not in str(e.value)
 
 
 def test_negative_weight_and_all_zero(shipped: Path):
@@ -607,7 +624,8 @@ def test_loading_gives_the_sessions_parse_memory_back():
     (trim_mb, names), (keep_mb, names_keep) = (runs[m].stdout.split() for m in ("trim", "keep"))
     shipped = [m.name for m in load_bundle().manifest.members if m.weight > 0]
     assert names.split(",") == names_keep.split(",") == shipped
-    assert int(trim_mb) < int(keep_mb) - 20, (trim_mb, keep_mb)
+    # about 11 MB with the shipped bundle (its trees as TreeEnsemble; 40-60 MB with TreeEnsembleClassifier)
+    assert int(trim_mb) < int(keep_mb) - 5, (trim_mb, keep_mb)
 
 
 # --------------------------------------------------------------------------- the 30 s context model
