@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gtzan.constants import SR
+from gtzan.constants import SR, WINDOW_SAMPLES
 from gtzan.daemon.errors import BadInput, NoInputDevice, SourceStalled
 from gtzan.daemon.interfaces import Block, StopFlag
 
@@ -32,6 +32,32 @@ MAX_DECODED_SECONDS = 15 * 60  # --fast decodes a file up to this long at once (
 # 30 blocks of 2,205 samples end one sample after the first window (66,149), where 2,048-sample blocks
 # ended 1,435 samples (65 ms) after it: the first verdict comes that much sooner
 MIC_BLOCK_SECONDS = 2205 / SR
+FIRST_WINDOW_BLOCKS = round(WINDOW_SAMPLES / SR / MIC_BLOCK_SECONDS)  # 30
+
+
+def capture_block_frames(rate: int) -> int:
+    """Frames per capture callback at the device's rate: about 0.1 s, and the fewest with which the first
+    3 s window is complete after ``FIRST_WINDOW_BLOCKS`` blocks.
+
+    A device at another rate is resampled as it arrives, and soxr holds back 5-115 ms of the stream
+    (42 ms at most at 44.1 kHz), so with 0.1 s blocks the first window waited for a 31st block: 4,484
+    instead of 4,410 frames at 44.1 kHz brought the first verdict 0.10-0.11 s sooner
+    (benchmarks/bench_daemon.py --live-args '--block-frames N'). How much soxr outputs depends only on
+    the lengths it is given, so a run on silence finds the size.
+    """
+    from gtzan.resample import StreamResampler
+
+    frames = math.ceil(WINDOW_SAMPLES * rate / SR / FIRST_WINDOW_BLOCKS)
+    if rate == SR:
+        return frames
+    scratch = StreamResampler(rate, 1, SR)
+    for _ in range(10):
+        out = sum(len(scratch.process(np.zeros(frames, np.float32))) for _ in range(FIRST_WINDOW_BLOCKS))
+        scratch.reset()
+        if out >= WINDOW_SAMPLES:
+            break
+        frames += max(1, math.ceil((WINDOW_SAMPLES - out) * rate / SR / FIRST_WINDOW_BLOCKS))
+    return frames
 
 
 def sample_limit(duration: float | None) -> int | None:
@@ -335,11 +361,11 @@ class MicSource:
             )
         self.samplerate, self.channels = rate, channels
         if rate != SR or channels != 1:
-            from gtzan.audio import StreamResampler
+            from gtzan.resample import StreamResampler
 
             self.resampler = StreamResampler(rate, channels, SR)
         self._sd = sd
-        self.blocksize = self.block_frames or max(64, int(round(MIC_BLOCK_SECONDS * rate)))
+        self.blocksize = self.block_frames or max(64, capture_block_frames(rate))
         self._queue: queue.Queue = queue.Queue(maxsize=max(8, math.ceil(self.queue_seconds * rate / self.blocksize)))
 
     def start(self) -> None:

@@ -373,3 +373,32 @@ def test_mic_opens_at_the_devices_own_rate_unless_asked(monkeypatch: pytest.Monk
     src = MicSource(rate=asked)
     src.prepare()
     assert (src.samplerate, src.channels, src.resampled) == opened
+
+
+# --------------------------------------------------------------------------- capture block size
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 32000, 44100, 48000, 96000])
+def test_capture_blocks_complete_the_first_window_with_block_30(rate: int) -> None:
+    """At the device's rate the resampler holds samples back; the blocks are sized so that the first 3 s
+    window is out of it after 30 blocks of music, not 31 (about 0.1 s of the first verdict)."""
+    from gtzan.constants import SR, WINDOW_SAMPLES
+    from gtzan.daemon.sources import FIRST_WINDOW_BLOCKS, capture_block_frames
+    from gtzan.resample import StreamResampler
+
+    frames = capture_block_frames(rate)
+    assert 0.1 <= frames / rate <= 0.11
+    rng = np.random.default_rng(rate)
+    stream = StreamResampler(rate, 2, SR)  # a stereo device: downmixed first, the same lengths
+    out = [len(stream.process(rng.uniform(-1, 1, (frames, 2)).astype(np.float32))) for _ in range(FIRST_WINDOW_BLOCKS)]
+    assert sum(out) >= WINDOW_SAMPLES
+    naive = StreamResampler(rate, 1, SR)  # the tenth of a second blocks before: one block short
+    tenth = round(rate * 2205 / SR)
+    assert sum(len(naive.process(np.zeros(tenth, np.float32))) for _ in range(FIRST_WINDOW_BLOCKS)) < WINDOW_SAMPLES
+
+
+def test_capture_blocks_at_the_models_rate_are_a_tenth_of_a_second() -> None:
+    from gtzan.constants import SR
+    from gtzan.daemon.sources import capture_block_frames
+
+    assert capture_block_frames(SR) == 2205
