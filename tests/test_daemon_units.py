@@ -373,6 +373,9 @@ def test_mic_opens_at_the_devices_own_rate_unless_asked(monkeypatch: pytest.Monk
     src = MicSource(rate=asked)
     src.prepare()
     assert (src.samplerate, src.channels, src.resampled) == opened
+    from gtzan.daemon.sources import capture_block_frames
+
+    assert src.blocksize == capture_block_frames(opened[0]) == (4842 if opened[0] == 48000 else 2205)
 
 
 # --------------------------------------------------------------------------- capture block size
