@@ -40,10 +40,10 @@ def capture_block_frames(rate: int) -> int:
     3 s window is complete after ``FIRST_WINDOW_BLOCKS`` blocks.
 
     A device at another rate is resampled as it arrives, and soxr holds back 5-115 ms of the stream
-    (42 ms at most at 44.1 kHz), so with 0.1 s blocks the first window waited for a 31st block: 4,484
-    instead of 4,410 frames at 44.1 kHz brought the first verdict 0.10-0.11 s sooner
-    (benchmarks/bench_daemon.py --live-args '--block-frames N'). How much soxr outputs depends only on
-    the lengths it is given, so a run on silence finds the size.
+    (42 ms at most at 44.1 kHz), so with 0.1 s blocks the first window waited for a 31st block: at
+    44.1 kHz this size, 4,449 frames instead of 4,410, brings the first verdict 0.09-0.12 s sooner
+    (BENCHMARKS.md; benchmarks/bench_daemon.py --live-args '--block-frames N'). How much soxr outputs
+    depends only on the lengths it is given, so a run on silence finds the size.
     """
     from gtzan.resample import StreamResampler
 

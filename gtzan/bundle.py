@@ -288,10 +288,8 @@ def _older(installed: str, made_with: str) -> bool:
     def parts(v: str) -> tuple[int, ...]:
         return tuple(int(p) for p in re.findall(r"\d+", v.split("+")[0])[:3])
 
-    try:
-        return parts(installed) < parts(made_with)
-    except ValueError:
-        return False
+    mine, theirs = parts(installed), parts(made_with)
+    return bool(mine and theirs) and mine < theirs
 
 
 def _session(path: Path, file: str, so: Any, made_with: str | None = None) -> Any:
