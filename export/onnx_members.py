@@ -222,7 +222,7 @@ def xgboost_to_onnx(model, scaler=None):
     proto = onnxmltools.convert_xgboost(
         model, initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))], target_opset=XGB_OPSET
     )
-    compact = compact_tree_classifier(uniform_io(proto, prob_output="probabilities"))
+    compact = compact_tree_classifier(uniform_io(proto, prob_output="probabilities"), opset=OPSET)
     return finish(_with_scaler(compact, scaler))
 
 

@@ -23,7 +23,6 @@ from .errors import ExportError
 
 ML_DOMAIN = "ai.onnx.ml"
 TREE_ENSEMBLE_OPSET = 5  # onnxruntime >= 1.21 runs it
-OPSET = 17
 # Trees per TreeEnsemble node. onnxruntime turns each node into its older layout when it builds the
 # session, in time and memory that grow faster than the node: the shipped member's 4,510 trees in one
 # node took 0.9-1.1 s of CPU and peaked at +116 MB; in 18 groups of 256, 0.11 s and +44 MB, and a row
@@ -129,43 +128,42 @@ def flatten_classifier(node) -> FlatTrees:
         child = rows(tree_ids[branch], np.asarray(ids, dtype=np.int64)[branch])
         kids.append((np.where(is_leaf[child], leaf_pos[child], branch_pos[child]), is_leaf[child].astype(np.int64)))
     missing = a.get("nodes_missing_value_tracks_true") or np.zeros(len(tree_ids))
-    flat = FlatTrees(
+    columns = {
+        "node_trees": tree_ids[branch],
+        "features": np.asarray(a["nodes_featureids"], dtype=np.int64)[branch],
+        "splits": np.asarray(a["nodes_values"], dtype=np.float32)[branch],
+        "modes": np.array([_MODES[m] for m in modes[branch]], dtype=np.uint8),
+        "missing": np.asarray(missing, dtype=np.int64)[branch],
+        "true_ids": kids[0][0],
+        "true_leaf": kids[0][1],
+        "false_ids": kids[1][0],
+        "false_leaf": kids[1][1],
+    }
+    # roots: each tree's node 0; a tree that is one leaf gets a split (feature 0 <= 0) whose two sides
+    # are that leaf
+    root_trees = np.unique(tree_ids)
+    root_rows = rows(root_trees, np.zeros(len(root_trees), dtype=np.int64))
+    roots = branch_pos[root_rows].copy()
+    lone = np.flatnonzero(is_leaf[root_rows])
+    if len(lone):
+        roots[lone] = len(branch) + np.arange(len(lone))
+        leaf = leaf_pos[root_rows[lone]]
+        extra = {"node_trees": root_trees[lone], "true_ids": leaf, "false_ids": leaf, "true_leaf": 1, "false_leaf": 1}
+        columns = {
+            k: np.concatenate([v, np.broadcast_to(np.asarray(extra.get(k, 0), dtype=v.dtype), (len(lone),))])
+            for k, v in columns.items()
+        }
+    return FlatTrees(
         n_classes=n_classes,
-        roots=np.zeros(0, np.int64),
-        root_trees=np.unique(tree_ids),
-        node_trees=tree_ids[branch],
-        features=np.asarray(a["nodes_featureids"], dtype=np.int64)[branch],
-        splits=np.asarray(a["nodes_values"], dtype=np.float32)[branch],
-        modes=np.array([_MODES[m] for m in modes[branch]], dtype=np.uint8),
-        missing=np.asarray(missing, dtype=np.int64)[branch],
-        true_ids=kids[0][0],
-        true_leaf=kids[0][1],
-        false_ids=kids[1][0],
-        false_leaf=kids[1][1],
+        roots=roots,
+        root_trees=root_trees,
+        **columns,
         leaf_trees=tree_ids[is_leaf],
         leaf_targets=leaf_targets,
         leaf_weights=leaf_weights,
         base_values=np.asarray(a.get("base_values") or np.zeros(n_classes), dtype=np.float32).reshape(1, n_classes),
         post_transform=a.get("post_transform", b"NONE"),
     )
-    # roots: each tree's node 0; a tree that is one leaf gets a split whose two sides are that leaf
-    root_rows = rows(flat.root_trees, np.zeros(len(flat.root_trees), dtype=np.int64))
-    flat.roots = branch_pos[root_rows].copy()
-    lone = np.flatnonzero(is_leaf[root_rows])
-    if len(lone):
-        flat.roots[lone] = len(branch) + np.arange(len(lone))
-        lone_leaves = leaf_pos[root_rows[lone]]
-        ones, zeros = np.ones(len(lone), np.int64), np.zeros(len(lone), np.int64)
-        flat.node_trees = np.concatenate([flat.node_trees, flat.root_trees[lone]])
-        flat.features = np.concatenate([flat.features, zeros])
-        flat.splits = np.concatenate([flat.splits, np.zeros(len(lone), np.float32)])
-        flat.modes = np.concatenate([flat.modes, np.zeros(len(lone), np.uint8)])
-        flat.missing = np.concatenate([flat.missing, zeros])
-        flat.true_ids = np.concatenate([flat.true_ids, lone_leaves])
-        flat.false_ids = np.concatenate([flat.false_ids, lone_leaves])
-        flat.true_leaf = np.concatenate([flat.true_leaf, ones])
-        flat.false_leaf = np.concatenate([flat.false_leaf, ones])
-    return flat
 
 
 def tree_group_node(flat: FlatTrees, trees: np.ndarray, *, name: str, output: str, source: str) -> Any:
@@ -207,11 +205,12 @@ def tree_group_node(flat: FlatTrees, trees: np.ndarray, *, name: str, output: st
     )
 
 
-def compact_tree_classifier(model) -> Any:
+def compact_tree_classifier(model, *, opset: int) -> Any:
     """The same model with its TreeEnsembleClassifier node replaced by TreeEnsemble + Add + the post-transform.
 
     The classifier's label output is dropped (it must not be read by any node or be a graph output);
-    the probabilities output keeps its name.
+    the probabilities output keeps its name. ``opset``: the standard domain's version for Add and the
+    post-transform, where the graph had none (onnxmltools' XGBoost graphs use only ai.onnx.ml).
     """
     import onnx
     from onnx import helper, numpy_helper
@@ -264,6 +263,6 @@ def compact_tree_classifier(model) -> Any:
     if "" in versions:
         versions[""].version = max(versions[""].version, 13)  # Softmax over one axis
     else:
-        model.opset_import.append(helper.make_opsetid("", OPSET))
+        model.opset_import.append(helper.make_opsetid("", opset))
     onnx.checker.check_model(model)
     return model
