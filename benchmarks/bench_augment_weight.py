@@ -38,13 +38,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from xgboost import XGBClassifier
 
-    from gtzan.datadir import data_dir
+    from gtzan.datadir import table_and_audio_dir
     from gtzan.gain import LEVEL_RMS
     from gtzan.training.orchestrate import RowSpec, load_rows
     from gtzan.training.splits import cv_folds
 
-    data = data_dir()
-    if data is None or not (data / "features_3_sec.csv").is_file() or not (data / "audio").is_dir():
+    data = table_and_audio_dir()
+    if data is None:
         sys.exit("needs the GTZAN table and audio in ../shared/data/gtzan (or $GTZAN_DATA)")
     t0 = time.perf_counter()
     spec = RowSpec(

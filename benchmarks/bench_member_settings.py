@@ -112,13 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5)
     a = p.parse_args(argv)
 
-    from gtzan.datadir import data_dir
+    from gtzan.datadir import table_and_audio_dir
     from gtzan.training.keras_net import HIDDEN, REPORT_HIDDEN, parse_hidden
     from gtzan.training.orchestrate import RowSpec, load_rows
     from gtzan.training.splits import cv_folds
 
-    data = data_dir()
-    if data is None or not (data / "features_3_sec.csv").is_file() or not (data / "audio").is_dir():
+    data = table_and_audio_dir()
+    if data is None:
         sys.exit("needs the GTZAN table and audio in ../shared/data/gtzan (or $GTZAN_DATA)")
     t0 = time.perf_counter()
     rows = load_rows(RowSpec(features_csv=data / "features_3_sec.csv", audio_dir=data / "audio", hop=22050))

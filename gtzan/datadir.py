@@ -27,3 +27,10 @@ def audio_dir() -> Path | None:
     """The folder of GTZAN audio in ``<genre>/<genre>.NNNNN.ext`` layout, if present."""
     d = data_dir()
     return d / "audio" if d is not None and (d / "audio").is_dir() else None
+
+
+def table_and_audio_dir() -> Path | None:
+    """The data folder when it holds both the 3 s table and the audio, as training on the table plus our
+    own windows needs (benchmarks that cross-validate members); otherwise None."""
+    d = data_dir()
+    return d if d is not None and (d / "features_3_sec.csv").is_file() and (d / "audio").is_dir() else None

@@ -166,3 +166,16 @@ def test_feature_cache_follows_the_numbers_not_the_source(audio_dir, tmp_path, m
     monkeypatch.setattr(fingerprint, "probe_features", lambda: moved)
     build_feature_table(audio_dir, n_jobs=1, cache_dir=tmp_path / "c", progress=False)
     assert len(calls) == 3
+
+
+def test_table_and_audio_dir_needs_both(tmp_path, monkeypatch) -> None:
+    from gtzan.datadir import ENV_VAR, table_and_audio_dir
+
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert table_and_audio_dir() is None
+    (tmp_path / "features_3_sec.csv").write_text("filename,label\n")
+    assert table_and_audio_dir() is None  # no audio folder
+    (tmp_path / "audio").mkdir()
+    assert table_and_audio_dir() == tmp_path
+    (tmp_path / "features_3_sec.csv").unlink()
+    assert table_and_audio_dir() is None  # no table
