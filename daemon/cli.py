@@ -198,6 +198,10 @@ def cli(
 
             quiet = audio_noise_filtered()
         with quiet:
+            if uses_device:  # PortAudio starts while the capture code imports (gtzan.daemon.devices)
+                from gtzan.daemon.devices import start_portaudio
+
+                start_portaudio()
             if list_devices:
                 from gtzan.daemon.devices import import_sounddevice, list_devices_text
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from types import ModuleType
 from typing import Any
@@ -17,9 +18,19 @@ PROBE_TIMEOUT = 20.0  # seconds PortAudio may take to start in the probe (a soun
 
 
 def import_sounddevice() -> ModuleType:
-    """Import sounddevice (which starts PortAudio), turning every way that fails into a one-line error."""
+    """Import sounddevice (which starts PortAudio), turning every way that fails into a one-line error.
+
+    After ``start_portaudio()`` this waits for that start instead and reports its outcome.
+    """
+    if _early is not None:
+        return _early.result()
     if "sounddevice" not in sys.modules:
         probe_portaudio()
+    return _import_started()
+
+
+def _import_started() -> ModuleType:
+    """The import itself, after a probe said that PortAudio can start in this process."""
     try:
         import sounddevice
     except OSError as e:  # "PortAudio library not found"
@@ -33,23 +44,71 @@ def import_sounddevice() -> ModuleType:
     return sounddevice
 
 
+class _EarlyStart:
+    """PortAudio starting on a thread: the probe's wait and Pa_Initialize (which runs with the GIL
+    released) overlap the imports the live path makes meanwhile, instead of following them."""
+
+    def __init__(self) -> None:
+        self._module: ModuleType | None = None
+        self._error: BaseException | None = None
+        pid = _fork_probe()  # before the thread: fork only from a process with one thread of ours
+        self._thread = threading.Thread(target=self._run, args=(pid,), name="portaudio-start", daemon=True)
+        self._thread.start()
+
+    def _run(self, pid: int | None) -> None:
+        try:
+            if pid is not None:
+                _wait_probe(pid, PROBE_TIMEOUT)
+            self._module = _import_started()
+        except BaseException as e:  # reported by result(), on the thread that needs the module
+            self._error = e
+
+    def result(self) -> ModuleType:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._module is not None
+        return self._module
+
+
+_early: _EarlyStart | None = None
+
+
+def start_portaudio() -> None:
+    """Begin ``import_sounddevice()`` in the background, for a path that will open a device.
+
+    On the live path PortAudio's start (a probe process, then Pa_Initialize: 55-70 ms) otherwise
+    waited for numpy and the capture code to import, all before the first sample is captured.
+    """
+    global _early
+    if _early is None and "sounddevice" not in sys.modules:
+        _early = _EarlyStart()
+
+
 def probe_portaudio(timeout: float = PROBE_TIMEOUT) -> None:
     """Start PortAudio once in a forked child before starting it here.
 
     alsa-lib aborts the whole process (SIGABRT, usually without a word) while PortAudio starts when
     ALSA_CONFIG_PATH names a missing or empty file; an abort cannot be caught in-process, so a child
     takes the risk. It costs one fork and one PortAudio start-up, and only the paths that open a
-    device pay it. Call it before any thread starts.
+    device pay it.
     """
+    pid = _fork_probe()
+    if pid is not None:
+        _wait_probe(pid, timeout)
+
+
+def _fork_probe() -> int | None:
+    """Fork the child that starts PortAudio and exits: its pid (None: no fork to be had here)."""
     if not hasattr(os, "fork"):
-        return
+        return None
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.flush()
     try:
         pid = os.fork()
     except OSError:  # no process to be had: start PortAudio here, unprobed
-        return
+        return None
     if pid == 0:  # the child: start PortAudio, say nothing, leave without the parent's exit handlers
         code = 1
         try:
@@ -61,6 +120,11 @@ def probe_portaudio(timeout: float = PROBE_TIMEOUT) -> None:
             code = 0
         finally:
             os._exit(code)  # a Python-level failure is reported by the parent's own import
+    return pid
+
+
+def _wait_probe(pid: int, timeout: float) -> None:
+    """Wait for the probe child; PortAudioFailed if it hung or was killed."""
     deadline = time.monotonic() + timeout
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -73,7 +137,7 @@ def probe_portaudio(timeout: float = PROBE_TIMEOUT) -> None:
                 f"PortAudio did not finish starting within {timeout:.0f} s (a sound server not "
                 f"answering?){_config_hint()}; or {ALTERNATIVES}"
             )
-        time.sleep(0.005)
+        time.sleep(0.002)
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         sig = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"

@@ -101,7 +101,13 @@ def listen(errc: Messages, opts: ListenOptions) -> int:
         from gtzan.daemon.parallel import start_split
 
         splitter = start_split(source, opts.hop_frames, sample_limit(opts.duration))
-    from gtzan.daemon.run import BATCH_WINDOWS, run
+    if opts.live:  # capture from here: the main loop's imports overlap the first window's audio
+        source.start()
+    try:
+        from gtzan.daemon.run import BATCH_WINDOWS, run
+    except BaseException:
+        source.__exit__(None, None, None)  # closes a started stream (the main loop's `with` never came)
+        raise
 
     def load() -> Predictor:
         from gtzan.daemon.loading import load_models

@@ -369,7 +369,12 @@ class MicSource:
         self._queue: queue.Queue = queue.Queue(maxsize=max(8, math.ceil(self.queue_seconds * rate / self.blocksize)))
 
     def start(self) -> None:
-        """Open and start the stream back to back: audio delivered between the two would be lost."""
+        """Open and start the stream back to back: audio delivered between the two would be lost.
+
+        Started once: a second call (the main loop's, after an early start) does nothing.
+        """
+        if self._stream is not None:
+            return
         sd, info = self._sd, self.device_info
         assert sd is not None, "start() before prepare()"
         try:

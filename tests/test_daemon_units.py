@@ -326,6 +326,81 @@ def test_mic_source_resamples_a_native_format_device_and_counts_problems(monkeyp
     assert abs(np.argmax(spec) * 22050 / len(y[2000:-2000]) - 1000) < 5
 
 
+def test_mic_stream_starts_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gtzan-listen starts the capture before the main loop's imports; the main loop's own start() then
+    must not open a second stream on the device."""
+    import sys
+
+    from gtzan.daemon.sources import MicSource
+
+    fake = _fake_sounddevice(22050, 1, [], [])
+    opened = []
+    stream_class = fake.InputStream
+
+    def counting_stream(**kw):
+        opened.append(kw["blocksize"])
+        return stream_class(**kw)
+
+    fake.InputStream = counting_stream
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    with MicSource() as src:
+        src.start()
+        src.start()
+    assert opened == [2205]
+
+
+def test_portaudio_starts_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    """start_portaudio() returns at once; import_sounddevice() then waits for that start (probe first)."""
+    import sys
+    import threading
+    import types
+
+    from gtzan.daemon import devices
+
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(devices, "_early", None)
+    release, steps = threading.Event(), []
+    module = types.ModuleType("sounddevice")
+    monkeypatch.setattr(devices, "_fork_probe", lambda: 4242)
+    monkeypatch.setattr(devices, "_wait_probe", lambda pid, timeout: steps.append(("probe", pid)))
+
+    def slow_import():
+        assert release.wait(10)
+        steps.append(("import",))
+        return module
+
+    monkeypatch.setattr(devices, "_import_started", slow_import)
+    devices.start_portaudio()
+    assert ("import",) not in steps  # still starting: the caller goes on meanwhile
+    devices.start_portaudio()  # a second call starts nothing more
+    release.set()
+    assert devices.import_sounddevice() is module
+    assert steps == [("probe", 4242), ("import",)]
+
+
+def test_a_background_portaudio_failure_is_reported_where_the_device_is_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from gtzan.daemon import devices
+    from gtzan.daemon.errors import PortAudioFailed
+
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(devices, "_early", None)
+    monkeypatch.setattr(devices, "_fork_probe", lambda: None)
+
+    def crash():
+        raise PortAudioFailed("PortAudio crashed while starting (killed by SIGABRT in the audio libraries)")
+
+    monkeypatch.setattr(devices, "_import_started", crash)
+    devices.start_portaudio()
+    with pytest.raises(PortAudioFailed, match="killed by SIGABRT"):
+        devices.import_sounddevice()
+    with pytest.raises(PortAudioFailed):  # and again for a second caller
+        devices.import_sounddevice()
+
+
 _FAULTS = """
 import resource, sys
 if sys.argv[1] == "1":
