@@ -118,3 +118,43 @@ def test_whole_tracks_match_the_kaggle_table(gtzan_dir, gtzan_audio):
         worst = np.maximum(worst, d)
     assert worst.max() < 0.05, dict(zip(FEATURE_NAMES, worst.round(4)))
     assert tempo_equal >= 0.95 * len(tracks), f"tempo equal on {tempo_equal}/{len(tracks)}"
+
+
+@pytest.mark.parametrize(
+    "y, harm",
+    [
+        (wg.music_like(3.1), lambda y: 0.7 * y.astype(np.float64) + 0.01),
+        (np.full(WINDOW_SAMPLES, 0.5, np.float32), lambda y: np.full(len(y), 0.5)),  # DC: no variance
+        (np.zeros(WINDOW_SAMPLES, np.float32), lambda y: np.zeros(len(y))),
+        (wg.tone(seconds=3.0) * 1e-5, lambda y: y.astype(np.float64) * (1 - 1e-6)),  # quiet, tiny percussive part
+    ],
+    ids=["music", "dc", "silence", "quiet-tone"],
+)
+def test_harmonic_and_percussive_statistics_from_sums_equal_two_pass_ones(y, harm):
+    from gtzan.features.recipe import split_mean_var
+
+    h = harm(y)
+    p = y.astype(np.float64) - h
+    got = split_mean_var(y, h)
+    want = (h.mean(), h.var(), p.mean(), p.var())
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-15)
+    assert min(got[1], got[3]) >= 0.0
+
+
+def test_centroid_and_bandwidth_from_moments_equal_librosas_formula():
+    from gtzan.features import frames as fr
+
+    rng = np.random.default_rng(3)
+    m = rng.random((6, fr.N_BINS)) ** 4
+    m[1] = 0.0  # silence
+    m[2] = 0.0
+    m[2, 40] = 1.0  # one bin: no spread
+    m[3] *= 1e-42  # sums below float32's tiny stay unnormalised, as librosa leaves them
+    f = fr.fft_freqs()
+    tot = m.sum(axis=1, keepdims=True)
+    norm = m / np.where(tot < np.finfo(np.float32).tiny, 1.0, tot)
+    centroid = np.sum(norm * f, axis=1)
+    bandwidth = np.sqrt(np.sum(norm * (f - centroid[:, None]) ** 2, axis=1))
+    c, b = fr._centroid_bandwidth(m)
+    np.testing.assert_allclose(c, centroid, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(b, bandwidth, rtol=1e-9, atol=1e-6)

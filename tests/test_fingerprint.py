@@ -134,8 +134,8 @@ def _median29(mag: np.ndarray, *_: int) -> np.ndarray:
 ASSEMBLE = recipe.assemble
 
 
-def _drop_last_frame(n, fd, chroma, mfcc, bpm, y_h, y_p):
-    return ASSEMBLE(n, fr.take(fd, slice(0, -1)), chroma[:-1], mfcc[:-1], bpm, y_h, y_p)
+def _drop_last_frame(y, fd, chroma, mfcc, bpm, y_h):
+    return ASSEMBLE(y, fr.take(fd, slice(0, -1)), chroma[:-1], mfcc[:-1], bpm, y_h)
 
 
 @pytest.mark.parametrize("change, expect", [
