@@ -51,7 +51,7 @@ class _EarlyStart:
     def __init__(self) -> None:
         self._module: ModuleType | None = None
         self._error: BaseException | None = None
-        pid = _fork_probe()  # before the thread: fork only from a process with one thread of ours
+        pid = _fork_probe()  # forked before this thread starts: the child copies none of its state
         self._thread = threading.Thread(target=self._run, args=(pid,), name="portaudio-start", daemon=True)
         self._thread.start()
 
