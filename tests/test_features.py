@@ -158,3 +158,15 @@ def test_centroid_and_bandwidth_from_moments_equal_librosas_formula():
     c, b = fr._centroid_bandwidth(m)
     np.testing.assert_allclose(c, centroid, rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(b, bandwidth, rtol=1e-9, atol=1e-6)
+
+
+def test_centroid_and_bandwidth_of_a_frame_do_not_depend_on_the_batch():
+    """--fast's second process analyses other batches of frames than the stream: the same bits."""
+    from gtzan.features import frames as fr
+
+    m = np.random.default_rng(4).random((37, fr.N_BINS)) ** 3
+    whole = fr._centroid_bandwidth(m)
+    for n in (1, 5, 16):
+        parts = [fr._centroid_bandwidth(m[i : i + n]) for i in range(0, len(m), n)]
+        assert np.array_equal(np.concatenate([c for c, _ in parts]), whole[0])
+        assert np.array_equal(np.concatenate([b for _, b in parts]), whole[1])

@@ -151,28 +151,25 @@ def _piptrack(S: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return [mag[a:b] for a, b in spans], [res[a:b] for a, b in spans]
 
 
-@lru_cache(maxsize=1)
-def _freq_powers() -> np.ndarray:
-    """The bins' frequencies to the powers 0, 1 and 2, as columns."""
-    f = fft_freqs()
-    return np.stack([np.ones_like(f), f, f * f], axis=1)
-
-
 def _centroid_bandwidth(m64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """librosa's spectral centroid and bandwidth (p=2) of magnitude frames, from three moments per frame.
+    """librosa's spectral centroid and bandwidth (p=2) of magnitude frames, from three sums per frame.
 
     librosa normalises each frame to unit sum (a frame summing below float32's tiny stays as it is) and
     takes sum(norm * f) and sqrt(sum(norm * (f - centroid)**2)); expanding the square gives the same
-    values from the sums of m, m * f and m * f**2, in one matrix product instead of six passes over the
-    spectrum. Within float64 rounding: the window features moved by at most 1.6e-15 (relative) over 812
-    windows of GTZAN tracks, and a product may round a frame's sums an ulp differently with the number of
-    frames in the batch, far inside the 1e-12 the stream is held to however it is cut.
+    values from the sums of m, m * f and m * f**2, in five passes over the spectrum instead of eight.
+    Row-wise sums, not a matrix product: a frame's values must not depend on how many frames are
+    analysed with it (BLAS rounds differently with the batch), or --fast would differ from a stream.
+    Within float64 rounding: the window features moved by at most 1.6e-15 (relative) over 812 windows of
+    GTZAN tracks.
     """
-    moments = m64 @ _freq_powers()  # (n, 3): sums of m, m * f, m * f**2
-    tot = moments[:, 0]
-    moments /= np.where(tot < np.finfo(np.float32).tiny, 1.0, tot)[:, None]
-    s0, centroid, s2 = moments.T
-    return centroid, np.sqrt(np.maximum(s2 - centroid * centroid * (2.0 - s0), 0.0))
+    f = fft_freqs()
+    tot = np.add.reduce(m64, axis=1)
+    scale = 1.0 / np.where(tot < np.finfo(np.float32).tiny, 1.0, tot)
+    mf = m64 * f
+    centroid = np.add.reduce(mf, axis=1) * scale
+    mf *= f
+    s2 = np.add.reduce(mf, axis=1) * scale
+    return centroid, np.sqrt(np.maximum(s2 - centroid * centroid * (2.0 - tot * scale), 0.0))
 
 
 def analyze(frames: np.ndarray, zc_frames: np.ndarray | None = None) -> FrameData:
