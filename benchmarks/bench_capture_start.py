@@ -33,7 +33,7 @@ resolve = devices.resolve_input
 
 
 def resolve_then_wrap(*a, **k):  # the source module is imported by now: wrap its start
-    from gtzan.daemon.sources import MicSource
+    from gtzan.daemon.mic import MicSource
     start = MicSource.start
 
     def timed_start(self):

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from gtzan.bundle import Prediction
     from gtzan.daemon.pipeline import WindowResult
     from gtzan.daemon.run import RunState
     from gtzan.manifest import Manifest
 
-Block = tuple[np.ndarray, float]  # float32 mono samples at 22,050 Hz, and when the last of them arrived
+Block: TypeAlias = "tuple[np.ndarray, float]"  # float32 mono samples at 22,050 Hz, and when the last of them arrived
 StopFlag = Callable[[], bool]  # polled between blocks: true once the run is asked to stop
 
 

@@ -51,9 +51,9 @@ class ListenOptions:
 
 def open_source(errc: Messages, opts: ListenOptions) -> Source:
     """The file, the demo or the microphone (found, not yet started), after any note about it on stderr."""
-    from gtzan.daemon.sources import DemoSource, FileSource, MicSource
-
     if opts.file is not None:
+        from gtzan.daemon.sources import FileSource
+
         source = FileSource(opts.file, realtime=opts.realtime, block_frames=opts.block_frames)
         truncated = source.truncation_note()
         if truncated:
@@ -65,7 +65,11 @@ def open_source(errc: Messages, opts: ListenOptions) -> Source:
             "the genres shown for it are only illustrative.",
             highlight=False,
         )
+        from gtzan.daemon.sources import DemoSource
+
         return DemoSource(realtime=opts.realtime, block_frames=opts.block_frames)
+    from gtzan.daemon.mic import MicSource  # not the file sources' module: it imports numpy
+
     mic = MicSource(
         opts.device, block_frames=opts.block_frames, stall_seconds=opts.stall_timeout, rate=opts.device_rate
     )
@@ -93,12 +97,11 @@ def make_output(bundle: Predictor, source: Source, opts: ListenOptions) -> Outpu
 
 def listen(errc: Messages, opts: ListenOptions) -> int:
     """Stream one input to its end (or --duration, a signal, an error); the exit code."""
-    from gtzan.daemon.sources import sample_limit
-
     source = open_source(errc, opts)
     splitter = None
     if opts.fast:  # forked first, before anything the worker has no use for is imported
         from gtzan.daemon.parallel import start_split
+        from gtzan.daemon.sources import sample_limit
 
         splitter = start_split(source, opts.hop_frames, sample_limit(opts.duration))
     if opts.live:  # capture from here: the main loop's imports overlap the first window's audio

@@ -291,7 +291,7 @@ def _fake_sounddevice(rate: int, channels: int, blocks: list[np.ndarray], flags:
         def close(self):
             pass
 
-    sd.PortAudioError, sd.query_devices, sd.check_input_settings, sd.InputStream, sd.played = (
+    sd.PortAudioError, sd.query_devices, sd.check_input_settings, sd.RawInputStream, sd.played = (
         PortAudioError, query_devices, check_input_settings, InputStream, played)
     return sd
 
@@ -300,7 +300,7 @@ def test_mic_source_resamples_a_native_format_device_and_counts_problems(monkeyp
     import sys
 
     from gtzan.daemon.errors import SourceStalled
-    from gtzan.daemon.sources import MicSource
+    from gtzan.daemon.mic import MicSource
 
     rate, block = 44100, 441
     t = np.arange(200 * block) / rate
@@ -331,17 +331,17 @@ def test_mic_stream_starts_once(monkeypatch: pytest.MonkeyPatch) -> None:
     must not open a second stream on the device."""
     import sys
 
-    from gtzan.daemon.sources import MicSource
+    from gtzan.daemon.mic import MicSource
 
     fake = _fake_sounddevice(22050, 1, [], [])
     opened = []
-    stream_class = fake.InputStream
+    stream_class = fake.RawInputStream
 
     def counting_stream(**kw):
         opened.append(kw["blocksize"])
         return stream_class(**kw)
 
-    fake.InputStream = counting_stream
+    fake.RawInputStream = counting_stream
     monkeypatch.setitem(sys.modules, "sounddevice", fake)
     with MicSource() as src:
         src.start()
@@ -440,7 +440,7 @@ def test_mic_opens_at_the_devices_own_rate_unless_asked(monkeypatch: pytest.Monk
     is asked for: a sound server's conversion to 22,050 Hz changed verdicts in the robustness benchmark."""
     import sys
 
-    from gtzan.daemon.sources import MicSource
+    from gtzan.daemon.mic import MicSource
 
     fake = _fake_sounddevice(48000, 2, [], [])
     fake.check_input_settings = lambda **kw: None  # accepts every rate and channel count
@@ -448,7 +448,7 @@ def test_mic_opens_at_the_devices_own_rate_unless_asked(monkeypatch: pytest.Monk
     src = MicSource(rate=asked)
     src.prepare()
     assert (src.samplerate, src.channels, src.resampled) == opened
-    from gtzan.daemon.sources import capture_block_frames
+    from gtzan.daemon.mic import capture_block_frames
 
     assert src.blocksize == capture_block_frames(opened[0]) == (4842 if opened[0] == 48000 else 2205)
 
@@ -461,7 +461,7 @@ def test_capture_blocks_complete_the_first_window_with_block_30(rate: int) -> No
     """At the device's rate the resampler holds samples back; the blocks are sized so that the first 3 s
     window is out of it after 30 blocks of music, not 31 (about 0.1 s of the first verdict)."""
     from gtzan.constants import SR, WINDOW_SAMPLES
-    from gtzan.daemon.sources import FIRST_WINDOW_BLOCKS, capture_block_frames
+    from gtzan.daemon.mic import FIRST_WINDOW_BLOCKS, capture_block_frames
     from gtzan.resample import StreamResampler
 
     frames = capture_block_frames(rate)
@@ -477,6 +477,25 @@ def test_capture_blocks_complete_the_first_window_with_block_30(rate: int) -> No
 
 def test_capture_blocks_at_the_models_rate_are_a_tenth_of_a_second() -> None:
     from gtzan.constants import SR
-    from gtzan.daemon.sources import capture_block_frames
+    from gtzan.daemon.mic import capture_block_frames
 
     assert capture_block_frames(SR) == 2205
+
+
+def test_the_known_capture_block_sizes_are_the_ones_soxr_gives() -> None:
+    from gtzan.daemon.mic import KNOWN_BLOCK_FRAMES, _find_block_frames
+
+    assert {rate: _find_block_frames(rate) for rate in KNOWN_BLOCK_FRAMES} == KNOWN_BLOCK_FRAMES
+
+
+def test_the_capture_starts_before_numpy_is_imported() -> None:
+    """The live path opens the stream with numpy still importing: nothing on its way may import it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gtzan.daemon.cli, gtzan.daemon.listen, gtzan.daemon.mic, gtzan.daemon.devices, "
+        "gtzan.daemon.cstderr, gtzan.memory; print(sorted(m for m in ('numpy', 'soxr') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    assert r.stdout.strip() == "[]"
