@@ -33,7 +33,10 @@ resolve = devices.resolve_input
 
 
 def resolve_then_wrap(*a, **k):  # the source module is imported by now: wrap its start
-    from gtzan.daemon.mic import MicSource
+    try:
+        from gtzan.daemon.mic import MicSource
+    except ImportError:  # a checkout before gtzan.daemon.mic
+        from gtzan.daemon.sources import MicSource
     start = MicSource.start
 
     def timed_start(self):

@@ -115,7 +115,7 @@ class MicSource:
         self._last_callback = 0.0
         self._finished = False
         self.close_hung = False  # the stream did not close within close()'s timeout
-        self._stream: Any = None  # a sounddevice.InputStream
+        self._stream: Any = None  # a sounddevice.RawInputStream
         self._sd: ModuleType | None = None
         self.resampler: StreamResampler | None = None  # made by the first block read (numpy, soxr)
 
