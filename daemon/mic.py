@@ -287,11 +287,11 @@ class MicSource:
                 if stalled:
                     raise SourceStalled(f"no audio from input device {name!r} {stalled}") from None
                 continue
-            frames = np.frombuffer(raw, dtype=np.float32).reshape(-1, self.channels)
+            block = np.frombuffer(raw, dtype=np.float32).reshape(-1, self.channels)
             if self.resampler is not None:
-                y = self.resampler.process(frames if self.channels > 1 else frames[:, 0])
+                y = self.resampler.process(block if self.channels > 1 else block[:, 0])
                 if len(y) == 0:
                     continue
             else:
-                y = frames[:, 0]
+                y = block[:, 0]
             yield y, arrival
