@@ -1,6 +1,6 @@
 """Member settings measured one member at a time: XGBoost's boosting rounds and the Keras topology.
 
-  python benchmarks/bench_member_settings.py xgb [--rounds 200,400,600,900] [--inner-part]
+  python benchmarks/bench_member_settings.py xgb [--rounds 200,400,600,900] [--inner-part] [--xgb-param NAME=VALUE]
   python benchmarks/bench_member_settings.py keras [--hidden 512,256,128,64 --hidden report] [--seed 1]
 
 The rows of the 5-fold ``track`` columns of README "Accuracy" (the Kaggle table and our windows of the
@@ -40,8 +40,34 @@ def _inner_part(pool: np.ndarray, groups: np.ndarray, fold: int) -> np.ndarray:
     return ~np.isin(groups[pool], held)
 
 
+XGB_SETTINGS = {  # the training's (gtzan.training.members)
+    "learning_rate": 0.05,
+    "max_depth": 6,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+}
+
+
+def parse_xgb_params(items: list[str]) -> dict[str, float]:
+    """``--xgb-param NAME=VALUE`` options as XGBClassifier keyword arguments (numbers)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            sys.exit(f"--xgb-param wants NAME=VALUE, got {item!r}")
+        out[name] = int(value) if value.isdigit() else float(value)
+    return out
+
+
 def xgb_rounds(
-    X: np.ndarray, y: np.ndarray, src: np.ndarray, folds: np.ndarray, groups: np.ndarray, rounds: list[int], inner: bool
+    X: np.ndarray,
+    y: np.ndarray,
+    src: np.ndarray,
+    folds: np.ndarray,
+    groups: np.ndarray,
+    rounds: list[int],
+    inner: bool,
+    params: dict[str, float],
 ) -> None:
     from xgboost import XGBClassifier
 
@@ -52,16 +78,14 @@ def xgb_rounds(
             train = train[_inner_part(train, groups, f)]
         model = XGBClassifier(
             n_estimators=max(rounds),
-            learning_rate=0.05,
-            max_depth=6,
-            subsample=0.8,
-            colsample_bytree=0.8,
+            **(XGB_SETTINGS | params),
             n_jobs=os.cpu_count(),
             random_state=0,
             tree_method="hist",
         ).fit(X[train], y[train])
         for r in rounds:
             probs[r][test] = model.predict_proba(X[test], iteration_range=(0, r))
+    print(f"settings: {XGB_SETTINGS | params}")
     print("| XGBoost rounds | table | ours |\n|---|---|---|")
     for r in rounds:
         print(f"| {r} | {_accuracy(probs[r].argmax(1), y, src)} |", flush=True)
@@ -107,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("member", choices=("xgb", "keras"))
     p.add_argument("--rounds", default="200,400,600,900", help="xgb: comma-separated numbers of rounds")
     p.add_argument("--inner-part", action="store_true", help="xgb: train on a fold's inner part only")
+    p.add_argument("--xgb-param", action="append", default=[], metavar="NAME=VALUE", help="xgb: a setting to change")
     p.add_argument("--hidden", action="append", help="keras: widths such as 512,256,128,64, or 'report'")
     p.add_argument("--seed", type=int, default=1, help="keras: the network's seed")
     p.add_argument("--folds", type=int, default=5)
@@ -125,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     folds, groups = cv_folds(rows.table, "track", n_folds=a.folds, seed=0)
     X, y, src = rows.table.X, rows.table.y, rows.sources
     if a.member == "xgb":
-        xgb_rounds(X, y, src, folds, groups, [int(r) for r in a.rounds.split(",")], a.inner_part)
+        rounds = [int(r) for r in a.rounds.split(",")]
+        xgb_rounds(X, y, src, folds, groups, rounds, a.inner_part, parse_xgb_params(a.xgb_param))
     else:
         hidden = [parse_hidden(h) for h in a.hidden] if a.hidden else [HIDDEN, REPORT_HIDDEN]
         keras_topologies(X, y, src, folds, groups, hidden, a.seed)
