@@ -40,14 +40,6 @@ def _inner_part(pool: np.ndarray, groups: np.ndarray, fold: int) -> np.ndarray:
     return ~np.isin(groups[pool], held)
 
 
-XGB_SETTINGS = {  # the training's (gtzan.training.members)
-    "learning_rate": 0.05,
-    "max_depth": 6,
-    "subsample": 0.8,
-    "colsample_bytree": 0.8,
-}
-
-
 def parse_xgb_params(items: list[str]) -> dict[str, float]:
     """``--xgb-param NAME=VALUE`` options as XGBClassifier keyword arguments (numbers)."""
     out = {}
@@ -70,6 +62,8 @@ def xgb_rounds(
     params: dict[str, float],
 ) -> None:
     from xgboost import XGBClassifier
+
+    from gtzan.training.members import XGB_SETTINGS
 
     probs = {r: np.zeros((len(y), 10)) for r in rounds}
     for f in range(int(folds.max()) + 1):

@@ -189,6 +189,11 @@ def _threads() -> int:
     return max(1, int(os.environ.get("GTZAN_TRAIN_THREADS", "0")) or os.cpu_count() or 1)
 
 
+# XGBoost's settings besides its rounds (a quick export learns at 0.3 instead); measured around in
+# benchmarks/bench_member_settings.py xgb --xgb-param NAME=VALUE
+XGB_SETTINGS: dict[str, float] = {"learning_rate": 0.05, "max_depth": 6, "subsample": 0.8, "colsample_bytree": 0.8}
+
+
 def _fit_xgb(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     """Gradient-boosted trees on raw features, early-stopped on the validation error (or fixed rounds)."""
     from xgboost import XGBClassifier
@@ -198,10 +203,7 @@ def _fit_xgb(inp: FitInputs, spec: MemberSpec) -> TrainedMember:
     cfg = inp.cfg
     params = dict(
         n_estimators=cfg["xgb_estimators"],
-        learning_rate=0.3 if inp.quick else 0.05,
-        max_depth=6,
-        subsample=0.8,
-        colsample_bytree=0.8,
+        **(XGB_SETTINGS | ({"learning_rate": 0.3} if inp.quick else {})),
         n_jobs=_threads(),
         random_state=inp.seed,
         tree_method="hist",
