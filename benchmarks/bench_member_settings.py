@@ -2,6 +2,7 @@
 
   python benchmarks/bench_member_settings.py xgb [--rounds 200,400,600,900] [--inner-part] [--xgb-param NAME=VALUE]
   python benchmarks/bench_member_settings.py keras [--hidden 512,256,128,64 --hidden report] [--seed 1]
+  python benchmarks/bench_member_settings.py keras --networks 8 [--xgb-rounds 900]
 
 The rows of the 5-fold ``track`` columns of README "Accuracy" (the Kaggle table and our windows of the
 audio, one a second), in the same track-grouped folds. ``xgb``: XGBoost with the training's settings,
@@ -9,8 +10,10 @@ fitted on each fold's whole training part for the largest number of rounds and s
 each number of rounds (``--inner-part``: on the part of it a fold's members are first trained on,
 without the seventh of its tracks that stops them, as without the refit inside folds). ``keras``: one
 network of each topology, trained as a fold's members are (a seventh of the training tracks stops it on
-validation accuracy), scored out of fold. Window accuracy
-on the table's rows and on ours.
+validation accuracy), scored out of fold; ``--networks N`` trains N of them per fold (seeds ``--seed``
+onwards) and scores each and the mean of the first k, alone and (``--xgb-rounds R``) in equal parts with
+XGBoost's probabilities, to see what more networks would add to the blend. Window accuracy on the table's
+rows and on ours (``keras --networks``: also tracks, the highest mean probability of their windows).
 """
 
 from __future__ import annotations
@@ -31,6 +34,19 @@ sys.path.insert(0, str(ROOT))
 
 def _accuracy(pred: np.ndarray, y: np.ndarray, src: np.ndarray) -> str:
     return " | ".join(f"{100 * np.mean(pred[src == s] == y[src == s]):.2f}%" for s in ("table", "ours"))
+
+
+def _with_tracks(probs: np.ndarray, y: np.ndarray, src: np.ndarray, tracks: np.ndarray) -> str:
+    """Windows (tracks) of the table's rows and of ours; a track's verdict as gtzan-listen gives it."""
+    from gtzan.training.evaluate import track_means
+
+    cells = []
+    for s in ("table", "ours"):
+        m = src == s
+        _, tpred, first = track_means(tracks[m], probs[m])
+        windows = np.mean(probs[m].argmax(1) == y[m])
+        cells.append(f"{100 * windows:.2f}% ({100 * np.mean(tpred == y[m][first]):.1f}%)")
+    return " | ".join(cells)
 
 
 def _inner_part(pool: np.ndarray, groups: np.ndarray, fold: int) -> np.ndarray:
@@ -85,22 +101,24 @@ def xgb_rounds(
         print(f"| {r} | {_accuracy(probs[r].argmax(1), y, src)} |", flush=True)
 
 
-def keras_topologies(
-    X: np.ndarray, y: np.ndarray, src: np.ndarray, folds: np.ndarray, groups: np.ndarray, hidden: list, seed: int
-) -> None:
+def _fold_networks(
+    X: np.ndarray, y: np.ndarray, folds: np.ndarray, groups: np.ndarray, widths: tuple, seeds: list[int]
+) -> tuple[np.ndarray, list[list[int]]]:
+    """Out-of-fold probabilities (networks, rows, genres) of one network per seed, trained as a fold's
+    members are; and the epochs each kept, per fold."""
     from gtzan.training.keras_net import train_keras
     from gtzan.training.members import SETTINGS
     from gtzan.training.scaling import LogVarianceScaler
 
     cfg = SETTINGS["full"]
-    print("| hidden layers | table | ours | epochs kept per fold |\n|---|---|---|---|")
-    for widths in hidden:
-        probs, epochs = np.zeros((len(y), 10)), []
-        for f in range(int(folds.max()) + 1):
-            pool, test = np.flatnonzero(folds != f), folds == f
-            part = _inner_part(pool, groups, f)
-            tr, va = pool[part], pool[~part]
-            scaler = LogVarianceScaler().fit(X[tr])
+    probs, epochs = np.zeros((len(seeds), len(y), 10)), []
+    for f in range(int(folds.max()) + 1):
+        pool, test = np.flatnonzero(folds != f), folds == f
+        part = _inner_part(pool, groups, f)
+        tr, va = pool[part], pool[~part]
+        scaler = LogVarianceScaler().fit(X[tr])
+        kept = []
+        for i, seed in enumerate(seeds):
             model, hist = train_keras(
                 scaler.transform(X[tr]),
                 y[tr],
@@ -114,10 +132,64 @@ def keras_topologies(
                 learning_rate=cfg["keras_lr"],
                 hidden=widths,
             )
-            probs[test] = model.predict(scaler.transform(X[test]), verbose=0)
-            epochs.append(int(np.argmax(hist["val_accuracy"])) + 1)
+            probs[i, test] = model.predict(scaler.transform(X[test]), verbose=0)
+            kept.append(int(np.argmax(hist["val_accuracy"])) + 1)
+        epochs.append(kept)
+    return probs, epochs
+
+
+def _xgb_oof(X: np.ndarray, y: np.ndarray, folds: np.ndarray, rounds: int) -> np.ndarray:
+    """XGBoost's out-of-fold probabilities with the training's settings, fitted on each fold's whole
+    training part."""
+    from xgboost import XGBClassifier
+
+    from gtzan.training.members import XGB_SETTINGS
+
+    probs = np.zeros((len(y), 10))
+    for f in range(int(folds.max()) + 1):
+        train, test = np.flatnonzero(folds != f), folds == f
+        model = XGBClassifier(
+            n_estimators=rounds, **XGB_SETTINGS, n_jobs=os.cpu_count(), random_state=0, tree_method="hist"
+        ).fit(X[train], y[train])
+        probs[test] = model.predict_proba(X[test])
+    return probs
+
+
+def keras_networks(
+    X: np.ndarray,
+    y: np.ndarray,
+    src: np.ndarray,
+    tracks: np.ndarray,
+    folds: np.ndarray,
+    groups: np.ndarray,
+    widths: tuple,
+    seeds: list[int],
+    xgb_rounds: int | None,
+) -> None:
+    """Each network, the mean of the first k, and (with XGBoost) equal parts of both."""
+    probs, epochs = _fold_networks(X, y, folds, groups, widths, seeds)
+    print("| networks | table windows (tracks) | ours (tracks) |\n|---|---|---|")
+    for i, seed in enumerate(seeds):
+        print(f"| seed {seed} alone | {_with_tracks(probs[i], y, src, tracks)} |")
+    for k in range(2, len(seeds) + 1):
+        print(f"| mean of the first {k} | {_with_tracks(probs[:k].mean(0), y, src, tracks)} |")
+    if xgb_rounds:
+        px = _xgb_oof(X, y, folds, xgb_rounds)
+        print(f"| XGBoost, {xgb_rounds} rounds | {_with_tracks(px, y, src, tracks)} |")
+        for k in sorted({1, min(3, len(seeds)), len(seeds)}):
+            mixed = 0.5 * probs[:k].mean(0) + 0.5 * px
+            print(f"| half the mean of {k}, half XGBoost | {_with_tracks(mixed, y, src, tracks)} |")
+    print(f"epochs kept per fold: {epochs}", flush=True)
+
+
+def keras_topologies(
+    X: np.ndarray, y: np.ndarray, src: np.ndarray, folds: np.ndarray, groups: np.ndarray, hidden: list, seed: int
+) -> None:
+    print("| hidden layers | table | ours | epochs kept per fold |\n|---|---|---|---|")
+    for widths in hidden:
+        probs, epochs = _fold_networks(X, y, folds, groups, widths, [seed])
         name = ",".join(map(str, widths))
-        print(f"| {name} | {_accuracy(probs.argmax(1), y, src)} | {epochs} |", flush=True)
+        print(f"| {name} | {_accuracy(probs[0].argmax(1), y, src)} | {[e[0] for e in epochs]} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--xgb-param", action="append", default=[], metavar="NAME=VALUE", help="xgb: a setting to change")
     p.add_argument("--hidden", action="append", help="keras: widths such as 512,256,128,64, or 'report'")
     p.add_argument("--seed", type=int, default=1, help="keras: the network's seed")
+    p.add_argument("--networks", type=int, default=1, help="keras: networks per fold (seeds --seed onwards)")
+    p.add_argument("--xgb-rounds", type=int, help="keras --networks: also mix with XGBoost at these rounds")
     p.add_argument("--folds", type=int, default=5)
     a = p.parse_args(argv)
 
@@ -146,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.member == "xgb":
         rounds = [int(r) for r in a.rounds.split(",")]
         xgb_rounds(X, y, src, folds, groups, rounds, a.inner_part, parse_xgb_params(a.xgb_param))
+    elif a.networks > 1:
+        widths = parse_hidden(a.hidden[0]) if a.hidden else HIDDEN
+        seeds = list(range(a.seed, a.seed + a.networks))
+        keras_networks(X, y, src, rows.table.tracks, folds, groups, widths, seeds, a.xgb_rounds)
     else:
         hidden = [parse_hidden(h) for h in a.hidden] if a.hidden else [HIDDEN, REPORT_HIDDEN]
         keras_topologies(X, y, src, folds, groups, hidden, a.seed)

@@ -2,6 +2,7 @@
 
   python benchmarks/bench_members.py [BUNDLE ...]          # default: the shipped bundle
   python benchmarks/bench_members.py --build [BUNDLE ...]  # what building each member's session costs
+  python benchmarks/bench_members.py --paced 0.5 [BUNDLE ...]  # one window at the listener's pace
 
 CPU time of ``predict_proba`` per call, median of 5 rounds of 200 calls (one row) or 50 calls (64 rows),
 then the whole blend (``Bundle.predict``). Several bundles are timed in turns, so that their figures
@@ -11,6 +12,10 @@ compare.
 it (its session options, its free pages given back after): the CPU time of the build, the peak resident
 memory it adds (VmHWM) and what it keeps (VmRSS after); medians of ``--rounds`` processes, the bundles
 taken in turns.
+
+``--paced SECONDS``: the members called one row at a time, as the listener calls them on a window, with
+the process idle for SECONDS between windows (the hop): what a window's members cost live, where caches
+cool down between windows. Median CPU milliseconds of each member's call over ``--windows`` windows.
 """
 
 from __future__ import annotations
@@ -84,11 +89,33 @@ def build_costs(paths: list[Path], rounds: int) -> None:
         )
 
 
+def paced_costs(bundle, x: np.ndarray, pause: float, windows: int) -> None:
+    """Each member's call on one row, the members in the blend's order, idle ``pause`` s between windows."""
+    names = [m.name for m in bundle.members]
+    cpu: dict[str, list[float]] = {n: [] for n in [*names, "all members"]}
+    for i in range(windows + 3):  # the first calls build onnxruntime's caches: not counted
+        row = x[i % len(x) : i % len(x) + 1]
+        start = time.process_time()
+        for m in bundle.members:
+            t = time.process_time()
+            m.predict_proba(row)
+            if i >= 3:
+                cpu[m.name].append((time.process_time() - t) * 1e3)
+        if i >= 3:
+            cpu["all members"].append((time.process_time() - start) * 1e3)
+        time.sleep(pause)
+    print(f"| {bundle.path}, one row every {pause} s | " + " | ".join(cpu) + " |")
+    print("|---" * (len(cpu) + 1) + "|")
+    print("| median CPU ms | " + " | ".join(f"{statistics.median(v):.3f}" for v in cpu.values()) + " |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("bundles", nargs="*", type=Path)
     p.add_argument("--build", action="store_true", help="time and measure building each member's session")
     p.add_argument("--rounds", type=int, default=5, help="processes per member with --build")
+    p.add_argument("--paced", type=float, metavar="SECONDS", help="one row per window, idle SECONDS between")
+    p.add_argument("--windows", type=int, default=60, help="windows timed with --paced")
     a = p.parse_args(argv)
 
     if a.build:
@@ -102,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     bundles = [load_bundle(b) for b in a.bundles] if a.bundles else [load_bundle()]
     rng = np.random.default_rng(0)
     x = bundles[0].levelled(np.abs(rng.normal(size=(64, 58))) * 0.1)
+    if a.paced is not None:
+        for b in bundles:
+            paced_costs(b, x, a.paced, a.windows)
+        return 0
     print("| bundle | member | ms per call, 1 row | ms per call, 64 rows |\n|---|---|---|---|")
     for b in bundles:
         for m in b.members:

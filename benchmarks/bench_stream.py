@@ -2,7 +2,7 @@
 
     python benchmarks/bench_stream.py [--track PATH] [--hop 0.5] [--breakdown] [--numpy-medians]
     python benchmarks/bench_stream.py --compare OTHER_CHECKOUT [--rounds 10]
-    python benchmarks/bench_stream.py --paced [--rounds 4]
+    python benchmarks/bench_stream.py --paced [--rounds 4] [--block 0.1]
 
 Both run in this process on the same 30 s of audio at the same hop, so the ratio is what counts,
 with glibc's malloc tuned as gtzan-listen tunes it (gtzan.memory; --default-malloc leaves it alone).
@@ -177,26 +177,33 @@ def breakdown(y: np.ndarray, hop: float) -> None:
         print(f"  {name:16s} {sec / n * 1000:6.2f}")
 
 
-def paced(y: np.ndarray, hop: float, rounds: int) -> None:
+def paced(y: np.ndarray, hop: float, rounds: int, block: float | None = None) -> None:
     """The extractor's CPU per hop when hops arrive at the listener's pace (idle between them), against
-    back to back, alternating: what a hop costs live, where the process sleeps between windows."""
+    back to back, alternating: what a hop costs live, where the process sleeps between windows.
+
+    ``block``: push blocks of this many seconds, as a capture device delivers them (the listener's are
+    0.1 s), instead of a hop at a time; the CPU of a hop is then that of all blocks over the windows.
+    """
     import statistics
 
     frames = hop_frames(hop)
-    n = frames * HOP
+    n = frames * HOP if block is None else round(block * SR)
     result: dict[str, list[float]] = {"back to back": [], "paced": []}
     for r in range(rounds):
         for mode in ("back to back", "paced") if r % 2 == 0 else ("paced", "back to back"):
             ex = StreamingExtractor(frames)
             ex.push(y[:WINDOW_SAMPLES])
             cpu = []
+            total, windows = 0.0, 0
             for i in range(WINDOW_SAMPLES, len(y) - n + 1, n):
                 if mode == "paced":
                     time.sleep(n / SR)
                 t = time.process_time()
-                ex.push(y[i : i + n])
+                windows += len(ex.push(y[i : i + n]))
                 cpu.append(time.process_time() - t)
-            result[mode].append(statistics.median(cpu) * 1000)
+                total += cpu[-1]
+            per_hop = statistics.median(cpu) if block is None else total / windows
+            result[mode].append(per_hop * 1000)
     for mode, ms in result.items():
         runs = ", ".join(f"{m:.2f}" for m in ms)
         print(f"{mode:13s}: median {statistics.median(ms):.2f} ms CPU per hop (runs {runs})")
@@ -214,6 +221,7 @@ def main() -> None:
     ap.add_argument("--compare", metavar="ROOT", help="also time another checkout's extractor (its root), in turns")
     ap.add_argument("--rounds", type=int, default=10, help="--compare: rounds of A B B A passes; --paced: runs")
     ap.add_argument("--paced", action="store_true", help="hops at real-time pace (idle between) against back to back")
+    ap.add_argument("--block", type=float, help="--paced: push blocks of this many seconds (capture blocks: 0.1)")
     args = ap.parse_args()
     if args.numpy_medians:
         from gtzan.features import medians
@@ -228,7 +236,7 @@ def main() -> None:
         breakdown(y, args.hop)
         return
     if args.paced:
-        paced(y, args.hop, args.rounds)
+        paced(y, args.hop, args.rounds, args.block)
         return
     if args.compare:
         compare(y, name, args.hop, args.compare, args.rounds, args.naive_windows, not args.default_malloc)
