@@ -67,16 +67,17 @@ def parse_xgb_params(items: list[str]) -> dict[str, float]:
     return out
 
 
-def xgb_rounds(
+def _xgb_fold_probs(
     X: np.ndarray,
     y: np.ndarray,
-    src: np.ndarray,
     folds: np.ndarray,
     groups: np.ndarray,
     rounds: list[int],
-    inner: bool,
-    params: dict[str, float],
-) -> None:
+    inner: bool = False,
+    params: dict[str, float] | None = None,
+) -> dict[int, np.ndarray]:
+    """XGBoost's out-of-fold probabilities at each number of rounds, with the training's settings (and
+    ``params``), fitted once per fold for the largest number on the fold's training part."""
     from xgboost import XGBClassifier
 
     from gtzan.training.members import XGB_SETTINGS
@@ -88,13 +89,29 @@ def xgb_rounds(
             train = train[_inner_part(train, groups, f)]
         model = XGBClassifier(
             n_estimators=max(rounds),
-            **(XGB_SETTINGS | params),
+            **(XGB_SETTINGS | (params or {})),
             n_jobs=os.cpu_count(),
             random_state=0,
             tree_method="hist",
         ).fit(X[train], y[train])
         for r in rounds:
             probs[r][test] = model.predict_proba(X[test], iteration_range=(0, r))
+    return probs
+
+
+def xgb_rounds(
+    X: np.ndarray,
+    y: np.ndarray,
+    src: np.ndarray,
+    folds: np.ndarray,
+    groups: np.ndarray,
+    rounds: list[int],
+    inner: bool,
+    params: dict[str, float],
+) -> None:
+    from gtzan.training.members import XGB_SETTINGS
+
+    probs = _xgb_fold_probs(X, y, folds, groups, rounds, inner, params)
     print(f"settings: {XGB_SETTINGS | params}")
     print("| XGBoost rounds | table | ours |\n|---|---|---|")
     for r in rounds:
@@ -138,23 +155,6 @@ def _fold_networks(
     return probs, epochs
 
 
-def _xgb_oof(X: np.ndarray, y: np.ndarray, folds: np.ndarray, rounds: int) -> np.ndarray:
-    """XGBoost's out-of-fold probabilities with the training's settings, fitted on each fold's whole
-    training part."""
-    from xgboost import XGBClassifier
-
-    from gtzan.training.members import XGB_SETTINGS
-
-    probs = np.zeros((len(y), 10))
-    for f in range(int(folds.max()) + 1):
-        train, test = np.flatnonzero(folds != f), folds == f
-        model = XGBClassifier(
-            n_estimators=rounds, **XGB_SETTINGS, n_jobs=os.cpu_count(), random_state=0, tree_method="hist"
-        ).fit(X[train], y[train])
-        probs[test] = model.predict_proba(X[test])
-    return probs
-
-
 def keras_networks(
     X: np.ndarray,
     y: np.ndarray,
@@ -174,7 +174,7 @@ def keras_networks(
     for k in range(2, len(seeds) + 1):
         print(f"| mean of the first {k} | {_with_tracks(probs[:k].mean(0), y, src, tracks)} |")
     if xgb_rounds:
-        px = _xgb_oof(X, y, folds, xgb_rounds)
+        px = _xgb_fold_probs(X, y, folds, groups, [xgb_rounds])[xgb_rounds]
         print(f"| XGBoost, {xgb_rounds} rounds | {_with_tracks(px, y, src, tracks)} |")
         for k in sorted({1, min(3, len(seeds)), len(seeds)}):
             mixed = 0.5 * probs[:k].mean(0) + 0.5 * px

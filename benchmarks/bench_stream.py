@@ -193,16 +193,14 @@ def paced(y: np.ndarray, hop: float, rounds: int, block: float | None = None) ->
         for mode in ("back to back", "paced") if r % 2 == 0 else ("paced", "back to back"):
             ex = StreamingExtractor(frames)
             ex.push(y[:WINDOW_SAMPLES])
-            cpu = []
-            total, windows = 0.0, 0
+            cpu, windows = [], 0
             for i in range(WINDOW_SAMPLES, len(y) - n + 1, n):
                 if mode == "paced":
                     time.sleep(n / SR)
                 t = time.process_time()
                 windows += len(ex.push(y[i : i + n]))
                 cpu.append(time.process_time() - t)
-                total += cpu[-1]
-            per_hop = statistics.median(cpu) if block is None else total / windows
+            per_hop = statistics.median(cpu) if block is None else sum(cpu) / windows
             result[mode].append(per_hop * 1000)
     for mode, ms in result.items():
         runs = ", ".join(f"{m:.2f}" for m in ms)
