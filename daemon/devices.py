@@ -12,9 +12,22 @@ from typing import Any
 
 from gtzan.daemon.errors import NoInputDevice, PortAudioFailed, PortAudioMissing
 
+
+def _load_guard() -> ModuleType | None:
+    """The C crash guard; None where it was built without a C compiler (PortAudio then starts in a probe
+    process first)."""
+    try:
+        from gtzan.daemon import _crash_guard
+    except ImportError:
+        return None
+    return _crash_guard
+
+
+_guard = _load_guard()
+
 INSTALL_HINT = "install PortAudio (Debian/Ubuntu: sudo apt-get install libportaudio2)"
 ALTERNATIVES = "use --file PATH to classify a file, or --demo to watch a synthetic demo"
-PROBE_TIMEOUT = 20.0  # seconds PortAudio may take to start in the probe (a sound server may be slow to answer)
+START_TIMEOUT = 20.0  # seconds PortAudio may take to start (a sound server may be slow to answer)
 
 
 def import_sounddevice() -> ModuleType:
@@ -22,15 +35,15 @@ def import_sounddevice() -> ModuleType:
 
     After ``start_portaudio()`` this waits for that start instead and reports its outcome.
     """
-    if _early is not None:
-        return _early.result()
-    if "sounddevice" not in sys.modules:
-        probe_portaudio()
-    return _import_started()
+    if _early is None and "sounddevice" in sys.modules:
+        return _import_started()
+    start_portaudio()
+    assert _early is not None
+    return _early.result()
 
 
 def _import_started() -> ModuleType:
-    """The import itself, after a probe said that PortAudio can start in this process."""
+    """The import itself: Pa_Initialize runs in it, guarded or after a probe (see ``_EarlyStart``)."""
     try:
         import sounddevice
     except OSError as e:  # "PortAudio library not found"
@@ -45,26 +58,31 @@ def _import_started() -> ModuleType:
 
 
 class _EarlyStart:
-    """PortAudio starting on a thread: the probe's wait and Pa_Initialize (which runs with the GIL
-    released) overlap the imports the live path makes meanwhile, instead of following them."""
+    """PortAudio starting on a thread: Pa_Initialize (which runs with the GIL released) overlaps the
+    imports the live path makes meanwhile, instead of following them."""
 
     def __init__(self) -> None:
         self._module: ModuleType | None = None
         self._error: BaseException | None = None
-        pid = _fork_probe()  # forked before this thread starts: the child copies none of its state
+        self._guarded = _guard is not None
+        # without the guard, a probe forked before this thread starts (the child copies none of its state)
+        pid = None if self._guarded else _fork_probe()
         self._thread = threading.Thread(target=self._run, args=(pid,), name="portaudio-start", daemon=True)
         self._thread.start()
 
     def _run(self, pid: int | None) -> None:
         try:
             if pid is not None:
-                _wait_probe(pid, PROBE_TIMEOUT)
-            self._module = _import_started()
+                _wait_probe(pid, START_TIMEOUT)
+            self._module = _import_guarded() if self._guarded else _import_started()
         except BaseException as e:  # reported by result(), on the thread that needs the module
             self._error = e
 
     def result(self) -> ModuleType:
-        self._thread.join()
+        # a probe has its own deadline; a start in this process is given the same
+        self._thread.join(START_TIMEOUT if self._guarded else None)
+        if self._thread.is_alive():
+            raise PortAudioFailed(_hung_message(START_TIMEOUT))
         if self._error is not None:
             raise self._error
         assert self._module is not None
@@ -77,29 +95,57 @@ _early: _EarlyStart | None = None
 def start_portaudio() -> None:
     """Begin ``import_sounddevice()`` in the background, for a path that will open a device.
 
-    On the live path PortAudio's start (a probe process, then Pa_Initialize: 55-70 ms) otherwise
-    waited for numpy and the capture code to import, all before the first sample is captured.
+    On the live path PortAudio's start (Pa_Initialize: 26-28 ms, and a probe process without the crash
+    guard) otherwise waited for numpy and the capture code to import, all before the first sample.
     """
     global _early
     if _early is None and "sounddevice" not in sys.modules:
         _early = _EarlyStart()
 
 
-def probe_portaudio(timeout: float = PROBE_TIMEOUT) -> None:
-    """Start PortAudio once in a forked child before starting it here.
+def _import_guarded() -> ModuleType:
+    """``_import_started()`` with the C crash guard armed on this thread.
 
-    alsa-lib aborts the whole process (SIGABRT, usually without a word) while PortAudio starts when
-    ALSA_CONFIG_PATH names a missing or empty file; an abort cannot be caught in-process, so a child
-    takes the risk. It costs one fork and one PortAudio start-up, and only the paths that open a
-    device pay it.
+    alsa-lib aborts the whole process (SIGABRT, without a word) while PortAudio starts when the ALSA
+    configuration defines no default PCM (ALSA_CONFIG_PATH naming a missing or empty file, an
+    ~/.asoundrc that replaces ``pcm``); an abort cannot be caught in Python, so the guard writes the
+    one-line error and ends the process with PortAudioFailed's status instead.
     """
-    pid = _fork_probe()
-    if pid is not None:
-        _wait_probe(pid, timeout)
+    assert _guard is not None
+    head, tail = ("gtzan-listen: error: " + _crash_message("\0") + "\n").split("\0")
+    try:
+        fd = sys.stderr.fileno()  # the terminal, also while cstderr.audio_noise_filtered() holds fd 2
+    except (AttributeError, OSError, ValueError):
+        fd = 2
+    _guard.arm(
+        fd, head.encode(errors="backslashreplace"), tail.encode(errors="backslashreplace"), PortAudioFailed.exit_code
+    )
+    try:
+        return _import_started()
+    finally:
+        _guard.disarm()
+
+
+def _crash_message(signal_name: str) -> str:
+    return (
+        f"PortAudio crashed while starting (killed by {signal_name} in the audio libraries){_config_hint()}; "
+        f"or {ALTERNATIVES}"
+    )
+
+
+def _hung_message(timeout: float) -> str:
+    return (
+        f"PortAudio did not finish starting within {timeout:.0f} s (a sound server not "
+        f"answering?){_config_hint()}; or {ALTERNATIVES}"
+    )
 
 
 def _fork_probe() -> int | None:
-    """Fork the child that starts PortAudio and exits: its pid (None: no fork to be had here)."""
+    """Fork a child that starts PortAudio and exits, taking the risk of alsa-lib's abort (see
+    ``_import_guarded``) where the crash guard is not built: its pid (None: no fork to be had here).
+
+    It costs one fork and one PortAudio start before the capture can start (30-60 ms, measured).
+    """
     if not hasattr(os, "fork"):
         return None
     for stream in (sys.stdout, sys.stderr):
@@ -133,18 +179,12 @@ def _wait_probe(pid: int, timeout: float) -> None:
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            raise PortAudioFailed(
-                f"PortAudio did not finish starting within {timeout:.0f} s (a sound server not "
-                f"answering?){_config_hint()}; or {ALTERNATIVES}"
-            )
+            raise PortAudioFailed(_hung_message(timeout))
         time.sleep(0.002)
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         sig = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
-        raise PortAudioFailed(
-            f"PortAudio crashed while starting (killed by {sig} in the audio libraries)"
-            f"{_config_hint()}; or {ALTERNATIVES}"
-        )
+        raise PortAudioFailed(_crash_message(sig))
 
 
 def _config_hint() -> str:

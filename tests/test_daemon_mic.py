@@ -34,9 +34,17 @@ def music_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wavgen.write(tmp_path_factory.mktemp("mic") / "music.wav", wavgen.music_like(10.0, seed=3), subtype="PCM_16")
 
 
-def start_listening(vmic: VirtualMic, wav: Path, *args: str, then: str = "silence", lead_in: int = 0) -> subprocess.Popen:
+def start_listening(
+    vmic: VirtualMic, wav: Path, *args: str, then: str = "silence", lead_in: int = 0
+) -> subprocess.Popen:
     """Start gtzan-listen on the default input; feed the WAV once its capture stream is connected."""
-    p = subprocess.Popen([*CLI, "--json", "--device-rate", "22050", *args], env=vmic.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [*CLI, "--json", "--device-rate", "22050", *args],
+        env=vmic.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert vmic.wait_for_capture(p, timeout=60), p.communicate(timeout=10)
     vmic.feed(wav, then=then, lead_in_frames=lead_in)
     return p
@@ -54,7 +62,9 @@ def same_windows(mic: list[dict], file: list[dict], shift: int = 0) -> None:
         if shift == 0:
             assert a["smoothed"]["genre"] == b["smoothed"]["genre"]
         for m in b["members"]:
-            assert np.allclose(list(a["members"][m]["probs"].values()), list(b["members"][m]["probs"].values()), atol=1e-5)
+            assert np.allclose(
+                list(a["members"][m]["probs"].values()), list(b["members"][m]["probs"].values()), atol=1e-5
+            )
 
 
 @pytest.mark.parametrize("lead_in_hops", [0, 1])
@@ -123,8 +133,13 @@ def test_device_lost_when_the_sound_server_dies(vmic: VirtualMic, music_wav: Pat
 
 def test_device_that_never_delivers_says_what_was_waited_for(vmic: VirtualMic) -> None:
     """Nothing is fed: the message gives the start-up wait, not a stall against --stall-timeout."""
-    p = subprocess.Popen([*CLI, "--json", "--device-rate", "22050", "--stall-timeout", "1"], env=vmic.env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [*CLI, "--json", "--device-rate", "22050", "--stall-timeout", "1"],
+        env=vmic.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert vmic.wait_for_capture(p, timeout=60), p.communicate(timeout=10)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 1, err
@@ -150,25 +165,37 @@ def test_unknown_device_lists_what_exists(vmic: VirtualMic) -> None:
     assert d.returncode == 0 and "default" in d.stdout
 
 
-@pytest.mark.parametrize("config", ["missing", "empty"])
+@pytest.mark.parametrize("config", ["missing", "empty", "asoundrc"])
 def test_broken_alsa_config_is_reported_not_a_crash(tmp_path: Path, config: str) -> None:
-    """alsa-lib aborts the process while PortAudio starts when ALSA_CONFIG_PATH names a missing or empty
-    file; gtzan-listen finds that out in a child process and says so."""
+    """alsa-lib aborts the process while PortAudio starts when the configuration defines no default PCM:
+    ALSA_CONFIG_PATH naming a missing or empty file, or an ~/.asoundrc that replaces ``pcm``. gtzan-listen
+    says so in one line (the crash guard, or a probe process where the guard is not built)."""
     try:
         import sounddevice  # noqa: F401
     except OSError:
         pytest.skip("PortAudio not installed")
     path = tmp_path / "asound.conf"
-    if config == "empty":
-        path.write_text("")
-    env = dict(os.environ, ALSA_CONFIG_PATH=str(path))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_CONFIG")}
+    if config == "asoundrc":
+        env.pop("ALSA_CONFIG_PATH", None)
+        (tmp_path / ".asoundrc").write_text("!pcm { }\n")
+        env["HOME"] = str(tmp_path)
+    else:
+        if config == "empty":
+            path.write_text("")
+        env["ALSA_CONFIG_PATH"] = str(path)
     for args in (["--list-devices"], ["--json"]):
         r = listen(*args, env=env, timeout=60)
         assert r.returncode == 1, (r.returncode, r.stderr)
         err = r.stderr.splitlines()
-        assert len(err) == 1 and err[0].startswith("gtzan-listen: error: PortAudio crashed while starting"), r.stderr
-        assert f"ALSA_CONFIG_PATH={str(path)!r}" in err[0]
-        assert ("does not exist" if config == "missing" else "is empty") in err[0] and "--file" in err[0]
+        assert len(err) == 1 and err[0].startswith(
+            "gtzan-listen: error: PortAudio crashed while starting (killed by SIGABRT"
+        ), r.stderr
+        if config == "asoundrc":
+            assert "~/.asoundrc" in err[0] and "--file" in err[0]
+        else:
+            assert f"ALSA_CONFIG_PATH={str(path)!r}" in err[0]
+            assert ("does not exist" if config == "missing" else "is empty") in err[0] and "--file" in err[0]
         assert r.stdout == ""
 
 

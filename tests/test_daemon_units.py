@@ -21,8 +21,10 @@ def onehot(k: int, n: int = 10) -> np.ndarray:
     return v
 
 
-@pytest.mark.parametrize("smooth,hop,expect", [(3.0, 0.5, (6, 3)), (0.0, 0.5, (1, 1)), (1.0, 0.5108, (2, 1)),
-                                               (0.2, 0.5, (1, 1)), (10.0, 1.0, (10, 5))])
+@pytest.mark.parametrize(
+    "smooth,hop,expect",
+    [(3.0, 0.5, (6, 3)), (0.0, 0.5, (1, 1)), (1.0, 0.5108, (2, 1)), (0.2, 0.5, (1, 1)), (10.0, 1.0, (10, 5))],
+)
 def test_smoothing_params(smooth: float, hop: float, expect: tuple[int, int]) -> None:
     assert smoothing_params(smooth, hop) == expect
 
@@ -89,8 +91,18 @@ def test_level_dbfs_matches_the_samples_rms() -> None:
 
 
 def _result(i: int, label: int | None, probs: np.ndarray | None) -> WindowResult:
-    return WindowResult(index=i, start_sample=0, start=0.0, end=3.0, level_dbfs=-20.0, silent=label is None,
-                        label=label, scores=None if label is None else onehot(label), probs=probs, smoothed=label)
+    return WindowResult(
+        index=i,
+        start_sample=0,
+        start=0.0,
+        end=3.0,
+        level_dbfs=-20.0,
+        silent=label is None,
+        label=label,
+        scores=None if label is None else onehot(label),
+        probs=probs,
+        smoothed=label,
+    )
 
 
 def test_summary_counts_windows_apart_from_silence() -> None:
@@ -132,8 +144,10 @@ def test_summary_verdict_text() -> None:
     from gtzan.daemon.summary import verdict_text
 
     assert verdict_text({"verdict": "rock", "probability": 0.62, "uncertain": False}) == "rock, mean probability 62%"
-    assert verdict_text({"verdict": "rock", "probability": 0.41, "uncertain": True}) == \
-        "uncertain: rock? mean probability 41%"
+    assert (
+        verdict_text({"verdict": "rock", "probability": 0.41, "uncertain": True})
+        == "uncertain: rock? mean probability 41%"
+    )
     assert verdict_text({"verdict": None, "probability": None}).startswith("none")
 
 
@@ -155,14 +169,26 @@ def test_summary_of_silence_has_no_verdict() -> None:
     assert b.verdict() is None and b.as_dict("end", {}, 3.0, 0, 0)["verdict"] is None
 
 
-def _loud(label: int, probs: np.ndarray, smoothed: int, smoothed_probs: np.ndarray,
-          below: float = 0.5) -> WindowResult:
-    return WindowResult(index=4, start_sample=4 * 11264, start=2.55, end=5.55, level_dbfs=-18.0, silent=False,
-                        label=label, scores=onehot(label), probs=probs, probability=float(probs[label]),
-                        uncertain=float(probs[label]) < below, member_probs={"knn": onehot(label)},
-                        member_votes={"knn": label}, smoothed=smoothed, smoothed_probs=smoothed_probs,
-                        smoothed_probability=float(smoothed_probs[smoothed]),
-                        smoothed_uncertain=float(smoothed_probs[smoothed]) < below)
+def _loud(label: int, probs: np.ndarray, smoothed: int, smoothed_probs: np.ndarray, below: float = 0.5) -> WindowResult:
+    return WindowResult(
+        index=4,
+        start_sample=4 * 11264,
+        start=2.55,
+        end=5.55,
+        level_dbfs=-18.0,
+        silent=False,
+        label=label,
+        scores=onehot(label),
+        probs=probs,
+        probability=float(probs[label]),
+        uncertain=float(probs[label]) < below,
+        member_probs={"knn": onehot(label)},
+        member_votes={"knn": label},
+        smoothed=smoothed,
+        smoothed_probs=smoothed_probs,
+        smoothed_probability=float(smoothed_probs[smoothed]),
+        smoothed_uncertain=float(smoothed_probs[smoothed]) < below,
+    )
 
 
 def test_json_window_carries_calibrated_probabilities() -> None:
@@ -178,8 +204,12 @@ def test_json_window_carries_calibrated_probabilities() -> None:
     assert rec["genre"] == "rock" and rec["probability"] == pytest.approx(0.41) and rec["uncertain"] is True
     assert list(rec["probs"]) == list(GENRES) and rec["probs"]["country"] == pytest.approx(0.27)
     assert rec["scores"]["rock"] == 1.0  # the vote share stays beside the probabilities
-    assert rec["smoothed"] == {"genre": "rock", "probability": pytest.approx(0.55),
-                               "probs": {g: pytest.approx(x) for g, x in zip(GENRES, sp)}, "uncertain": False}
+    assert rec["smoothed"] == {
+        "genre": "rock",
+        "probability": pytest.approx(0.55),
+        "probs": {g: pytest.approx(x) for g, x in zip(GENRES, sp)},
+        "uncertain": False,
+    }
     assert set(rec["members"]) == {"knn"} and rec["members"]["knn"]["weight"] == 1
     quiet = WindowResult(index=0, start_sample=0, start=0.0, end=3.0, level_dbfs=-90.0, silent=True)
     rec = window_record(quiet, GENRES, {})
@@ -187,8 +217,7 @@ def test_json_window_carries_calibrated_probabilities() -> None:
     assert rec["smoothed"] == {"genre": None, "probability": None, "probs": None, "uncertain": None}
 
 
-def _render(r: WindowResult | None, members: list[tuple[str, str, int]], below: float = 0.5,
-            wide: bool = True) -> str:
+def _render(r: WindowResult | None, members: list[tuple[str, str, int]], below: float = 0.5, wide: bool = True) -> str:
     from types import SimpleNamespace
 
     from rich.console import Console
@@ -197,9 +226,18 @@ def _render(r: WindowResult | None, members: list[tuple[str, str, int]], below: 
 
     console = Console(width=120 if wide else 80, height=50 if wide else 24, record=True, color_system=None)
     d = LiveDisplay(GENRES, members, console=console)
-    d._state = SimpleNamespace(audio_seconds=lambda: 6.0, silence_db=-60.0, smooth_n=6, synthetic=False,
-                               uncertain_below=below, input_dbfs=-20.0, source_text="test.wav", started=0.0,
-                               hop_seconds=0.5108, source=SimpleNamespace(overflows=0, dropped=0))
+    d._state = SimpleNamespace(
+        audio_seconds=lambda: 6.0,
+        silence_db=-60.0,
+        smooth_n=6,
+        synthetic=False,
+        uncertain_below=below,
+        input_dbfs=-20.0,
+        source_text="test.wav",
+        started=0.0,
+        hop_seconds=0.5108,
+        source=SimpleNamespace(overflows=0, dropped=0),
+    )
     d.last = r
     console.print(d._render())
     return console.export_text()
@@ -239,12 +277,15 @@ def test_demo_clip_is_deterministic_and_labelled() -> None:
     assert len(y1) >= 4 * 66149  # several windows per pattern
 
 
-@pytest.mark.parametrize("arg,want", [(None, None), ("", None), ("3", 3), (" 12", 12), ("pulse", "pulse"), ("hw:1,0", "hw:1,0")])
+@pytest.mark.parametrize(
+    "arg,want", [(None, None), ("", None), ("3", 3), (" 12", 12), ("pulse", "pulse"), ("hw:1,0", "hw:1,0")]
+)
 def test_parse_device(arg: str | None, want: int | str | None) -> None:
     assert parse_device(arg) == want
 
 
 # -- the microphone source against a stand-in PortAudio (the real device is tested in test_daemon_mic) --
+
 
 class _Status:
     def __init__(self, overflow: bool):
@@ -262,8 +303,13 @@ def _fake_sounddevice(rate: int, channels: int, blocks: list[np.ndarray], flags:
     class PortAudioError(Exception):
         pass
 
-    dev = {"name": "fake mic", "index": 0, "hostapi": 0, "max_input_channels": channels,
-           "default_samplerate": float(rate)}
+    dev = {
+        "name": "fake mic",
+        "index": 0,
+        "hostapi": 0,
+        "max_input_channels": channels,
+        "default_samplerate": float(rate),
+    }
 
     def query_devices(device=None, kind=None):
         return dev if kind else [dev]
@@ -292,7 +338,12 @@ def _fake_sounddevice(rate: int, channels: int, blocks: list[np.ndarray], flags:
             pass
 
     sd.PortAudioError, sd.query_devices, sd.check_input_settings, sd.RawInputStream, sd.played = (
-        PortAudioError, query_devices, check_input_settings, InputStream, played)
+        PortAudioError,
+        query_devices,
+        check_input_settings,
+        InputStream,
+        played,
+    )
     return sd
 
 
@@ -349,8 +400,10 @@ def test_mic_stream_starts_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert opened == [2205]
 
 
-def test_portaudio_starts_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
-    """start_portaudio() returns at once; import_sounddevice() then waits for that start (probe first)."""
+@pytest.mark.parametrize("guard", ["built", "absent"])
+def test_portaudio_starts_in_the_background(monkeypatch: pytest.MonkeyPatch, guard: str) -> None:
+    """start_portaudio() returns at once; import_sounddevice() then waits for that start: with the crash
+    guard built, in this process with no probe; without it, after a probe process."""
     import sys
     import threading
     import types
@@ -361,8 +414,16 @@ def test_portaudio_starts_in_the_background(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(devices, "_early", None)
     release, steps = threading.Event(), []
     module = types.ModuleType("sounddevice")
-    monkeypatch.setattr(devices, "_fork_probe", lambda: 4242)
+    monkeypatch.setattr(devices, "_fork_probe", lambda: steps.append(("fork",)) or 4242)
     monkeypatch.setattr(devices, "_wait_probe", lambda pid, timeout: steps.append(("probe", pid)))
+    if guard == "built":
+        arms: list[str] = []
+        fake_guard = types.SimpleNamespace(
+            arm=lambda fd, head, tail, status: arms.append("arm"), disarm=lambda: arms.append("disarm")
+        )
+        monkeypatch.setattr(devices, "_guard", fake_guard)
+    else:
+        monkeypatch.setattr(devices, "_guard", None)
 
     def slow_import():
         assert release.wait(10)
@@ -375,7 +436,52 @@ def test_portaudio_starts_in_the_background(monkeypatch: pytest.MonkeyPatch) -> 
     devices.start_portaudio()  # a second call starts nothing more
     release.set()
     assert devices.import_sounddevice() is module
-    assert steps == [("probe", 4242), ("import",)]
+    if guard == "built":
+        assert steps == [("import",)] and arms == ["arm", "disarm"]
+    else:
+        assert steps == [("fork",), ("probe", 4242), ("import",)]
+
+
+def test_import_sounddevice_alone_starts_portaudio_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without start_portaudio() first, import_sounddevice() starts it (guarded) and waits."""
+    import sys
+    import types
+
+    from gtzan.daemon import devices
+
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(devices, "_early", None)
+    module, arms = types.ModuleType("sounddevice"), []
+    monkeypatch.setattr(
+        devices, "_guard", types.SimpleNamespace(arm=lambda *a: arms.append(a), disarm=lambda: None)
+    )
+    monkeypatch.setattr(devices, "_import_started", lambda: module)
+    assert devices.import_sounddevice() is module
+    fd, head, tail, status = arms[0]
+    assert head.startswith(b"gtzan-listen: error: PortAudio crashed while starting (killed by ")
+    assert tail.startswith(b" in the audio libraries") and tail.endswith(b"\n") and b"--file" in tail
+    assert status == 1
+
+
+def test_a_hung_portaudio_start_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import threading
+    import types
+
+    from gtzan.daemon import devices
+    from gtzan.daemon.errors import PortAudioFailed
+
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(devices, "_early", None)
+    monkeypatch.setattr(devices, "START_TIMEOUT", 0.2)
+    monkeypatch.setattr(devices, "_guard", types.SimpleNamespace(arm=lambda *a: None, disarm=lambda: None))
+    never = threading.Event()
+    monkeypatch.setattr(devices, "_import_started", lambda: never.wait(30))
+    try:
+        with pytest.raises(PortAudioFailed, match="did not finish starting within 0 s"):
+            devices.import_sounddevice()
+    finally:
+        never.set()
 
 
 def test_a_background_portaudio_failure_is_reported_where_the_device_is_needed(
@@ -425,8 +531,9 @@ def test_malloc_tuning_stops_the_page_faults_of_window_temporaries() -> None:
     root = str(Path(__file__).resolve().parent.parent)
 
     def faults(tuned: bool) -> int:
-        r = subprocess.run([sys.executable, "-c", _FAULTS, "1" if tuned else "0"], capture_output=True, text=True,
-                           check=True, cwd=root)
+        r = subprocess.run(
+            [sys.executable, "-c", _FAULTS, "1" if tuned else "0"], capture_output=True, text=True, check=True, cwd=root
+        )
         return int(r.stdout)
 
     default, tuned = faults(False), faults(True)
@@ -434,8 +541,9 @@ def test_malloc_tuning_stops_the_page_faults_of_window_temporaries() -> None:
 
 
 @pytest.mark.parametrize(("asked", "opened"), [(None, (48000, 1, True)), (22050, (22050, 1, False))])
-def test_mic_opens_at_the_devices_own_rate_unless_asked(monkeypatch: pytest.MonkeyPatch, asked: int | None,
-                                                        opened: tuple[int, int, bool]) -> None:
+def test_mic_opens_at_the_devices_own_rate_unless_asked(
+    monkeypatch: pytest.MonkeyPatch, asked: int | None, opened: tuple[int, int, bool]
+) -> None:
     """A device that accepts any format is opened at its own rate and resampled here (soxr), unless a rate
     is asked for: a sound server's conversion to 22,050 Hz changed verdicts in the robustness benchmark."""
     import sys
