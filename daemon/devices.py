@@ -135,7 +135,7 @@ def _crash_message(signal_name: str) -> str:
 
 def _hung_message(timeout: float) -> str:
     return (
-        f"PortAudio did not finish starting within {timeout:.0f} s (a sound server not "
+        f"PortAudio did not finish starting within {timeout:g} s (a sound server not "
         f"answering?){_config_hint()}; or {ALTERNATIVES}"
     )
 
