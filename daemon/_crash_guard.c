@@ -54,9 +54,7 @@ static void on_fatal_signal(int sig) {
     _exit(exit_status);
 }
 
-static void restore(void) {
-    for (int i = 0; i < N_SIGNALS; i++) sigaction(SIGNALS[i], &previous[i], NULL);
-    armed = 0;
+static void drop_text(void) {
     PyMem_RawFree(head);
     PyMem_RawFree(tail);
     head = tail = NULL;
@@ -80,9 +78,7 @@ static PyObject *arm(PyObject *self, PyObject *args) {
     head = copy(h, hn);
     tail = copy(t, tn);
     if (head == NULL || tail == NULL) {
-        PyMem_RawFree(head);
-        PyMem_RawFree(tail);
-        head = tail = NULL;
+        drop_text();
         return PyErr_NoMemory();
     }
     head_len = (size_t)hn;
@@ -97,9 +93,7 @@ static PyObject *arm(PyObject *self, PyObject *args) {
     for (int i = 0; i < N_SIGNALS; i++) {
         if (sigaction(SIGNALS[i], &action, &previous[i]) != 0) {
             for (int j = 0; j < i; j++) sigaction(SIGNALS[j], &previous[j], NULL);
-            PyMem_RawFree(head);
-            PyMem_RawFree(tail);
-            head = tail = NULL;
+            drop_text();
             return PyErr_SetFromErrno(PyExc_OSError);
         }
     }
@@ -108,7 +102,11 @@ static PyObject *arm(PyObject *self, PyObject *args) {
 }
 
 static PyObject *disarm(PyObject *self, PyObject *unused) {
-    if (armed) restore();
+    if (armed) {
+        for (int i = 0; i < N_SIGNALS; i++) sigaction(SIGNALS[i], &previous[i], NULL);
+        armed = 0;
+        drop_text();
+    }
     Py_RETURN_NONE;
 }
 

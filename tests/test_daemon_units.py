@@ -3,6 +3,8 @@ device argument parsing."""
 
 from __future__ import annotations
 
+from types import ModuleType, SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -218,8 +220,6 @@ def test_json_window_carries_calibrated_probabilities() -> None:
 
 
 def _render(r: WindowResult | None, members: list[tuple[str, str, int]], below: float = 0.5, wide: bool = True) -> str:
-    from types import SimpleNamespace
-
     from rich.console import Console
 
     from gtzan.daemon.display import LiveDisplay
@@ -400,30 +400,39 @@ def test_mic_stream_starts_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert opened == [2205]
 
 
-@pytest.mark.parametrize("guard", ["built", "absent"])
-def test_portaudio_starts_in_the_background(monkeypatch: pytest.MonkeyPatch, guard: str) -> None:
-    """start_portaudio() returns at once; import_sounddevice() then waits for that start: with the crash
-    guard built, in this process with no probe; without it, after a probe process."""
+@pytest.fixture
+def devices_unstarted(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """gtzan.daemon.devices as before any PortAudio start: no sounddevice imported, no start begun."""
     import sys
-    import threading
-    import types
 
     from gtzan.daemon import devices
 
     monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
     monkeypatch.setattr(devices, "_early", None)
+    return devices
+
+
+def _stand_in_guard(calls: list) -> SimpleNamespace:
+    """A crash guard that records its arm() arguments and disarm() calls instead of arming."""
+    return SimpleNamespace(arm=lambda *a: calls.append(a), disarm=lambda: calls.append("disarm"))
+
+
+@pytest.mark.parametrize("guard", ["built", "absent"])
+def test_portaudio_starts_in_the_background(
+    monkeypatch: pytest.MonkeyPatch, devices_unstarted: ModuleType, guard: str
+) -> None:
+    """start_portaudio() returns at once; import_sounddevice() then waits for that start: with the crash
+    guard built, in this process with no probe; without it, after a probe process."""
+    import threading
+    import types
+
+    devices = devices_unstarted
     release, steps = threading.Event(), []
     module = types.ModuleType("sounddevice")
     monkeypatch.setattr(devices, "_fork_probe", lambda: steps.append(("fork",)) or 4242)
     monkeypatch.setattr(devices, "_wait_probe", lambda pid, timeout: steps.append(("probe", pid)))
-    if guard == "built":
-        arms: list[str] = []
-        fake_guard = types.SimpleNamespace(
-            arm=lambda fd, head, tail, status: arms.append("arm"), disarm=lambda: arms.append("disarm")
-        )
-        monkeypatch.setattr(devices, "_guard", fake_guard)
-    else:
-        monkeypatch.setattr(devices, "_guard", None)
+    guard_calls: list = []
+    monkeypatch.setattr(devices, "_guard", _stand_in_guard(guard_calls) if guard == "built" else None)
 
     def slow_import():
         assert release.wait(10)
@@ -437,22 +446,20 @@ def test_portaudio_starts_in_the_background(monkeypatch: pytest.MonkeyPatch, gua
     release.set()
     assert devices.import_sounddevice() is module
     if guard == "built":
-        assert steps == [("import",)] and arms == ["arm", "disarm"]
+        assert steps == [("import",)] and [type(c) for c in guard_calls] == [tuple, str] and guard_calls[1] == "disarm"
     else:
         assert steps == [("fork",), ("probe", 4242), ("import",)]
 
 
-def test_import_sounddevice_alone_starts_portaudio_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_import_sounddevice_alone_starts_portaudio_the_same_way(
+    monkeypatch: pytest.MonkeyPatch, devices_unstarted: ModuleType
+) -> None:
     """Without start_portaudio() first, import_sounddevice() starts it (guarded) and waits."""
-    import sys
     import types
 
-    from gtzan.daemon import devices
-
-    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
-    monkeypatch.setattr(devices, "_early", None)
+    devices = devices_unstarted
     module, arms = types.ModuleType("sounddevice"), []
-    monkeypatch.setattr(devices, "_guard", types.SimpleNamespace(arm=lambda *a: arms.append(a), disarm=lambda: None))
+    monkeypatch.setattr(devices, "_guard", _stand_in_guard(arms))
     monkeypatch.setattr(devices, "_import_started", lambda: module)
     assert devices.import_sounddevice() is module
     fd, head, tail, status = arms[0]
@@ -461,18 +468,16 @@ def test_import_sounddevice_alone_starts_portaudio_the_same_way(monkeypatch: pyt
     assert status == 1
 
 
-def test_a_hung_portaudio_start_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
+def test_a_hung_portaudio_start_is_an_error_not_a_hang(
+    monkeypatch: pytest.MonkeyPatch, devices_unstarted: ModuleType
+) -> None:
     import threading
-    import types
 
-    from gtzan.daemon import devices
     from gtzan.daemon.errors import PortAudioFailed
 
-    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
-    monkeypatch.setattr(devices, "_early", None)
+    devices = devices_unstarted
     monkeypatch.setattr(devices, "START_TIMEOUT", 0.2)
-    monkeypatch.setattr(devices, "_guard", types.SimpleNamespace(arm=lambda *a: None, disarm=lambda: None))
+    monkeypatch.setattr(devices, "_guard", _stand_in_guard([]))
     never = threading.Event()
     monkeypatch.setattr(devices, "_import_started", lambda: never.wait(30))
     try:
@@ -483,15 +488,11 @@ def test_a_hung_portaudio_start_is_an_error_not_a_hang(monkeypatch: pytest.Monke
 
 
 def test_a_background_portaudio_failure_is_reported_where_the_device_is_needed(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, devices_unstarted: ModuleType
 ) -> None:
-    import sys
-
-    from gtzan.daemon import devices
     from gtzan.daemon.errors import PortAudioFailed
 
-    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
-    monkeypatch.setattr(devices, "_early", None)
+    devices = devices_unstarted
     monkeypatch.setattr(devices, "_fork_probe", lambda: None)
 
     def crash():
