@@ -1,6 +1,6 @@
 """Per-hop cost of the incremental extractor against recomputing every window with librosa.
 
-    python benchmarks/bench_stream.py [--track PATH] [--hop 0.5] [--breakdown] [--numpy-medians]
+    python benchmarks/bench_stream.py [--track PATH] [--hop 0.5] [--breakdown] [--numpy-medians] [--numpy-only]
     python benchmarks/bench_stream.py --compare OTHER_CHECKOUT [--rounds 10]
     python benchmarks/bench_stream.py --paced [--rounds 4] [--block 0.1]
 
@@ -160,7 +160,7 @@ def breakdown(y: np.ndarray, hop: float) -> None:
 
     for name in ("time_median", "freq_median"):
         timed(medians, name)
-    for name in ("_piptrack", "analyze", "ola_blocks", "masked_frames"):
+    for name in ("_piptrack", "analyze", "ola_blocks", "inverse_frames", "harmonic_spectrum"):
         timed(fr, name)
     for name in ("tempo", "estimate_tuning", "chroma_frames", "mfcc_frames", "onset_envelope", "centred_frames"):
         timed(ft, name)
@@ -216,15 +216,20 @@ def main() -> None:
     ap.add_argument("--breakdown", action="store_true", help="only time the pieces of the extractor")
     ap.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
     ap.add_argument("--numpy-medians", action="store_true", help="the NumPy median filters, as without a C compiler")
+    ap.add_argument("--numpy-only", action="store_true", help="no C kernel at all (medians, per-frame statistics)")
     ap.add_argument("--compare", metavar="ROOT", help="also time another checkout's extractor (its root), in turns")
     ap.add_argument("--rounds", type=int, default=10, help="--compare: rounds of A B B A passes; --paced: runs")
     ap.add_argument("--paced", action="store_true", help="hops at real-time pace (idle between) against back to back")
     ap.add_argument("--block", type=float, help="--paced: push blocks of this many seconds (capture blocks: 0.1)")
     args = ap.parse_args()
-    if args.numpy_medians:
+    if args.numpy_medians or args.numpy_only:
         from gtzan.features import medians
 
         medians._kernel = None
+    if args.numpy_only:
+        from gtzan.features import frames
+
+        frames._kernel = None
     if not args.default_malloc:
         from gtzan.memory import keep_freed_blocks
 

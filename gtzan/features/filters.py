@@ -83,7 +83,7 @@ def chroma(sr: int, n_fft: int, tuning: float = 0.0, n_chroma: int = 12) -> np.n
 
 
 @lru_cache(maxsize=4)
-def _tempo_setup(sr: int, hop: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, int]:
+def _tempo_setup(sr: int, hop: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
     win = int(int(8.0 * sr) // hop)  # ac_size 8 s
     bpms = np.zeros(win)
     bpms[0] = np.inf
@@ -91,24 +91,20 @@ def _tempo_setup(sr: int, hop: int) -> tuple[int, np.ndarray, np.ndarray, np.nda
     with np.errstate(divide="ignore"):
         logprior = -0.5 * ((np.log2(bpms) - np.log2(120.0)) / 1.0) ** 2
     logprior[: int(np.argmax(bpms < 320.0))] = -np.inf
-    n_pad = _next_fast_len_real(2 * win - 1)
-    return win, bpms, logprior, periodic_hann(win), n_pad
+    return win, bpms, logprior, periodic_hann(win), _fft_size(2 * win - 1), np.arange(win // 2, dtype=np.float64)
 
 
-def _next_fast_len_real(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n (scipy.fft.next_fast_len for real input)."""
-    best = 2 * n
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p = p35
-            while p < n:
-                p *= 2
-            best = min(best, p)
-            p35 *= 3
-        p5 *= 5
-    return best
+def _fft_size(n: int) -> int:
+    """The smallest 2^k or 3 * 2^k >= n: an autocorrelation's FFT length with no wrap-around.
+
+    librosa pads to scipy's next_fast_len (720 for the 687 lags of an 8 s window); any length from
+    687 up gives the same autocorrelation up to float rounding, and NumPy's FFT is faster at 768:
+    257 against 377 us for a window's 130 frames (measured).
+    """
+    size = 1
+    while size < n:
+        size *= 2
+    return 3 * size // 4 if 3 * size // 4 >= n else size
 
 
 def strided_frames(y: np.ndarray, length: int, hop: int) -> np.ndarray:
@@ -131,15 +127,16 @@ def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
     sums over frames and takes one inverse FFT instead of one per frame: the same tempogram up to float
     rounding, and the same BPM on every window of the 89 GTZAN audio tracks.
     """
-    win, bpms, logprior, window, n_pad = _tempo_setup(sr, hop_length)
+    win, bpms, logprior, window, n_pad, ramp = _tempo_setup(sr, hop_length)
     env = np.asarray(onset_envelope)
     n = env.shape[-1]
-    h = win // 2  # np.pad(env, h, mode="linear_ramp", end_values=0) without its generic machinery, and
-    zero = np.int64(0)  # with its arithmetic: an int64 start makes linspace compute in float64
+    h = win // 2
+    # np.pad(env, h, mode="linear_ramp", end_values=0), with the arithmetic of its np.linspace calls
+    # (float64 steps, rounded to the envelope's dtype) and none of their generic machinery
     padded = np.empty(n + 2 * h, dtype=env.dtype)
-    padded[:h] = np.linspace(zero, env[:1].reshape(()), h, endpoint=False, dtype=env.dtype)
+    padded[:h] = ramp * (float(env[0]) / h)
     padded[h : h + n] = env
-    padded[h + n :] = np.linspace(zero, env[-1:].reshape(()), h, endpoint=False, dtype=env.dtype)[::-1]
+    padded[h + n :] = (ramp * (float(env[-1]) / h))[::-1]
     # (n, win): one frame a row; float64 before framing, so that the product needs no cast (same values)
     x = strided_frames(padded.astype(np.float64), win, 1)[:n] * window
     spec = np.fft.rfft(x, n=n_pad, axis=1)

@@ -3,13 +3,15 @@
 Both the batch features and the streaming extractor build on these frames, so a frame computed once in
 a stream is bit-for-bit the frame the batch function would compute from the same samples. Matrix
 products run in float64 and are rounded to float32, which makes them independent of how many frames
-are processed together.
+are processed together. The per-frame statistics run in a small C extension (``gtzan.features._spectral``,
+built at install when a C compiler is present) that gives NumPy's own floats, and otherwise in NumPy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from types import ModuleType
 
 import numpy as np
 
@@ -25,6 +27,17 @@ AMIN = 1e-10
 HPSS_KERNEL = medians.KERNEL
 ZC_THRESHOLD = 1e-10
 PIP_FMIN, PIP_FMAX, PIP_THRESHOLD = 150.0, 4000.0, 0.1
+
+_kernel: ModuleType | None
+try:
+    from gtzan.features import _spectral as _kernel
+except ImportError:  # built without a C compiler: the NumPy code below
+    _kernel = None
+
+
+def compiled() -> bool:
+    """Whether the C kernel computes the per-frame statistics."""
+    return _kernel is not None
 
 
 @lru_cache(maxsize=1)
@@ -45,12 +58,13 @@ def mel_basis() -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _mel_runs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each mel filter's nonzero weights: columns, values and where each filter's run starts."""
+    """Each mel filter's nonzero weights: columns, values and where each filter's run starts (contiguous
+    int64 and float64, as the C kernel reads them)."""
     basis = mel_basis()
     rows, cols = np.nonzero(basis)
     starts = np.searchsorted(rows, np.arange(basis.shape[0]))
     assert np.all(np.diff(starts) > 0) and starts[-1] < len(rows), "every mel filter covers at least one bin"
-    return cols, basis[rows, cols], starts
+    return np.ascontiguousarray(cols, np.int64), basis[rows, cols], np.ascontiguousarray(starts, np.int64)
 
 
 def mel_spectrum(power: np.ndarray) -> np.ndarray:
@@ -127,20 +141,26 @@ def _piptrack(S: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """
     n = S.shape[0]
     k0, k1 = _pitch_bins()
-    seg = S[:, k0 - 1 : k1 + 1]  # the bins in range and their neighbours: the only ones compared
-    x = seg * (seg > PIP_THRESHOLD * S.max(axis=1, keepdims=True))
-    c = x[:, 1:-1]
-    peaks = (c > x[:, :-2]) & (c >= x[:, 2:])
-    rows, cols = np.nonzero(peaks)
-    cols = cols + k0
-    left, mid, right = S[rows, cols - 1], S[rows, cols], S[rows, cols + 1]
-    a = right + left - 2 * mid
-    b = (right - left) / 2
-    shift = np.zeros_like(a)
-    ok = np.abs(b) < np.abs(a)
-    shift[ok] = -b[ok] / a[ok]
-    pitch = ((cols + shift) * float(SR) / N_FFT).astype(np.float32)
-    mag = (mid + 0.5 * b * shift).astype(np.float32)
+    if _kernel is not None:
+        cap = n * (k1 - k0)
+        rows, pitch, mag = np.empty(cap, np.int64), np.empty(cap, np.float32), np.empty(cap, np.float32)
+        found = _kernel.peaks(S, N_BINS, k0, k1, PIP_THRESHOLD, float(SR), N_FFT, rows, pitch, mag)
+        rows, pitch, mag = rows[:found], pitch[:found], mag[:found]
+    else:
+        seg = S[:, k0 - 1 : k1 + 1]  # the bins in range and their neighbours: the only ones compared
+        x = seg * (seg > PIP_THRESHOLD * S.max(axis=1, keepdims=True))
+        c = x[:, 1:-1]
+        peaks = (c > x[:, :-2]) & (c >= x[:, 2:])
+        rows, cols = np.nonzero(peaks)
+        cols = cols + k0
+        left, mid, right = S[rows, cols - 1], S[rows, cols], S[rows, cols + 1]
+        a = right + left - 2 * mid
+        b = (right - left) / 2
+        shift = np.zeros_like(a)
+        ok = np.abs(b) < np.abs(a)
+        shift[ok] = -b[ok] / a[ok]
+        pitch = ((cols + shift) * float(SR) / N_FFT).astype(np.float32)
+        mag = (mid + 0.5 * b * shift).astype(np.float32)
     keep = pitch > 0
     rows, pitch, mag = rows[keep], pitch[keep], mag[keep]
     res = np.mod(N_CHROMA * np.log2(pitch / np.float32(440.0 / 16)), 1.0)
@@ -172,30 +192,46 @@ def _centroid_bandwidth(m64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centroid, np.sqrt(np.maximum(s2 - centroid * centroid * (2.0 - tot * scale), 0.0))
 
 
+def _time_stats(x: np.ndarray, zc_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RMS of each frame (``x``: the frames in float64) and zero-crossing rate of its edge-padded copy."""
+    if _kernel is not None:
+        rms, zcr = np.empty(len(x)), np.empty(len(x))
+        _kernel.time_stats(x, np.ascontiguousarray(zc_frames), N_FFT, ZC_THRESHOLD, rms, zcr)
+        return rms, zcr
+    rms = np.sqrt(np.mean(x**2, axis=1))
+    # librosa zeroes samples within ZC_THRESHOLD of 0 and compares sign bits: the sign bit then is set
+    # exactly where the sample is below -ZC_THRESHOLD (one comparison instead of three passes)
+    sb = zc_frames < -np.float32(ZC_THRESHOLD)
+    return rms, np.count_nonzero(sb[:, 1:] != sb[:, :-1], axis=1) / N_FFT
+
+
+def _spectral_stats(mag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Power, spectral centroid, bandwidth, 85% roll-off frequency and mel spectrum of magnitude frames."""
+    n = len(mag)
+    if _kernel is not None:
+        power, mel = np.empty_like(mag), np.empty((n, N_MELS), dtype=np.float32)
+        centroid, bandwidth, rolloff = np.empty(n), np.empty(n), np.empty(n)
+        cols, vals, starts = _mel_runs()
+        _kernel.spectral_stats(mag, N_BINS, fft_freqs(), cols, vals, starts, power, centroid, bandwidth, rolloff, mel)
+        return power, centroid, bandwidth, rolloff, mel
+    power = mag**2
+    m64 = mag.astype(np.float64)
+    centroid, bandwidth = _centroid_bandwidth(m64)
+    cum = np.cumsum(m64, axis=1)
+    above = cum >= 0.85 * cum[:, -1:]
+    return power, centroid, bandwidth, fft_freqs()[np.argmax(above, axis=1)], mel_spectrum(power)
+
+
 def analyze(frames: np.ndarray, zc_frames: np.ndarray | None = None) -> FrameData:
     """Analyse n time-domain frames (n, 2048) float32; ``zc_frames`` are the edge-padded ones for ZCR."""
     frames = np.asarray(frames, dtype=np.float32)
     zc_frames = frames if zc_frames is None else np.asarray(zc_frames, dtype=np.float32)
     x = frames.astype(np.float64)  # one float64 copy serves the RMS and, windowed in place, the FFT
-    rms = np.sqrt(np.mean(x**2, axis=1))
+    rms, zcr = _time_stats(x, zc_frames)
     x *= hann()
     D = np.fft.rfft(x, axis=1).astype(np.complex64)
     mag = np.abs(D)
-    power = mag**2
-    freqs = fft_freqs()
-
-    # librosa zeroes samples within ZC_THRESHOLD of 0 and compares sign bits: the sign bit then is set
-    # exactly where the sample is below -ZC_THRESHOLD (one comparison instead of three passes)
-    sb = zc_frames < -np.float32(ZC_THRESHOLD)
-    zcr = np.count_nonzero(sb[:, 1:] != sb[:, :-1], axis=1) / N_FFT
-
-    m64 = mag.astype(np.float64)
-    centroid, bandwidth = _centroid_bandwidth(m64)
-    cum = np.cumsum(m64, axis=1)
-    above = cum >= 0.85 * cum[:, -1:]
-    rolloff = freqs[np.argmax(above, axis=1)]
-
-    mel = mel_spectrum(power)
+    power, centroid, bandwidth, rolloff, mel = _spectral_stats(mag)
     db = (10.0 * np.log10(np.maximum(AMIN, mel))).astype(np.float32)
     mfcc = f32_matmul(db, dct_matrix().T)
     pm, pr = _piptrack(power)
@@ -247,12 +283,22 @@ def softmask(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return m
 
 
-def masked_frames(D: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Windowed inverse FFT of masked STFT frames, ready for overlap-add (n, 2048) float64.
+def harmonic_spectrum(D: np.ndarray, harm: np.ndarray, perc: np.ndarray) -> np.ndarray:
+    """STFT frames under the HPSS harmonic soft mask (power 2, margin 1) of their time and frequency
+    medians, complex64."""
+    if _kernel is not None:
+        out = np.empty(D.shape, dtype=np.complex64)
+        _kernel.harmonic_spectrum(np.ascontiguousarray(D), np.ascontiguousarray(harm), np.ascontiguousarray(perc), out)
+        return out
+    return D * softmask(harm, perc).astype(np.float32, copy=False)
+
+
+def inverse_frames(spec: np.ndarray) -> np.ndarray:
+    """Inverse FFT of STFT frames (n, 2048) float32; ``ola_blocks`` applies the synthesis window.
 
     Single precision, like librosa's istft of a complex64 STFT.
     """
-    return np.fft.irfft(D * mask.astype(np.float32, copy=False), n=N_FFT, axis=1) * hann()
+    return np.fft.irfft(spec, n=N_FFT, axis=1)
 
 
 @lru_cache(maxsize=8)
@@ -266,14 +312,18 @@ def window_sumsquare(n_frames: int) -> np.ndarray:
 
 
 def ola_blocks(td: np.ndarray) -> np.ndarray:
-    """Overlap-added frames as (n + 3, 512) blocks, before normalising.
+    """Overlap-added frames (float32, from ``inverse_frames``) under the Hann window, as (n + 3, 512)
+    float64 blocks, before normalising.
 
     Block b sums frames b, b-1, b-2, b-3 (those that exist) in that order; the streaming extractor
     relies on this order to reuse blocks whose four frames a window shares with the stream.
     """
     n = td.shape[0]
     blocks = np.zeros((n + N_FFT // HOP - 1, HOP))  # n frames of 2048 samples, 512 apart
-    parts = td.reshape(n, N_FFT // HOP, HOP)
+    if _kernel is not None and n:
+        _kernel.overlap_add(np.ascontiguousarray(td, dtype=np.float32), hann(), HOP, blocks)
+        return blocks
+    parts = (td * hann()).reshape(n, N_FFT // HOP, HOP)
     for j in range(N_FFT // HOP):
         blocks[j : j + n] += parts[:, j]
     return blocks
@@ -282,9 +332,7 @@ def ola_blocks(td: np.ndarray) -> np.ndarray:
 def normalise_ola(blocks: np.ndarray, env: np.ndarray) -> np.ndarray:
     """Divide overlap-added samples by the window normaliser where it is not (near) zero."""
     y = blocks.reshape(-1)
-    nz = env > np.finfo(np.float32).tiny
-    y[nz] /= env[nz]
-    return y
+    return np.divide(y, env, out=y, where=env > np.finfo(np.float32).tiny)
 
 
 @lru_cache(maxsize=1)

@@ -80,7 +80,7 @@ class _FrameStore:
         "onset_floor": ((), np.float32),
         "chroma": ((fr.N_CHROMA,), np.float32),
         "chroma_tuning": ((), np.float64),
-        "td_h": ((N_FFT,), np.float64),
+        "td_h": ((N_FFT,), np.float32),  # harmonic frame, before the synthesis window
         "has_td": ((), bool),
         "y_h": ((HOP,), np.float64),
         "has_y_h": ((), bool),  # harmonic signal block of frames f-3..f
@@ -320,13 +320,13 @@ class StreamingExtractor:
             np.concatenate([head.perc, a["perc"][head_src], a["perc"][tail_src], tail.perc]),
             np.concatenate([medians.time_median(head_mags, 0, lo), medians.time_median(tail_mags, _H, _H + n - hi)]),
         )
-        td = np.empty((b0, N_FFT))  # window frames 0..19
+        td = np.empty((b0, N_FFT), dtype=np.float32)  # window frames 0..19
         td[:lo] = border[:lo]
         td[lo:] = a["td_h"][st.rows(s + lo, s + b0)]
         env = fr.window_sumsquare(n)
         first = fr.normalise_ola(fr.ola_blocks(td)[:b0], env[: b0 * HOP])
         t0 = b1 - _LAG  # window frames 109..129
-        td = np.empty((n - t0, N_FFT))
+        td = np.empty((n - t0, N_FFT), dtype=np.float32)
         td[: hi - t0] = a["td_h"][st.rows(s + t0, s + hi)]
         td[hi - t0 :] = border[lo:]
         last = fr.normalise_ola(fr.ola_blocks(td)[_LAG:], env[b1 * HOP :])

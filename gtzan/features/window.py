@@ -144,10 +144,11 @@ def tempo(env: np.ndarray) -> float:
 
 
 def harmonic_frames(D: np.ndarray, perc: np.ndarray, harm: np.ndarray) -> np.ndarray:
-    """Windowed inverse FFTs of the harmonic part of STFT frames (HPSS soft mask, power 2, margin 1).
+    """Inverse FFTs of the harmonic part of STFT frames (HPSS soft mask, power 2, margin 1), float32,
+    for ``frames.ola_blocks``.
 
     ``perc`` and ``harm`` are the frames' frequency and time medians. The percussive mask is one minus
     the harmonic one, so the percussive waveform is the signal minus the harmonic waveform and needs
     no second inverse transform.
     """
-    return fr.masked_frames(D, fr.softmask(harm, perc))
+    return fr.inverse_frames(fr.harmonic_spectrum(D, harm, perc))
