@@ -276,10 +276,7 @@ done:
  * tiny), applied as NumPy multiplies a complex64 by a real promoted to complex (the real part
  * a*m - b*0, the imaginary part a*0 + b*m).
  */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void mask_spectrum(const float *D, const float *harm, const float *perc, float *out, Py_ssize_t n)
+static CLONES void mask_spectrum(const float *D, const float *harm, const float *perc, float *out, Py_ssize_t n)
 {
     const float zero = 0.0f;
     for (Py_ssize_t i = 0; i < n; i++) { /* branch-free, so that it vectorises */

@@ -3,8 +3,9 @@
 Both the batch features and the streaming extractor build on these frames, so a frame computed once in
 a stream is bit-for-bit the frame the batch function would compute from the same samples. Matrix
 products run in float64 and are rounded to float32, which makes them independent of how many frames
-are processed together. The per-frame statistics run in a small C extension (``gtzan.features._spectral``,
-built at install when a C compiler is present) that gives NumPy's own floats, and otherwise in NumPy.
+are processed together. The per-frame statistics, the harmonic soft mask and the overlap-add run in a
+small C extension (``gtzan.features._spectral``, built at install when a C compiler is present) that
+gives NumPy's own floats, and otherwise in NumPy.
 """
 
 from __future__ import annotations
