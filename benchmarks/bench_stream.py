@@ -227,9 +227,10 @@ def main() -> None:
 
         medians._kernel = None
     if args.numpy_only:
-        from gtzan.features import frames
+        from gtzan.features import filters, frames
 
         frames._kernel = None
+        filters._kernel = None
     if not args.default_malloc:
         from gtzan.memory import keep_freed_blocks
 

@@ -170,3 +170,23 @@ def test_centroid_and_bandwidth_of_a_frame_do_not_depend_on_the_batch():
         parts = [fr._centroid_bandwidth(m[i : i + n]) for i in range(0, len(m), n)]
         assert np.array_equal(np.concatenate([c for c, _ in parts]), whole[0])
         assert np.array_equal(np.concatenate([b for _, b in parts]), whole[1])
+
+
+def test_tuning_histogram_counts_as_numpys():
+    """estimate_tuning bins the residuals with searchsorted: the same bins as np.histogram, edges included."""
+    from types import SimpleNamespace
+
+    from gtzan.features import window as wn
+
+    edges = np.linspace(-0.5, 0.5, 101)
+    on_edges = edges[:-1].astype(np.float32)  # float32 rounding puts some just below their edge
+    near = np.concatenate([on_edges, np.nextafter(on_edges, np.float32(-1)), np.nextafter(on_edges, np.float32(1))])
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        res = rng.choice(near[(near >= -0.5) & (near < 0.5)], size=rng.integers(1, 300))
+        mags = rng.random(len(res)).astype(np.float32)
+        pitch = [np.stack([mags, res], axis=1)[i::3] for i in range(3)]
+        sel = res[mags >= np.median(mags)]
+        counts, _ = np.histogram(sel, edges)
+        assert wn.estimate_tuning(SimpleNamespace(pitch=pitch)) == edges[np.argmax(counts)], trial
+    assert wn.estimate_tuning(SimpleNamespace(pitch=[np.zeros((0, 2), np.float32)])) == 0.0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gtzan.constants import SR
-from gtzan.features import clip_features, medians
+from gtzan.features import clip_features, filters, medians
 from gtzan.features import frames as fr
 from gtzan.features import window as wn
 from gtzan.features.stream import StreamingExtractor
@@ -41,6 +41,7 @@ def both_paths(monkeypatch, fn):
     """fn() with the kernel, then with the NumPy path."""
     with_kernel = fn()
     monkeypatch.setattr(fr, "_kernel", None)
+    monkeypatch.setattr(filters, "_kernel", None)
     without = fn()
     monkeypatch.undo()
     return with_kernel, without
@@ -86,6 +87,26 @@ def test_harmonic_frames_equal_numpys(monkeypatch, name):
 
 
 @needs_kernel
+@pytest.mark.parametrize("shape", [(130, 385), (1, 385), (3, 129), (9, 1)])
+def test_tempo_power_spectra_equal_numpys(monkeypatch, shape):
+    rng = np.random.default_rng(11)
+    spec = rng.standard_normal(shape) * 1e3 + 1j * rng.standard_normal(shape)
+    spec[0, :2] = 0.0  # silent bins
+    (p, s), (q, t) = both_paths(monkeypatch, lambda: filters._power_sums(spec))
+    assert np.array_equal(p, q) and np.array_equal(s, t)
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", ["music", "clicks", "half silent"])
+def test_tempo_equals_numpys(monkeypatch, name):
+    fd = fr.analyze(*wn.centred_frames(signals()[name]))
+    env = wn.onset_envelope(fd, wn.db_floor(fd))
+    assert env.any()
+    a, b = both_paths(monkeypatch, lambda: wn.tempo(env))
+    assert a == b > 0
+
+
+@needs_kernel
 def test_window_features_equal_numpys(monkeypatch):
     y = np.concatenate([wg.music_like(6.0), np.zeros(SR, np.float32), wg.noise(2.0)])
     a, b = both_paths(monkeypatch, lambda: StreamingExtractor(22).push(y))
@@ -121,6 +142,10 @@ def test_kernel_rejects_mismatched_buffers():
         k.overlap_add(np.zeros((3, 2048), np.float32), fr.hann(), 512, np.zeros((5, 512)))
     with pytest.raises(ValueError):
         k.overlap_add(np.zeros((3, 2048), np.float32), fr.hann(), 500, np.zeros((6, 512)))
+    with pytest.raises(ValueError):  # one sum short
+        k.power_sums(np.zeros((3, 5), np.complex128), np.zeros((3, 5)), np.zeros(2))
+    with pytest.raises(ValueError):  # complex64 spectra
+        k.power_sums(np.zeros((3, 5), np.complex64), np.zeros((3, 5)), np.zeros(3))
     with pytest.raises(ValueError):
         k.harmonic_spectrum(
             np.zeros((2, 4), np.complex64),

@@ -3,14 +3,22 @@
 Importing ``librosa.filters`` pulls in scipy.signal, numba and joblib (about 1 s of CPU), which the
 live path cannot afford before its first window. These functions reproduce
 ``librosa.filters.mel``, ``librosa.filters.chroma`` and ``librosa.feature.tempo`` (librosa 0.11
-defaults) and are checked against them in the tests.
+defaults) and are checked against them in the tests. The tempo estimate's power spectra run in the
+optional C kernel (``gtzan.features._spectral``) where it was built, with NumPy's arithmetic.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from types import ModuleType
 
 import numpy as np
+
+_kernel: ModuleType | None
+try:
+    from gtzan.features import _spectral as _kernel
+except ImportError:  # built without a C compiler
+    _kernel = None
 
 _F_SP = 200.0 / 3
 _MIN_LOG_HZ = 1000.0
@@ -137,14 +145,26 @@ def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
     padded[:h] = ramp * (float(env[0]) / h)
     padded[h : h + n] = env
     padded[h + n :] = (ramp * (float(env[-1]) / h))[::-1]
-    # (n, win): one frame a row; float64 before framing, so that the product needs no cast (same values)
-    x = strided_frames(padded.astype(np.float64), win, 1)[:n] * window
-    spec = np.fft.rfft(x, n=n_pad, axis=1)
-    power = spec.real**2 + spec.imag**2
+    # (n, win): one frame a row, float64 before framing so that the product needs no cast (same values),
+    # written into zeros of the FFT's length: NumPy's rfft pads a shorter row more slowly (same result)
+    x = np.zeros((n, n_pad))
+    np.multiply(strided_frames(padded.astype(np.float64), win, 1)[:n], window, out=x[:, :win])
+    spec = np.fft.rfft(x, axis=1)
+    power, sums = _power_sums(spec)
     # n_pad x each frame's lag-0 autocorrelation: the full spectrum's sum (n_pad is even)
-    peak = 2.0 * power.sum(axis=1) - power[:, 0] - power[:, -1]
+    peak = 2.0 * sums - power[:, 0] - power[:, -1]
     quiet = peak < np.finfo(np.float64).tiny * n_pad  # librosa leaves a (near) silent frame undivided
     scale = np.divide(n_pad, peak, out=np.ones_like(peak), where=~quiet)
     tg = np.fft.irfft(scale @ power, n=n_pad)[:win] / n
     best = np.argmax(np.log1p(1e6 * tg) + logprior)
     return float(bpms[best])
+
+
+def _power_sums(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``spec.real**2 + spec.imag**2`` of complex128 rows and each row's sum (the C kernel: one pass)."""
+    if _kernel is not None and spec.size:
+        power, sums = np.empty(spec.shape), np.empty(spec.shape[0])
+        _kernel.power_sums(np.ascontiguousarray(spec), power, sums)
+        return power, sums
+    power = spec.real**2 + spec.imag**2
+    return power, power.sum(axis=1)

@@ -119,8 +119,9 @@ class FrameData:
     db_min: np.ndarray  # (n,)
     db_max: np.ndarray  # (n,)
     mfcc: np.ndarray  # (n, 20) float32 MFCCs of the unclipped dB frame
-    pitch_mag: list[np.ndarray]  # per frame: piptrack magnitudes of the peaks in [150, 4000) Hz
-    pitch_res: list[np.ndarray]  # per frame: their tuning residuals (fraction of a semitone)
+    # per frame, one (k, 2) float32 array: piptrack's magnitudes of the peaks in [150, 4000) Hz and their
+    # tuning residuals (fraction of a semitone), side by side so that a window joins one list, not two
+    pitch: list[np.ndarray]
 
     def __len__(self) -> int:
         return len(self.db) if self.db is not None else len(self.D)
@@ -134,7 +135,7 @@ def _pitch_bins() -> tuple[int, int]:
     return int(k[0]), int(k[-1]) + 1
 
 
-def _piptrack(S: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _piptrack(S: np.ndarray) -> list[np.ndarray]:
     """librosa.piptrack on a power spectrogram, frame by frame, keeping only the peaks in range.
 
     Same arithmetic as librosa (float32 parabolic interpolation around thresholded local maxima),
@@ -166,10 +167,11 @@ def _piptrack(S: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     rows, pitch, mag = rows[keep], pitch[keep], mag[keep]
     res = np.mod(N_CHROMA * np.log2(pitch / np.float32(440.0 / 16)), 1.0)
     res[res >= 0.5] -= 1.0
+    peaks = np.empty((len(mag), 2), dtype=np.float32)
+    peaks[:, 0], peaks[:, 1] = mag, res
     cuts = np.searchsorted(rows, np.arange(n + 1)).tolist()
     # slices rather than np.split, which costs a few function calls per frame
-    spans = list(zip(cuts[:-1], cuts[1:]))
-    return [mag[a:b] for a, b in spans], [res[a:b] for a, b in spans]
+    return [peaks[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 def _centroid_bandwidth(m64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +237,6 @@ def analyze(frames: np.ndarray, zc_frames: np.ndarray | None = None) -> FrameDat
     power, centroid, bandwidth, rolloff, mel = _spectral_stats(mag)
     db = (10.0 * np.log10(np.maximum(AMIN, mel))).astype(np.float32)
     mfcc = f32_matmul(db, dct_matrix().T)
-    pm, pr = _piptrack(power)
     return FrameData(
         D=D,
         mag=mag,
@@ -250,8 +251,7 @@ def analyze(frames: np.ndarray, zc_frames: np.ndarray | None = None) -> FrameDat
         db_min=db.min(axis=1),
         db_max=db.max(axis=1),
         mfcc=mfcc,
-        pitch_mag=pm,
-        pitch_res=pr,
+        pitch=_piptrack(power),
     )
 
 
@@ -284,14 +284,15 @@ def softmask(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return m
 
 
-def harmonic_spectrum(D: np.ndarray, harm: np.ndarray, perc: np.ndarray) -> np.ndarray:
+def harmonic_spectrum(D: np.ndarray, harm: np.ndarray, perc: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """STFT frames under the HPSS harmonic soft mask (power 2, margin 1) of their time and frequency
-    medians, complex64."""
-    if _kernel is not None:
+    medians, complex64, in ``out`` (contiguous) if given: frames from several arrays then need no copy."""
+    if out is None:
         out = np.empty(D.shape, dtype=np.complex64)
+    if _kernel is not None:
         _kernel.harmonic_spectrum(np.ascontiguousarray(D), np.ascontiguousarray(harm), np.ascontiguousarray(perc), out)
         return out
-    return D * softmask(harm, perc).astype(np.float32, copy=False)
+    return np.multiply(D, softmask(harm, perc).astype(np.float32, copy=False), out=out)
 
 
 def inverse_frames(spec: np.ndarray) -> np.ndarray:

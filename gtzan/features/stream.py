@@ -93,8 +93,7 @@ class _FrameStore:
         self.count = 0
         rows = 2 * capacity  # slack so that compaction happens once per `capacity` frames
         self.a = {k: np.zeros((rows, *shape), dtype=dt) for k, (shape, dt) in self._FIELDS.items()}
-        self.pitch_mag: list[np.ndarray] = []
-        self.pitch_res: list[np.ndarray] = []
+        self.pitch: list[np.ndarray] = []
 
     @property
     def end(self) -> int:
@@ -103,7 +102,7 @@ class _FrameStore:
     def drop_before(self, frame: int) -> None:
         k = min(max(0, frame - self.base), self.count)
         if k:
-            del self.pitch_mag[:k], self.pitch_res[:k]
+            del self.pitch[:k]
             self.base += k
             self.off += k
             self.count -= k
@@ -126,8 +125,7 @@ class _FrameStore:
         self.a["onset_floor"][rows] = np.nan
         self.a["has_td"][rows] = False
         self.a["has_y_h"][rows] = False
-        self.pitch_mag += fd.pitch_mag
-        self.pitch_res += fd.pitch_res
+        self.pitch += fd.pitch
         self.count += n
 
     def rows(self, first: int, last: int) -> slice:
@@ -161,8 +159,9 @@ class StreamingExtractor:
 
     def reset(self) -> None:
         """Forget the stream: the next sample pushed is sample 0."""
-        self._y = np.zeros(0, dtype=np.float32)
-        self._y0 = 0  # stream index of self._y[0]
+        self._buf = np.zeros(0, dtype=np.float32)  # the samples still needed are self._buf[self._a : self._b]
+        self._a = self._b = 0
+        self._y0 = 0  # stream index of self._buf[self._a]
         self._n = 0  # samples received
         self._next_frame = _EDGE  # stream frames 0 and 1 are never shared by a window
         self._next_td = _EDGE + _H
@@ -189,10 +188,20 @@ class StreamingExtractor:
     # --- internals ------------------------------------------------------------------------------
 
     def _samples(self, a: int, b: int) -> np.ndarray:
-        return self._y[a - self._y0 : b - self._y0]
+        return self._buf[self._a + a - self._y0 : self._a + b - self._y0]
+
+    def _keep(self, y: np.ndarray) -> None:
+        """Append samples to the buffer: a copy of what is kept only when the buffer is full, not per block."""
+        if self._b + y.size > self._buf.size:
+            n = self._b - self._a
+            buf = np.empty(max(2 * (n + y.size), 4 * WINDOW_SAMPLES), dtype=np.float32)
+            buf[:n] = self._buf[self._a : self._b]  # a new array: views handed out stay valid
+            self._buf, self._a, self._b = buf, 0, n
+        self._buf[self._b : self._b + y.size] = y
+        self._b += y.size
 
     def _ingest(self, y: np.ndarray) -> list[Window]:
-        self._y = np.concatenate([self._y, y]) if self._y.size else y.copy()
+        self._keep(y)
         self._n += y.size
         out = []
         while True:
@@ -309,17 +318,28 @@ class StreamingExtractor:
         lo, hi = _SHARED
         b0, b1 = _OLA
         assert a["has_td"][st.rows(s + lo, s + hi)].all() and a["has_y_h"][st.rows(s + b0, s + b1)].all()
-        # The border frames of both ends (window frames 0..16 and 113..129) in one softmask and one
-        # inverse FFT: each frame's result does not depend on the others transformed with it.
+        # The border frames of both ends (window frames 0..16 and 113..129) in one inverse FFT: each
+        # frame's result does not depend on the others transformed with it. Their masked spectra are
+        # written in place, part by part, rather than gathering the parts' spectra first.
+        assert head.D is not None and head.perc is not None and tail.D is not None and tail.perc is not None
         head_src = st.rows(s + _EDGE, s + lo)  # window frames 2..16
         tail_src = st.rows(s + hi, s + _TAIL0)  # window frames 113..127
         head_mags = np.concatenate([head.mag, a["mag"][st.rows(s + _EDGE, s + lo + _H)]])  # frames 0..31
         tail_mags = np.concatenate([a["mag"][st.rows(s + hi - _H, s + _TAIL0)], tail.mag])  # frames 98..129
-        border = wn.harmonic_frames(
-            np.concatenate([head.D, a["D"][head_src], a["D"][tail_src], tail.D]),
-            np.concatenate([head.perc, a["perc"][head_src], a["perc"][tail_src], tail.perc]),
-            np.concatenate([medians.time_median(head_mags, 0, lo), medians.time_median(tail_mags, _H, _H + n - hi)]),
+        head_harm = medians.time_median(head_mags, 0, lo)
+        tail_harm = medians.time_median(tail_mags, _H, _H + n - hi)
+        parts: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...] = (
+            (head.D, head.perc, head_harm[:_EDGE]),
+            (a["D"][head_src], a["perc"][head_src], head_harm[_EDGE:]),
+            (a["D"][tail_src], a["perc"][tail_src], tail_harm[: n - hi - _EDGE]),
+            (tail.D, tail.perc, tail_harm[n - hi - _EDGE :]),
         )
+        spec = np.empty((lo + n - hi, fr.N_BINS), dtype=np.complex64)
+        row = 0
+        for D, perc, harm in parts:
+            fr.harmonic_spectrum(D, harm, perc, out=spec[row : row + len(D)])
+            row += len(D)
+        border = fr.inverse_frames(spec)
         td = np.empty((b0, N_FFT), dtype=np.float32)  # window frames 0..19
         td[:lo] = border[:lo]
         td[lo:] = a["td_h"][st.rows(s + lo, s + b0)]
@@ -339,7 +359,7 @@ class StreamingExtractor:
         keep_sample = min(self._next_window * HOP, self._next_frame * HOP - N_FFT // 2)
         k = keep_sample - self._y0
         if k > 0:
-            self._y = self._y[k:]
+            self._a += k
             self._y0 = keep_sample
 
     def _emit(self, s: int, edges: fr.FrameData) -> Window:
@@ -370,21 +390,26 @@ class StreamingExtractor:
             db_min=cat("db_min"),
             db_max=cat("db_max"),
             mfcc=cat("mfcc"),
-            pitch_mag=head.pitch_mag + st.pitch_mag[pmid] + tail.pitch_mag,
-            pitch_res=head.pitch_res + st.pitch_res[pmid] + tail.pitch_res,
+            pitch=head.pitch + st.pitch[pmid] + tail.pitch,
         )
 
         def chroma(tuning: float) -> np.ndarray:
             """The edge frames' chroma, and the stored frames' where computed at another tuning."""
             assert head.power is not None and tail.power is not None  # edge frames are analysed in full
-            out = np.empty((n, fr.N_CHROMA), dtype=np.float32)
-            out[:_EDGE] = wn.chroma_frames(head.power, tuning)
-            out[_TAIL0:] = wn.chroma_frames(tail.power, tuning)
             stale = np.flatnonzero(a["chroma_tuning"][mid] != tuning) + mid.start
-            if stale.size:
-                a["chroma"][stale] = wn.chroma_frames(a["power"][stale], tuning)
-                a["chroma_tuning"][stale] = tuning
+            # the stale rows are mostly one run (the new frames, or all after a change of tuning): a slice
+            # is cheaper to read than a list of rows
+            rows: slice | np.ndarray = stale
+            if stale.size and stale[-1] - stale[0] == stale.size - 1:
+                rows = slice(int(stale[0]), int(stale[-1]) + 1)
+            # one product for the edge and stale frames (each frame's chroma is its own row's)
+            new = wn.chroma_frames(np.concatenate([head.power, a["power"][rows], tail.power]), tuning)
+            a["chroma"][rows] = new[_EDGE : _EDGE + stale.size]
+            a["chroma_tuning"][rows] = tuning
+            out = np.empty((n, fr.N_CHROMA), dtype=np.float32)
+            out[:_EDGE] = new[:_EDGE]
             out[_EDGE:_TAIL0] = a["chroma"][mid]
+            out[_TAIL0:] = new[_EDGE + stale.size :]
             return out
 
         diffs = np.zeros(n, dtype=np.float32)
