@@ -194,7 +194,7 @@ class StreamingExtractor:
         """Append samples to the buffer: a copy of what is kept only when the buffer is full, not per block."""
         if self._b + y.size > self._buf.size:
             n = self._b - self._a
-            buf = np.empty(max(2 * (n + y.size), 4 * WINDOW_SAMPLES), dtype=np.float32)
+            buf = np.empty(max(2 * (n + y.size), WINDOW_SAMPLES), dtype=np.float32)
             buf[:n] = self._buf[self._a : self._b]  # a new array: views handed out stay valid
             self._buf, self._a, self._b = buf, 0, n
         self._buf[self._b : self._b + y.size] = y
