@@ -397,15 +397,10 @@ class StreamingExtractor:
             """The edge frames' chroma, and the stored frames' where computed at another tuning."""
             assert head.power is not None and tail.power is not None  # edge frames are analysed in full
             stale = np.flatnonzero(a["chroma_tuning"][mid] != tuning) + mid.start
-            # the stale rows are mostly one run (the new frames, or all after a change of tuning): a slice
-            # is cheaper to read than a list of rows
-            rows: slice | np.ndarray = stale
-            if stale.size and stale[-1] - stale[0] == stale.size - 1:
-                rows = slice(int(stale[0]), int(stale[-1]) + 1)
             # one product for the edge and stale frames (each frame's chroma is its own row's)
-            new = wn.chroma_frames(np.concatenate([head.power, a["power"][rows], tail.power]), tuning)
-            a["chroma"][rows] = new[_EDGE : _EDGE + stale.size]
-            a["chroma_tuning"][rows] = tuning
+            new = wn.chroma_frames(np.concatenate([head.power, a["power"][stale], tail.power]), tuning)
+            a["chroma"][stale] = new[_EDGE : _EDGE + stale.size]
+            a["chroma_tuning"][stale] = tuning
             out = np.empty((n, fr.N_CHROMA), dtype=np.float32)
             out[:_EDGE] = new[:_EDGE]
             out[_EDGE:_TAIL0] = a["chroma"][mid]
