@@ -190,3 +190,20 @@ def test_tuning_histogram_counts_as_numpys():
         counts, _ = np.histogram(sel, edges)
         assert wn.estimate_tuning(SimpleNamespace(pitch=pitch)) == edges[np.argmax(counts)], trial
     assert wn.estimate_tuning(SimpleNamespace(pitch=[np.zeros((0, 2), np.float32)])) == 0.0
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,), (3001,), (3000,), (22, 128), (5, 127), (4, 1)])
+def test_median_is_numpys_bit_for_bit(shape):
+    """window.median takes the middle two's mean without np.mean: the same float32 values and types."""
+    from gtzan.features import window as wn
+
+    rng = np.random.default_rng(shape[-1])
+    for a in (
+        rng.standard_normal(shape).astype(np.float32),
+        np.maximum(np.float32(0), rng.standard_normal(shape).astype(np.float32)),  # onset rows: many zeros
+        (rng.random(shape) * 1e-30).astype(np.float32),  # tiny magnitudes
+        rng.standard_normal(shape),  # float64
+    ):
+        got, want = wn.median(a), np.median(a, axis=-1)
+        assert type(got) is type(want) and got.dtype == want.dtype
+        assert np.asarray(got).tobytes() == np.asarray(want).tobytes()

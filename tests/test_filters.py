@@ -64,3 +64,16 @@ def test_strided_frames_are_librosas_frames():
     y = np.arange(5000, dtype=np.float32)
     want = librosa.util.frame(y, frame_length=N_FFT, hop_length=HOP, axis=0)
     np.testing.assert_array_equal(filters.strided_frames(y, N_FFT, HOP), want)
+
+
+@pytest.mark.parametrize("step", [1, 3])
+def test_strided_frames_views_read_only(step):
+    """Contiguous input goes through the ndarray constructor, strided input through as_strided: the
+    frames are the same, read-only, and share the input's memory."""
+    base = np.arange(3 * 5000, dtype=np.float32)
+    y = base[: 5000 * step : step]
+    frames = filters.strided_frames(y, N_FFT, HOP)
+    want = librosa.util.frame(np.ascontiguousarray(y), frame_length=N_FFT, hop_length=HOP, axis=0)
+    np.testing.assert_array_equal(frames, want)
+    assert not frames.flags.writeable and np.shares_memory(frames, base)
+    assert filters.strided_frames(y[:100], N_FFT, HOP).shape == (0, N_FFT)

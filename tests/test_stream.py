@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gtzan.constants import HOP, WINDOW_SAMPLES
+from gtzan.constants import HOP, WINDOW_SAMPLES, hop_frames
 from gtzan.features import FEATURE_NAMES, clip_features
-from gtzan.constants import hop_frames
 from gtzan.features.stream import StreamingExtractor
 from tests import wavgen as wg
 

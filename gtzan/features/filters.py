@@ -119,12 +119,18 @@ def strided_frames(y: np.ndarray, length: int, hop: int) -> np.ndarray:
     """Read-only view of the frames ``y[i * hop : i * hop + length]`` of a 1-D array (no copy).
 
     sliding_window_view followed by a step, without its checks: it is called a few times per window.
-    (librosa.util.frame, for the framing the features and the tempo estimate need.)
+    (librosa.util.frame, for the framing the features and the tempo estimate need.) A contiguous ``y``
+    is viewed through the ndarray constructor, a third of as_strided's cost (its array-interface round
+    trip); the same view either way.
     """
     y = np.asarray(y)
     n = 0 if len(y) < length else 1 + (len(y) - length) // hop
     s = y.strides[0]
-    return np.lib.stride_tricks.as_strided(y, shape=(n, length), strides=(hop * s, s), writeable=False)
+    if not y.flags.c_contiguous:
+        return np.lib.stride_tricks.as_strided(y, shape=(n, length), strides=(hop * s, s), writeable=False)
+    frames = np.ndarray((n, length), dtype=y.dtype, buffer=y, strides=(hop * s, s))
+    frames.flags.writeable = False
+    return frames
 
 
 def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
