@@ -1,10 +1,11 @@
 """``gtzan-listen PATH...``: one verdict per file, for many files and folders, classified in parallel.
 
 Folders are searched recursively for audio files (by extension; anything else is counted and skipped).
-Worker processes load the model bundle once each and run every file through the --fast file pipeline
-(gtzan.daemon.batch_worker); results are reported in input order whatever order they finish in. A bad
-file gets an error in its row and the others go on: exit 0 when every file has a verdict, 2 when any
-failed, 130 on Ctrl-C and 143 on SIGTERM (the files finished by then are still reported).
+Worker processes run every file through the --fast file pipeline (gtzan.daemon.batch_worker) with the
+model bundle this process loaded before forking them (a single worker, or spawned ones, load it);
+results are reported in input order whatever order they finish in. A bad file gets an error in its
+row and the others go on: exit 0 when every file has a verdict, 2 when any failed, 130 on Ctrl-C and
+143 on SIGTERM (the files finished by then are still reported).
 """
 
 from __future__ import annotations
@@ -110,12 +111,15 @@ def _progress(total: int) -> Iterator[Callable[[FileRow], None]]:
 
 
 def _pool(workers: int, bundle_path: Path, settings: BatchSettings) -> ProcessPoolExecutor:
-    """Worker processes that each load the bundle once; forked where possible (the parent has imported
-    the feature code already, and has started no thread yet), else spawned."""
-    from gtzan.daemon.batch_worker import init_worker
+    """Worker processes with the bundle: forked where possible, after this process has imported the
+    feature code and, for two workers or more, loaded the bundle for all of them (in this thread: no
+    other runs yet); else spawned. A single worker loads it itself, beside this process's own start."""
+    from gtzan.daemon.batch_worker import init_worker, load_shared_bundle
 
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    if fork and workers > 1:
+        load_shared_bundle(str(bundle_path))
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
     return ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(str(bundle_path), settings)
     )
@@ -166,8 +170,9 @@ def _classify_all(files: list[Path], rows: _Rows, jobs: int, bundle_path: Path, 
         signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
         signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
     }  # even if inherited ignored
-    executor = _pool(jobs, bundle_path, settings)
+    executor: ProcessPoolExecutor | None = None
     try:
+        executor = _pool(jobs, bundle_path, settings)
         futures = {executor.submit(classify_file, str(f)): i for i, f in enumerate(files)}
         with _progress(len(files)) as advance:
             for fut in as_completed(futures):
@@ -187,7 +192,8 @@ def _classify_all(files: list[Path], rows: _Rows, jobs: int, bundle_path: Path, 
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
-        executor.shutdown(wait=True, cancel_futures=True)  # a worker inside a file stops at its next block
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)  # a worker inside a file stops at its next block
     return "end"
 
 

@@ -1,4 +1,8 @@
-"""One file, one verdict, in a worker process that loads the model bundle once for all its files.
+"""One file, one verdict, in a worker process that holds the model bundle for all its files.
+
+Forked workers of a batch with two or more of them inherit the bundle their parent loaded before
+forking them (``load_shared_bundle``): one load for the whole batch, its pages shared, instead of each
+worker building the same sessions. A lone worker, or a spawned one (where there is no fork), loads it.
 
 Each file goes through the same pipeline as ``gtzan-listen --file X --fast``: decoded whole (when it
 is not too long to hold, as --fast does), windowed, blended and summarised, so its verdict is the one a
@@ -48,6 +52,7 @@ class FileRow(TypedDict):
 _SETTINGS: BatchSettings | None = None
 _BUNDLE: Bundle | None = None
 _BUNDLE_ERROR: str | None = None
+_BUNDLE_PATH: str | None = None  # the folder _BUNDLE (or _BUNDLE_ERROR) comes from
 
 
 class DecodedFileSource(FileSource):
@@ -88,22 +93,33 @@ class _NoOutput:
         pass
 
 
-def init_worker(bundle_path: str, settings: BatchSettings) -> None:
-    """Load the bundle once for every file this process will classify.
+def load_shared_bundle(bundle_path: str) -> None:
+    """Load the bundle in this process; workers forked from it afterwards start with it.
 
-    Ctrl-C reaches the whole process group: a worker ignores it between files (the parent decides
-    what happens next) and, inside a file, run()'s stop flag ends that file early (SIGTERM too).
+    A load that fails leaves its message for every file's row, as a worker's own load would.
     """
-    global _BUNDLE, _BUNDLE_ERROR, _SETTINGS
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
-    _SETTINGS = settings
+    global _BUNDLE, _BUNDLE_ERROR, _BUNDLE_PATH
     from gtzan.bundle import BundleError, load_bundle
 
+    _BUNDLE, _BUNDLE_ERROR, _BUNDLE_PATH = None, None, bundle_path
     try:
         _BUNDLE = load_bundle(Path(bundle_path), verify_checksums=False)  # the parent verified them
     except BundleError as e:
         _BUNDLE_ERROR = str(e)
+
+
+def init_worker(bundle_path: str, settings: BatchSettings) -> None:
+    """Get ready for every file this process will classify: the bundle, unless inherited from the parent.
+
+    Ctrl-C reaches the whole process group: a worker ignores it between files (the parent decides
+    what happens next) and, inside a file, run()'s stop flag ends that file early (SIGTERM too).
+    """
+    global _SETTINGS
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
+    _SETTINGS = settings
+    if _BUNDLE_PATH != bundle_path:  # spawned, or forked from a parent that did not load it
+        load_shared_bundle(bundle_path)
 
 
 def classify_file(path: str) -> FileRow:

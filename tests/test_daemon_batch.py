@@ -163,3 +163,36 @@ def test_one_file_on_several_cores_is_split_and_equals_one_job(lib: Path, tmp_pa
         assert r.returncode == 0, r.stderr
         outs.append(((tmp_path / f"{jobs}.csv").read_text(), r.stdout))
     assert outs[0] == outs[1]
+
+
+def test_forked_workers_use_the_bundle_loaded_once(lib: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With fork, the bundle is loaded once, in the parent, and every worker classifies with that copy."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("processes are spawned here: each worker loads the bundle")
+    import gtzan.bundle
+    import gtzan.daemon.batch_worker as batch_worker
+    from gtzan.daemon.batch import run_batch
+    from gtzan.daemon.errors import Stderr
+
+    loads = tmp_path / "loads.txt"
+    real = gtzan.bundle.load_bundle
+
+    def counted(*args, **kwargs):
+        with loads.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gtzan.bundle, "load_bundle", counted)
+    monkeypatch.setattr(batch_worker, "_BUNDLE", None)
+    monkeypatch.setattr(batch_worker, "_BUNDLE_ERROR", None)
+    monkeypatch.setattr(batch_worker, "_BUNDLE_PATH", None)
+    out = tmp_path / "rows.csv"
+    code = run_batch([lib / "a.wav", lib / "b.wav", lib / "folder"], models=None, hop_frames=22, smooth=3.0,
+                     silence_db=-60.0, duration=None, block_frames=None, jobs=2, as_json=False, csv_path=out,
+                     errc=Stderr())
+    assert code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 4 and all(r["verdict"] and not r["error"] for r in rows)
+    assert loads.read_text().split() == [str(os.getpid())]
