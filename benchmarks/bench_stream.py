@@ -223,14 +223,13 @@ def main() -> None:
     ap.add_argument("--block", type=float, help="--paced: push blocks of this many seconds (capture blocks: 0.1)")
     args = ap.parse_args()
     if args.numpy_medians or args.numpy_only:
-        from gtzan.features import medians
+        from gtzan.features import kernels
 
-        medians._kernel = None
+        kernels.median = None
     if args.numpy_only:
-        from gtzan.features import filters, frames
+        from gtzan.features import kernels
 
-        frames._kernel = None
-        filters._kernel = None
+        kernels.spectral = None
     if not args.default_malloc:
         from gtzan.memory import keep_freed_blocks
 

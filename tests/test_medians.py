@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from gtzan.features import medians
+from gtzan.features import kernels, medians
 
 scipy_ndimage = pytest.importorskip("scipy.ndimage")
 
@@ -21,7 +21,7 @@ def path(request, monkeypatch):
     if request.param == "c" and not medians.compiled():
         pytest.skip("C median kernel not built (no C compiler at install)")
     if request.param == "numpy":
-        monkeypatch.setattr(medians, "_kernel", None)
+        monkeypatch.setattr(kernels, "median", None)
     return request.param
 
 
@@ -80,8 +80,8 @@ def batcher_network(real: int, outputs: set[int], wires: int = 32) -> list[tuple
 
 @needs_kernel
 def test_kernel_networks_are_batchers_pruned():
-    assert [tuple(c) for c in medians._kernel.network()] == batcher_network(31, {15})
-    assert [tuple(c) for c in medians._kernel.shared_network()] == batcher_network(28, {12, 13, 14, 15})
+    assert [tuple(c) for c in kernels.median.network()] == batcher_network(31, {15})
+    assert [tuple(c) for c in kernels.median.shared_network()] == batcher_network(28, {12, 13, 14, 15})
 
 
 @needs_kernel
@@ -94,7 +94,7 @@ def test_kernel_equals_partition_on_any_windows():
         x = spectra(trial, rows, lanes)[trial % 4]
         idx = rng.integers(0, rows, n_out + 30).astype(np.int64)
         out = np.full((n_out, lanes + 3), -1.0, np.float32)  # a wider row: the kernel writes `lanes` of it
-        medians._kernel.sliding(x, idx, lanes, lanes, out, lanes + 3)
+        kernels.median.sliding(x, idx, lanes, lanes, out, lanes + 3)
         win = x[sliding_window_view(idx, 31)]  # (n_out, 31, lanes)
         np.testing.assert_array_equal(out[:, :lanes], np.partition(win, 15, axis=1)[:, 15])
         assert np.all(out[:, lanes:] == -1.0)
@@ -104,7 +104,7 @@ def test_kernel_equals_partition_on_any_windows():
 def test_kernel_rejects_bad_buffers():
     x = np.zeros((40, 16), np.float32)
     out = np.zeros((10, 16), np.float32)
-    k = medians._kernel
+    k = kernels.median
     with pytest.raises(IndexError):
         k.sliding(x, np.arange(40, 80, dtype=np.int64), 16, 16, out, 16)  # rows past the input
     with pytest.raises(IndexError):

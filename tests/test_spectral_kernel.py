@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gtzan.constants import SR
-from gtzan.features import clip_features, filters, medians
+from gtzan.features import clip_features, filters, kernels, medians
 from gtzan.features import frames as fr
 from gtzan.features import window as wn
 from gtzan.features.stream import StreamingExtractor
@@ -40,8 +40,7 @@ def signals() -> dict[str, np.ndarray]:
 def both_paths(monkeypatch, fn):
     """fn() with the kernel, then with the NumPy path."""
     with_kernel = fn()
-    monkeypatch.setattr(fr, "_kernel", None)
-    monkeypatch.setattr(filters, "_kernel", None)
+    monkeypatch.setattr(kernels, "spectral", None)
     without = fn()
     monkeypatch.undo()
     return with_kernel, without
@@ -119,7 +118,7 @@ def test_window_features_equal_numpys(monkeypatch):
 
 @needs_kernel
 def test_kernel_rejects_mismatched_buffers():
-    k = fr._kernel
+    k = kernels.spectral
     assert k is not None
     x, z, out = np.zeros((2, 2048)), np.zeros((2, 2048), np.float32), np.zeros(2)
     with pytest.raises(ValueError):

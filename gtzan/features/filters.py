@@ -10,15 +10,10 @@ optional C kernel (``gtzan.features._spectral``) where it was built, with NumPy'
 from __future__ import annotations
 
 from functools import lru_cache
-from types import ModuleType
 
 import numpy as np
 
-_kernel: ModuleType | None
-try:
-    from gtzan.features import _spectral as _kernel
-except ImportError:  # built without a C compiler
-    _kernel = None
+from gtzan.features import kernels
 
 _F_SP = 200.0 / 3
 _MIN_LOG_HZ = 1000.0
@@ -168,9 +163,10 @@ def tempo(onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
 
 def _power_sums(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``spec.real**2 + spec.imag**2`` of complex128 rows and each row's sum (the C kernel: one pass)."""
-    if _kernel is not None and spec.size:
+    kernel = kernels.spectral
+    if kernel is not None and spec.size:
         power, sums = np.empty(spec.shape), np.empty(spec.shape[0])
-        _kernel.power_sums(np.ascontiguousarray(spec), power, sums)
+        kernel.power_sums(np.ascontiguousarray(spec), power, sums)
         return power, sums
     power = spec.real**2 + spec.imag**2
     return power, power.sum(axis=1)

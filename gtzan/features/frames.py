@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from types import ModuleType
 
 import numpy as np
 
 from gtzan.constants import HOP, N_FFT, SR
-from gtzan.features import filters, medians
+from gtzan.features import filters, kernels, medians
 from gtzan.features.names import N_MFCC
 
 N_BINS = N_FFT // 2 + 1
@@ -29,16 +28,10 @@ HPSS_KERNEL = medians.KERNEL
 ZC_THRESHOLD = 1e-10
 PIP_FMIN, PIP_FMAX, PIP_THRESHOLD = 150.0, 4000.0, 0.1
 
-_kernel: ModuleType | None
-try:
-    from gtzan.features import _spectral as _kernel
-except ImportError:  # built without a C compiler: the NumPy code below
-    _kernel = None
-
 
 def compiled() -> bool:
     """Whether the C kernel computes the per-frame statistics."""
-    return _kernel is not None
+    return kernels.spectral is not None
 
 
 @lru_cache(maxsize=1)
@@ -143,10 +136,11 @@ def _piptrack(S: np.ndarray) -> list[np.ndarray]:
     """
     n = S.shape[0]
     k0, k1 = _pitch_bins()
-    if _kernel is not None:
+    kernel = kernels.spectral
+    if kernel is not None:
         cap = n * (k1 - k0)
         rows, pitch, mag = np.empty(cap, np.int64), np.empty(cap, np.float32), np.empty(cap, np.float32)
-        found = _kernel.peaks(S, N_BINS, k0, k1, PIP_THRESHOLD, float(SR), N_FFT, rows, pitch, mag)
+        found = kernel.peaks(S, N_BINS, k0, k1, PIP_THRESHOLD, float(SR), N_FFT, rows, pitch, mag)
         rows, pitch, mag = rows[:found], pitch[:found], mag[:found]
     else:
         seg = S[:, k0 - 1 : k1 + 1]  # the bins in range and their neighbours: the only ones compared
@@ -197,9 +191,10 @@ def _centroid_bandwidth(m64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _time_stats(x: np.ndarray, zc_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """RMS of each frame (``x``: the frames in float64) and zero-crossing rate of its edge-padded copy."""
-    if _kernel is not None:
+    kernel = kernels.spectral
+    if kernel is not None:
         rms, zcr = np.empty(len(x)), np.empty(len(x))
-        _kernel.time_stats(x, np.ascontiguousarray(zc_frames), N_FFT, ZC_THRESHOLD, rms, zcr)
+        kernel.time_stats(x, np.ascontiguousarray(zc_frames), N_FFT, ZC_THRESHOLD, rms, zcr)
         return rms, zcr
     rms = np.sqrt(np.mean(x**2, axis=1))
     # librosa zeroes samples within ZC_THRESHOLD of 0 and compares sign bits: the sign bit then is set
@@ -211,11 +206,12 @@ def _time_stats(x: np.ndarray, zc_frames: np.ndarray) -> tuple[np.ndarray, np.nd
 def _spectral_stats(mag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Power, spectral centroid, bandwidth, 85% roll-off frequency and mel spectrum of magnitude frames."""
     n = len(mag)
-    if _kernel is not None:
+    kernel = kernels.spectral
+    if kernel is not None:
         power, mel = np.empty_like(mag), np.empty((n, N_MELS), dtype=np.float32)
         centroid, bandwidth, rolloff = np.empty(n), np.empty(n), np.empty(n)
         cols, vals, starts = _mel_runs()
-        _kernel.spectral_stats(mag, N_BINS, fft_freqs(), cols, vals, starts, power, centroid, bandwidth, rolloff, mel)
+        kernel.spectral_stats(mag, N_BINS, fft_freqs(), cols, vals, starts, power, centroid, bandwidth, rolloff, mel)
         return power, centroid, bandwidth, rolloff, mel
     power = mag**2
     m64 = mag.astype(np.float64)
@@ -289,8 +285,9 @@ def harmonic_spectrum(D: np.ndarray, harm: np.ndarray, perc: np.ndarray, out: np
     medians, complex64, in ``out`` (contiguous) if given: frames from several arrays then need no copy."""
     if out is None:
         out = np.empty(D.shape, dtype=np.complex64)
-    if _kernel is not None:
-        _kernel.harmonic_spectrum(np.ascontiguousarray(D), np.ascontiguousarray(harm), np.ascontiguousarray(perc), out)
+    kernel = kernels.spectral
+    if kernel is not None:
+        kernel.harmonic_spectrum(np.ascontiguousarray(D), np.ascontiguousarray(harm), np.ascontiguousarray(perc), out)
         return out
     return np.multiply(D, softmask(harm, perc).astype(np.float32, copy=False), out=out)
 
@@ -322,8 +319,9 @@ def ola_blocks(td: np.ndarray) -> np.ndarray:
     """
     n = td.shape[0]
     blocks = np.zeros((n + N_FFT // HOP - 1, HOP))  # n frames of 2048 samples, 512 apart
-    if _kernel is not None and n:
-        _kernel.overlap_add(np.ascontiguousarray(td, dtype=np.float32), hann(), HOP, blocks)
+    kernel = kernels.spectral
+    if kernel is not None and n:
+        kernel.overlap_add(np.ascontiguousarray(td, dtype=np.float32), hann(), HOP, blocks)
         return blocks
     parts = (td * hann()).reshape(n, N_FFT // HOP, HOP)
     for j in range(N_FFT // HOP):

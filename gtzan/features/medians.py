@@ -9,16 +9,11 @@ both give the same float, so features do not depend on which one ran. Borders fo
 from __future__ import annotations
 
 from functools import lru_cache
-from types import ModuleType
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-_kernel: ModuleType | None
-try:
-    from gtzan.features import _median as _kernel
-except ImportError:  # built without a C compiler: the NumPy path below
-    _kernel = None
+from gtzan.features import kernels
 
 KERNEL = 31
 _H = KERNEL // 2
@@ -27,7 +22,7 @@ _LANES = 16  # floats the C kernel compares at once
 
 def compiled() -> bool:
     """Whether the C kernel is in use."""
-    return _kernel is not None
+    return kernels.median is not None
 
 
 def reflect_index(start: int, stop: int, n: int, h: int = _H) -> np.ndarray:
@@ -49,10 +44,11 @@ def time_median(mag: np.ndarray, start: int = 0, stop: int | None = None) -> np.
     n = mag.shape[0]
     stop = n if stop is None else stop
     idx = _index(start, stop, n)
-    if _kernel is not None:
+    kernel = kernels.median
+    if kernel is not None:
         x = np.ascontiguousarray(mag, dtype=np.float32)
         out = np.empty((stop - start, x.shape[1]), dtype=np.float32)
-        _kernel.sliding(x, idx, x.shape[1], x.shape[1], out, x.shape[1])
+        kernel.sliding(x, idx, x.shape[1], x.shape[1], out, x.shape[1])
         return out
     # bins-major copy: partitioning contiguous rows of 31 is the fastest exact median NumPy offers
     win = sliding_window_view(np.ascontiguousarray(mag[idx].T), KERNEL, axis=1).copy()
@@ -63,7 +59,8 @@ def time_median(mag: np.ndarray, start: int = 0, stop: int | None = None) -> np.
 def freq_median(mag: np.ndarray) -> np.ndarray:
     """Median across 31 frequency bins of a (frames, bins) float32 array."""
     n_frames, n_bins = mag.shape
-    if _kernel is not None and n_frames:
+    kernel = kernels.median
+    if kernel is not None and n_frames:
         # Frames are the kernel's lanes: padded to whole vectors of 16 (zeros, whose medians are dropped),
         # since the kernel fills a partial vector one lane at a time, slower than a whole vector.
         lanes = -(-n_frames // _LANES) * _LANES
@@ -71,7 +68,7 @@ def freq_median(mag: np.ndarray) -> np.ndarray:
         xt[:, :n_frames] = mag.T
         xt[:, n_frames:] = 0.0
         out = np.empty((n_bins, lanes), dtype=np.float32)
-        _kernel.sliding(xt, _index(0, n_bins, n_bins), lanes, lanes, out, lanes)
+        kernel.sliding(xt, _index(0, n_bins, n_bins), lanes, lanes, out, lanes)
         return np.ascontiguousarray(out[:, :n_frames].T)
     import bottleneck as bn  # only without the kernel: importing it costs every start 3 ms
 
