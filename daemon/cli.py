@@ -13,6 +13,7 @@ import os
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -22,6 +23,9 @@ from gtzan.daemon.errors import EXIT_ERROR, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, Li
 from gtzan.daemon.usage import FiniteFloat, FiniteFloatRange, OneLineCommand
 
 WINDOW_SECONDS = WINDOW_SAMPLES / SR
+
+# Set by cli() for a run that opens no audio device: main() may then end it without the interpreter's teardown.
+_NO_TEARDOWN = False
 
 
 EPILOG = """\b
@@ -191,6 +195,8 @@ def cli(
         )
     frames = hop_frames(hop)  # the one conversion: the hop is counted in 512-sample frames from here on
     uses_device = list_devices or (not inputs and not demo)
+    global _NO_TEARDOWN
+    _NO_TEARDOWN = not uses_device
     try:
         quiet: AbstractContextManager[object] = nullcontext()
         if uses_device:  # PortAudio's and alsa-lib's own lines stay off the terminal
@@ -263,7 +269,27 @@ def cli(
 
 
 def main() -> None:
-    cli(prog_name="gtzan-listen")
+    """The console script. A run that opened no audio device (a file, a folder, the demo) ends, once
+    its output is flushed, without the interpreter's teardown: a full garbage collection and every
+    module's and model session's destructor, 50-90 ms measured, a tenth of a 30 s file's --fast run,
+    for nothing (no atexit work, no child process left, everything written). A run with a device
+    keeps it, for PortAudio's own exit."""
+    try:
+        cli(prog_name="gtzan-listen")
+    except SystemExit as e:
+        if _NO_TEARDOWN and (e.code is None or isinstance(e.code, int)):
+            _exit_now(e.code or 0)
+        raise
+
+
+def _exit_now(code: int) -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a reader gone or a stream closed: nothing more can reach it
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

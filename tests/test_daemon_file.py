@@ -341,3 +341,28 @@ def test_file_mode_features_equal_clip_features(gtzan_dir: Path, gtzan_audio: Pa
         assert r.features[tempo] == want[tempo]
         bad = np.abs(r.features - want) > 1e-4 * std
         assert not bad.any(), [FEATURE_NAMES[i] for i in np.flatnonzero(bad)]
+
+
+TEARDOWN_PROBE = (
+    "import atexit, sys; atexit.register(lambda: sys.stderr.write('teardown ran\\n')); "
+    "from gtzan.daemon.cli import main; main()"
+)
+
+
+def test_a_file_run_ends_without_teardown_and_keeps_its_output(wavs: dict[str, Path], tmp_path: Path) -> None:
+    """A run without a device ends by os._exit once flushed: an atexit handler never runs, and stdout
+    in a regular file (block-buffered) still holds every line. Other runs keep the normal exit."""
+    out = tmp_path / "out.jsonl"
+    with out.open("w") as f:
+        r = subprocess.run([sys.executable, "-c", TEARDOWN_PROBE, "--file", str(wavs["music"]), "--fast", "--json"],
+                           stdout=f, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "teardown ran" not in r.stderr and "verdict:" in r.stderr
+    windows, summary = lines(out.read_text())
+    assert summary is not None and len(windows) == summary["windows"] > 0
+    usage = subprocess.run([sys.executable, "-c", TEARDOWN_PROBE, "--hop", "-1"], capture_output=True, text=True,
+                           timeout=120)
+    assert usage.returncode == 2 and "teardown ran" in usage.stderr
+    missing = subprocess.run([sys.executable, "-c", TEARDOWN_PROBE, "--file", str(tmp_path / "none.wav")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "teardown ran" in missing.stderr  # click refuses it before the run
