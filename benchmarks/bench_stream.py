@@ -25,6 +25,7 @@ import numpy as np
 
 from gtzan.constants import HOP, SR, WINDOW_SAMPLES, hop_frames
 from gtzan.datadir import audio_dir
+from gtzan.features import kernels
 from gtzan.features.stream import StreamingExtractor
 from tests import librosa_reference as _reference
 
@@ -223,12 +224,8 @@ def main() -> None:
     ap.add_argument("--block", type=float, help="--paced: push blocks of this many seconds (capture blocks: 0.1)")
     args = ap.parse_args()
     if args.numpy_medians or args.numpy_only:
-        from gtzan.features import kernels
-
         kernels.median = None
     if args.numpy_only:
-        from gtzan.features import kernels
-
         kernels.spectral = None
     if not args.default_malloc:
         from gtzan.memory import keep_freed_blocks
