@@ -10,9 +10,10 @@ extractor would give. The main process streams the earlier windows itself (the m
 in a thread meanwhile), then hands on the worker's, which the worker sends one by one as it computes
 them (features, peak and clipped samples) and the main process takes in between its own batches, so
 that the worker never waits on a full pipe. If the main process runs out of work while the worker
-still has many windows to go, it takes the last of them back (the worker stops before them) and
-computes them itself, between the worker's. If the worker fails, the windows it did not deliver are
-computed here instead: the worker only ever saves time.
+still has many windows to go, it takes the last of them back (the worker stops before them), as many
+as both processes' measured paces say, and computes them itself, between the worker's; they go out
+last, but their members run meanwhile (``SplitWindows.ahead``). If the worker fails, the windows it
+did not deliver are computed here instead: the worker only ever saves time.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
 
 WORKER_SHARE = 0.8  # of the windows; the main process also loads the models and writes the output
 MIN_WINDOWS = 8  # below this a second process costs more than it saves
+AHEAD_WINDOWS = 64  # windows taken back given to ``SplitWindows.ahead`` together (one run of the members)
 FIRST_WINDOW_HOPS = 4  # a fresh extractor's first window against later ones, when taking windows back (tuned)
 _BLOCK = 65536
+_PACE_WINDOWS = 8  # windows from which a process's pace is measured
 _ROW = len(FEATURE_NAMES) + 2  # a window as the worker sends it: its features, peak and clipped samples
 
 
@@ -84,6 +87,17 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
     return b"".join(parts)
 
 
+def windows_to_take_back(left: int, main: float, worker: float, output: float) -> int:
+    """How many of the ``left`` windows the main process should compute, for both processes to finish
+    together: the worker computes the others at ``worker`` seconds a window; the main process computes
+    its first window (``FIRST_WINDOW_HOPS`` hops) and the rest at ``main`` seconds a window, and
+    classifies and writes every window still to come at ``output`` seconds a window."""
+    if main <= 0.0 or worker <= 0.0:
+        return 0
+    output = min(max(output, 0.0), 0.9 * worker)
+    return max(0, int((left * (worker - output) - (FIRST_WINDOW_HOPS - 1) * main) // (main + worker)))
+
+
 def start_split(source: Source, hop_frames: int, limit: int | None) -> SplitWindows | None:
     """Fork a worker for the source's later windows when the source's samples can be had in ranges or
     whole and the clip is long enough; None otherwise. Call it before any thread starts."""
@@ -123,9 +137,14 @@ class SplitWindows:
         self._received = 0  # rows received from the worker
         self._broken = False  # the worker failed or is gone
         self.taken_back = 0  # windows the main process took back from the worker
-        self.output_share = 0.0  # the main process's cost of classifying and writing a window, over its features'
+        # called with each AHEAD_WINDOWS windows taken back as they are computed, before they can be handed out
+        self.ahead: Callable[[list[Window]], None] | None = None
         self._feature_time = self._output_time = 0.0  # seconds spent here computing features, classifying
         self._features_done = self._output_done = 0  # and the windows they were spent on
+        # the pace of both processes is measured from the first output on (the bundle's loading slows both
+        # before): features computed here by then, and the first and latest receipt, (time, windows received)
+        self._features_mark = (0.0, 0)
+        self._receipts: tuple[tuple[float, int], tuple[float, int]] | None = None
         self._fork()
 
     def available(self) -> bool:
@@ -201,12 +220,13 @@ class SplitWindows:
             raise BadInput(str(e)) from None
 
     def note_output(self, seconds: float, windows: int) -> None:
-        """The main process spent ``seconds`` classifying and writing ``windows`` windows: updates
-        ``output_share``, which says how many windows to take back."""
+        """The main process spent ``seconds`` classifying and writing ``windows`` windows, which counts in
+        how many windows to take back."""
+        if not self._output_done:
+            self._features_mark = (self._feature_time, self._features_done)
+            self._receipts = None
         self._output_time += seconds
         self._output_done += windows
-        if self._features_done and self._feature_time > 0:
-            self.output_share = (self._output_time / self._output_done) / (self._feature_time / self._features_done)
 
     def _batched(self, windows: Iterator[Window]) -> Iterator[list[Window]]:
         """Consecutive windows in lists covering about one read block of samples each."""
@@ -240,16 +260,20 @@ class SplitWindows:
         else:
             self._rows.append(feats)
             self._received += len(feats)
+            now = (time.perf_counter(), self._received)
+            self._receipts = (now, now) if self._receipts is None else (self._receipts[0], now)
 
     def _worker_batches(self) -> Iterator[list[Window]]:
         """The worker's windows as they arrive (all that have arrived, together), then any taken back;
         what the worker fails to send is computed here.
 
         Windows taken back are computed one at a time, with the worker's windows taken in (and handed
-        on) in between, so that the worker never waits on a full pipe while this process works."""
+        on) in between, so that the worker never waits on a full pipe while this process works. They
+        can only be handed on after the worker's; ``ahead`` gets them meanwhile, to predict them."""
         total = self.total
         nxt, end = self.split, total  # the worker delivers [split, end)
         own: list[Window] = []
+        told = 0  # of them, given to ``ahead``
         todo: Iterator[Window] | None = None  # the windows taken back, not yet computed
         failed: BadInput | None = None  # reading the windows taken back failed
         decided = False
@@ -271,6 +295,9 @@ class SplitWindows:
                             todo = None
                         else:
                             own.append(win)
+                            if self.ahead is not None and len(own) - told >= AHEAD_WINDOWS:
+                                self.ahead(own[told:])
+                                told = len(own)
                         continue
                     self._receive()
                 if not self._rows:  # the worker is gone
@@ -293,14 +320,15 @@ class SplitWindows:
 
     def _take_back(self, nxt: int, total: int) -> int:
         """When the worker has more windows to go than the main process needs to catch up, ask it to
-        stop early, so that the main process computes the last windows itself: where the worker now stops.
-
-        Both should finish together: the main process computes its first window (``FIRST_WINDOW_HOPS``
-        hops) and k - 1 more, and also classifies and writes every window still to come, which costs
-        ``output_share`` of a window's features each."""
-        left = total - nxt - 1  # the worker is busy with one of them
-        r = min(max(self.output_share, 0.0), 0.9)
-        k = int((left * (1 - r) - r - FIRST_WINDOW_HOPS + 1) // 2)
+        stop early, so that the main process computes the last windows itself: where the worker now stops."""
+        ft, fn = self._feature_time - self._features_mark[0], self._features_done - self._features_mark[1]
+        main = ft / fn if fn >= _PACE_WINDOWS else self._feature_time / max(self._features_done, 1)
+        worker = main
+        if self._receipts is not None and self._receipts[1][1] - self._receipts[0][1] >= _PACE_WINDOWS:
+            (t0, n0), (t1, n1) = self._receipts
+            worker = (t1 - t0) / (n1 - n0)
+        output = self._output_time / self._output_done if self._output_done else 0.0
+        k = windows_to_take_back(total - nxt - 1, main, worker, output)  # the worker is busy with one more
         if k < 2 or self._ctl is None:
             return total
         try:

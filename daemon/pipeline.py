@@ -22,6 +22,7 @@ from gtzan.daemon.smoothing import Smoother, smoothing_params
 from gtzan.features import FEATURE_NAMES
 
 if TYPE_CHECKING:
+    from gtzan.bundle import Prediction
     from gtzan.daemon.interfaces import Predictor
     from gtzan.features.stream import Window
 
@@ -94,6 +95,7 @@ class Pipeline:
         self.samples_in = 0
         self._n = 0
         self._pending_ms = 0.0  # extractor time not yet charged to a window
+        self._ahead: dict[int, tuple[Prediction, int, float]] = {}  # start sample -> predict_ahead's row
 
     def extract(self, samples: np.ndarray) -> tuple[list[Window], float]:
         """Add one block to the extractor: the windows it completed, oldest first, and the extractor's
@@ -146,21 +148,18 @@ class Pipeline:
             )
             self._n += 1
         everyone = [i for i, r in enumerate(results) if not r.silent]
-        for c in range(0, len(everyone), PREDICT_ROWS):
-            loud = everyone[c : c + PREDICT_ROWS]
+        for i in everyone:
+            known = self._ahead.pop(results[i].start_sample, None)
+            if known is not None:
+                self._predicted(results[i], *known)
+        todo = [i for i in everyone if results[i].label is None]
+        for c in range(0, len(todo), PREDICT_ROWS):
+            loud = todo[c : c + PREDICT_ROWS]
             t1 = time.perf_counter()
             pred = self.bundle.predict(np.stack([windows[i].features for i in loud]))
             inf_ms = (time.perf_counter() - t1) * 1000.0 / len(loud)
             for j, i in enumerate(loud):
-                r = results[i]
-                r.label = int(pred.labels[j])
-                r.scores = np.asarray(pred.scores[j], dtype=np.float64)
-                r.probs = np.asarray(pred.probs[j], dtype=np.float64)
-                r.probability = float(pred.confidence[j])
-                r.uncertain = r.probability < self.uncertain_below
-                r.member_probs = {m: np.asarray(p[j]) for m, p in pred.member_probs.items()}
-                r.member_votes = {m: int(v[j]) for m, v in pred.member_votes.items()}
-                r.inference_ms = inf_ms
+                self._predicted(results[i], pred, j, inf_ms)
         for r in results:
             if r.silent:
                 self.smoother.reset()
@@ -169,3 +168,30 @@ class Pipeline:
                 r.smoothed_probability = float(r.smoothed_probs[r.smoothed])
                 r.smoothed_uncertain = r.smoothed_probability < self.uncertain_below
         return results
+
+    def predict_ahead(self, windows: Sequence[Window]) -> None:
+        """Run the members now on windows that ``classify`` will be given later, after others.
+
+        --fast's main process computes a clip's last windows while its worker still computes earlier
+        ones, which go out first: predicted meanwhile, they leave less to do once the worker is done.
+        The members' outputs do not depend on how rows are batched, so the results are the same.
+        """
+        loud = [w for w in windows if not level_dbfs(w.features) < self.silence_db]
+        for c in range(0, len(loud), PREDICT_ROWS):
+            rows = loud[c : c + PREDICT_ROWS]
+            t = time.perf_counter()
+            pred = self.bundle.predict(np.stack([w.features for w in rows]))
+            ms = (time.perf_counter() - t) * 1000.0 / len(rows)
+            for j, w in enumerate(rows):
+                self._ahead[int(w.start_sample)] = (pred, j, ms)
+
+    def _predicted(self, r: WindowResult, pred: Prediction, j: int, inference_ms: float) -> None:
+        """Fill in a window's result from row j of the members' prediction."""
+        r.label = int(pred.labels[j])
+        r.scores = np.asarray(pred.scores[j], dtype=np.float64)
+        r.probs = np.asarray(pred.probs[j], dtype=np.float64)
+        r.probability = float(pred.confidence[j])
+        r.uncertain = r.probability < self.uncertain_below
+        r.member_probs = {m: np.asarray(p[j]) for m, p in pred.member_probs.items()}
+        r.member_votes = {m: int(v[j]) for m, v in pred.member_votes.items()}
+        r.inference_ms = inference_ms

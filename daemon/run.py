@@ -166,7 +166,8 @@ def _run_split(
 
     While the bundle is still loading, computed windows wait for it rather than the other way round;
     after that they gather until ``BATCH_WINDOWS`` go through the models together. The time this
-    process spends classifying and writing a window tells the splitter how many windows to take back.
+    process spends classifying and writing a window tells the splitter how many windows to take back;
+    the windows it takes back are predicted as it computes them (``Pipeline.predict_ahead``).
     """
     ready = pipeline.bundle.ready
 
@@ -176,6 +177,7 @@ def _run_split(
         deliver(results)
 
     held = _Held(pipeline, deliver_split, BATCH_WINDOWS)
+    ahead_s = 0.0  # time predict_ahead took since the last batch: not the features'
 
     def flush() -> None:
         t = time.perf_counter()
@@ -183,10 +185,19 @@ def _run_split(
         if n:
             splitter.note_output(time.perf_counter() - t, n)
 
+    def ahead(windows: list[Window]) -> None:
+        nonlocal ahead_s
+        if ready():
+            t = time.perf_counter()
+            pipeline.predict_ahead(windows)
+            ahead_s += time.perf_counter() - t
+
+    splitter.ahead = ahead
     t0 = time.perf_counter()
     try:
         for windows in splitter.batches():
-            held.add(windows, (time.perf_counter() - t0) * 1000.0 / len(windows), time.monotonic())
+            held.add(windows, (time.perf_counter() - t0 - ahead_s) * 1000.0 / len(windows), time.monotonic())
+            ahead_s = 0.0
             if held.due() and ready():
                 flush()
             if stop():

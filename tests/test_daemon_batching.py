@@ -38,6 +38,49 @@ def test_members_do_not_depend_on_the_batch(bundle, rows: np.ndarray) -> None:
             np.testing.assert_array_equal(np.concatenate([getattr(p, field) for p in parts]), getattr(whole, field))
 
 
+class CountingBundle:
+    """A bundle that counts the feature rows its members run on."""
+
+    def __init__(self, bundle) -> None:
+        self.bundle, self.rows = bundle, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.bundle, name)
+
+    def predict(self, features: np.ndarray):
+        self.rows += len(features)
+        return self.bundle.predict(features)
+
+
+def test_windows_predicted_ahead_are_not_run_again_and_give_the_same_results(bundle) -> None:
+    from gtzan.constants import SR
+    from gtzan.daemon.pipeline import Pipeline
+
+    y = wavgen.music_like(20.0)
+    y[int(6 * SR) : int(10 * SR)] = 0.0  # silent windows, which are never run
+    windows = StreamingExtractor(22).push(y)
+    want = Pipeline(bundle).classify(windows, 0.0, 1.0)
+    silent = {r.start_sample for r in want if r.silent}
+    assert silent and len(silent) < len(windows)
+    counting = CountingBundle(bundle)
+    pipe = Pipeline(counting)
+    ahead = windows[5:30]  # some loud, some silent, and some loud ones not predicted ahead
+    pipe.predict_ahead(ahead)
+    assert counting.rows == sum(w.start_sample not in silent for w in ahead)
+    got = pipe.classify(windows, 0.0, 1.0)
+    assert counting.rows == len(windows) - len(silent)  # each loud window run once
+    for x, z in zip(want, got, strict=True):
+        assert (x.start_sample, x.silent, x.label, x.probability, x.uncertain, x.member_votes, x.smoothed,
+                x.smoothed_probability, x.smoothed_uncertain) == \
+            (z.start_sample, z.silent, z.label, z.probability, z.uncertain, z.member_votes, z.smoothed,
+             z.smoothed_probability, z.smoothed_uncertain)
+        for field in ("scores", "probs", "smoothed_probs"):
+            np.testing.assert_array_equal(getattr(x, field), getattr(z, field))
+        assert x.member_probs.keys() == z.member_probs.keys()
+        for m in x.member_probs:
+            np.testing.assert_array_equal(x.member_probs[m], z.member_probs[m])
+
+
 class Collect:
     def __init__(self) -> None:
         self.got: list = []

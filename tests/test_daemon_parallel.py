@@ -159,12 +159,32 @@ class Collect:
         return 0.0
 
 
-@pytest.mark.parametrize("duration", [None, 9.0])
-def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, duration: float | None) -> None:
+@pytest.mark.parametrize(("duration", "ahead"), [(None, False), (9.0, False), (None, True)])
+def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, duration: float | None, ahead: bool,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ahead``: a slow worker, so that windows are taken back, and predicted ahead two at a time."""
+    import time
+
     from gtzan.bundle import load_bundle
+    from gtzan.daemon.pipeline import Pipeline
     from gtzan.daemon.run import run
     from gtzan.daemon.sources import FileSource, sample_limit
 
+    predicted_ahead = []
+    if ahead:
+        real_write, real_ahead = parallel._write_all, Pipeline.predict_ahead
+
+        def slow_write(fd: int, data: bytes) -> None:  # in the worker
+            time.sleep(0.05)
+            real_write(fd, data)
+
+        def count_ahead(self, windows) -> None:
+            predicted_ahead.extend(w.start_sample for w in windows)
+            real_ahead(self, windows)
+
+        monkeypatch.setattr(parallel, "_write_all", slow_write)
+        monkeypatch.setattr(parallel, "AHEAD_WINDOWS", 2)
+        monkeypatch.setattr(Pipeline, "predict_ahead", count_ahead)
     path = wavgen.write(tmp_path / "clip.wav", clip, subtype="PCM_16")
     bundle = load_bundle(None)
     results = {}
@@ -191,6 +211,10 @@ def test_run_split_equals_run_streaming(tmp_path: Path, clip: np.ndarray, durati
         assert (x.level_dbfs, x.peak_dbfs, x.clipped, x.level_warning) == \
             (y.level_dbfs, y.peak_dbfs, y.clipped, y.level_warning)
     assert sa == sb
+    if ahead:  # the first windows taken back had their members run before their turn came
+        taken = [r.start_sample for r in b[len(b) - splitter.taken_back :]]
+        assert len(predicted_ahead) >= 2
+        assert predicted_ahead == taken[: len(predicted_ahead)]
 
 
 def test_no_worker_outlives_a_bundle_error(tmp_path: Path, clip: np.ndarray) -> None:
@@ -210,6 +234,50 @@ def test_no_worker_outlives_a_bundle_error(tmp_path: Path, clip: np.ndarray) -> 
         run(source, bad_models, lambda b: Collect(), hop_frames=22, warm=False, splitter=splitter)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the forked worker was killed and reaped
+
+
+def test_windows_to_take_back_follow_both_paces() -> None:
+    first = parallel.FIRST_WINDOW_HOPS - 1  # the main process's first window costs this many more
+    assert parallel.windows_to_take_back(101, 1.0, 1.0, 0.0) == (101 - first) // 2
+    # a worker at a third of the main process's pace: three quarters of the rest, less the first window's cost
+    assert parallel.windows_to_take_back(100, 1.0, 3.0, 0.0) == int((300 - first) // 4)
+    # classifying and writing what is still to come is the main process's work too
+    assert parallel.windows_to_take_back(100, 1.0, 1.0, 0.5) == int((50 - first) // 2)
+    assert parallel.windows_to_take_back(100, 1.0, 1.0, 5.0) == int((10 - first) // 2)  # at most 0.9 of it
+    assert parallel.windows_to_take_back(2, 1.0, 1.0, 0.0) == 0
+    assert parallel.windows_to_take_back(100, 0.0, 1.0, 0.0) == 0
+
+
+def test_windows_taken_back_are_given_ahead_while_the_worker_runs(clip: np.ndarray,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ahead`` gets the windows taken back, a few at a time, as they are computed: before the batch
+    that hands them out, and as the same windows."""
+    import time
+
+    real_write = parallel._write_all
+
+    def slow_write(fd: int, data: bytes) -> None:  # in the worker: a little slower than the main process
+        time.sleep(0.01)
+        real_write(fd, data)
+
+    monkeypatch.setattr(parallel, "_write_all", slow_write)
+    monkeypatch.setattr(parallel, "AHEAD_WINDOWS", 4)
+    y = np.tile(clip, 8)
+    split = SplitWindows(lambda: y, 22)
+    handed: list[list] = []
+    given: list[tuple[int, list]] = []
+    split.ahead = lambda windows: given.append((len(handed), list(windows)))
+    try:
+        for batch in split.batches():
+            handed.append(batch)
+    finally:
+        split.close()
+    assert split.taken_back >= 10
+    assert given and all(len(windows) == 4 for _, windows in given)
+    assert all(before < len(handed) - 1 for before, _ in given)  # the last batch came after them all
+    ahead = [w for _, windows in given for w in windows]
+    assert all(a is b for a, b in zip(ahead, handed[-1], strict=False))
+    assert len(ahead) <= len(handed[-1]) == split.taken_back
 
 
 def test_windows_taken_back_are_computed_between_the_workers(clip: np.ndarray,
