@@ -1,7 +1,7 @@
 """Benchmarks of gtzan-listen, the product: file throughput and live behaviour on a real capture device.
 
   python benchmarks/bench_daemon.py [--track FILE] [--repeat 3] [--live-seconds 30] [--skip-live]
-                                    [--long-minutes 20]
+                                    [--long-minutes 20] [--capture]
 
 1. ``--file TRACK --fast --json`` at hop 0.5 s: times real time, end to end (imports, model loading,
    decoding, features, every member, the blend, JSON output), measured inside a fresh interpreter
@@ -14,6 +14,11 @@
    (p50/p99; and the first window's own latency, features and inference, ``first_window_ms``), launch
    to first verdict (as measured, and less the virtual microphone's own lag in starting to play, which
    a real microphone does not have), and peak RSS (VmHWM).
+3. ``--capture``: the capture alone, in turns with the live runs (``--repeat`` pairs): the listener's
+   microphone source (gtzan.daemon.mic.MicSource: the same device, format, block size and resampling)
+   read for as long, with nothing done to the blocks: the CPU under every live run, whatever the
+   features and the models cost; and beside it, a bare PortAudio stream on the same device (sounddevice
+   alone, 0.1 s blocks, a callback that only counts them): what the audio stack costs by itself.
 
 The track defaults to the first GTZAN rock track (30 s); without the data, a synthetic 30 s clip.
 What is timed is the gtzan installed in the interpreter that runs this script, editable or not (the
@@ -92,6 +97,81 @@ t1 = time.perf_counter()
 rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 print(f"BENCH {t1 - t0:.6f} {rss} {code}", file=sys.stderr)
 """
+
+
+CAPTURE_CODE = """
+import os, sys, time
+from gtzan.daemon.mic import MicSource
+from gtzan.daemon.run import StopFlag
+
+want = int(float(sys.argv[1]) * 22050)
+got, first = 0, None
+with MicSource() as source:
+    source.start()
+    for y, _arrival in source.blocks(StopFlag()):
+        if first is None:
+            first = (time.monotonic(), os.times())
+        got += len(y)
+        if got >= want:
+            break
+    last = (time.monotonic(), os.times())
+    source.close()
+cpu = sum(last[1][:2]) - sum(first[1][:2])
+print(f"CAPTURE {100 * cpu / (last[0] - first[0]):.3f} {source.overflows} {source.dropped}", flush=True)
+"""
+
+
+# the same device through sounddevice alone: its default rate, 0.1 s blocks, a callback that only counts
+BARE_CAPTURE_CODE = """
+import os, sys, threading, time
+import sounddevice as sd
+
+want = int(float(sys.argv[1]) * 10)
+rate = int(sd.query_devices(kind="input")["default_samplerate"])
+marks, done = [], threading.Event()
+
+def callback(indata, frames, time_info, status):
+    marks.append((time.monotonic(), os.times()))
+    if len(marks) > want:
+        done.set()
+
+with sd.RawInputStream(samplerate=rate, channels=1, dtype="float32", blocksize=rate // 10, callback=callback):
+    done.wait(want / 10 + 30)
+(t0, c0), (t1, c1) = marks[0], marks[-1]
+print(f"CAPTURE {100 * (sum(c1[:2]) - sum(c0[:2])) / (t1 - t0):.3f} 0 0", flush=True)
+"""
+
+
+def bench_capture(track: Path, tmp: Path, seconds: float, bare: bool = False) -> dict:
+    """The capture alone on the virtual microphone: CPU (% of one core) from its first block to its last.
+    ``bare``: the device through sounddevice alone, which is what the audio stack costs by itself."""
+    from tests.vmic import VirtualMic
+
+    reason = VirtualMic.unavailable()
+    if reason:
+        return {"skipped": reason}
+    wav = as_wav16(track, tmp)
+    with VirtualMic() as mic:
+        p = subprocess.Popen(
+            [sys.executable, "-c", BARE_CAPTURE_CODE if bare else CAPTURE_CODE, str(seconds)],
+            cwd=tmp,
+            env=mic.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert mic.wait_for_capture(p, timeout=60), p.communicate()
+        mic.feed(wav)
+        out, err = p.communicate(timeout=seconds + 60)
+    line = [ln for ln in out.splitlines() if ln.startswith("CAPTURE ")]
+    assert p.returncode == 0 and line, err
+    pct, overflows, dropped = line[0].split()[1:]
+    return {
+        "audio_s": seconds,
+        "cpu_pct_one_core": round(float(pct), 2),
+        "overflows": int(overflows),
+        "dropped": int(dropped),
+    }
 
 
 def byte_compile() -> None:
@@ -239,6 +319,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--live-seconds", type=float, default=30.0)
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--capture", action="store_true", help="also the capture alone, in turns with --repeat live runs")
     ap.add_argument("--skip-fast", action="store_true", help="only the live part (no --fast runs, no reference)")
     ap.add_argument(
         "--live-args",
@@ -269,11 +350,15 @@ def main() -> None:
             import soundfile as sf
 
             seconds = min(a.live_seconds, sf.info(str(track)).duration)
-            live = bench_live(track, tmp, seconds, tuple(a.live_args.split()))
-            print(
-                "live on the virtual microphone (targets: CPU < 5%, p99 < 50 ms, first verdict < 3.5 s, RSS < 300 MB):",
-                json.dumps(live),
-            )
+            targets = "targets: CPU < 5%, p99 < 50 ms, first verdict < 3.5 s, RSS < 300 MB"
+            for _ in range(a.repeat if a.capture else 1):
+                if a.capture:
+                    bare = bench_capture(track, tmp, seconds, bare=True)
+                    print("a bare PortAudio stream, on the virtual microphone:", json.dumps(bare))
+                    capture = bench_capture(track, tmp, seconds)
+                    print("the capture alone, on the virtual microphone:", json.dumps(capture))
+                live = bench_live(track, tmp, seconds, tuple(a.live_args.split()))
+                print(f"live on the virtual microphone ({targets}):", json.dumps(live))
 
 
 if __name__ == "__main__":
