@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # the in-process machine reference (the extractor alone) runs as gtzan-listen does, with one BLAS thread;
 # OpenBLAS's default threads doubled its CPU per hop (8.3 against 4.0 ms, measured)
@@ -51,6 +52,9 @@ except ImportError:  # not installed: the checkout's own (the feature code runs;
 sys.path.insert(0, str(ROOT))  # tests/ holds the virtual microphone and the synthetic music
 CLI = [sys.executable, "-m", "gtzan.daemon.cli"]  # run from a temporary folder: the checkout would shadow it
 TICK = os.sysconf("SC_CLK_TCK")
+
+if TYPE_CHECKING:
+    from tests.vmic import VirtualMic
 
 
 def default_track(tmp: Path) -> Path:
@@ -142,6 +146,14 @@ print(f"CAPTURE {100 * (sum(c1[:2]) - sum(c0[:2])) / (t1 - t0):.3f} 0 0", flush=
 """
 
 
+def _capturing(mic: VirtualMic, cmd: list[str], cwd: Path) -> subprocess.Popen:
+    """``cmd`` started on the virtual microphone (its output piped, as text), once its capture stream is
+    connected."""
+    p = subprocess.Popen(cmd, cwd=cwd, env=mic.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert mic.wait_for_capture(p, timeout=60), p.communicate()
+    return p
+
+
 def bench_capture(track: Path, tmp: Path, seconds: float, bare: bool = False) -> dict:
     """The capture alone on the virtual microphone: CPU (% of one core) from its first block to its last.
     ``bare``: the device through sounddevice alone, which is what the audio stack costs by itself."""
@@ -152,15 +164,7 @@ def bench_capture(track: Path, tmp: Path, seconds: float, bare: bool = False) ->
         return {"skipped": reason}
     wav = as_wav16(track, tmp)
     with VirtualMic() as mic:
-        p = subprocess.Popen(
-            [sys.executable, "-c", BARE_CAPTURE_CODE if bare else CAPTURE_CODE, str(seconds)],
-            cwd=tmp,
-            env=mic.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert mic.wait_for_capture(p, timeout=60), p.communicate()
+        p = _capturing(mic, [sys.executable, "-c", BARE_CAPTURE_CODE if bare else CAPTURE_CODE, str(seconds)], tmp)
         mic.feed(wav)
         out, err = p.communicate(timeout=seconds + 60)
     line = [ln for ln in out.splitlines() if ln.startswith("CAPTURE ")]
@@ -251,15 +255,7 @@ def bench_live(track: Path, tmp: Path, seconds: float, extra: tuple[str, ...] = 
     wav = as_wav16(track, tmp)
     with VirtualMic() as mic:
         t_launch = time.monotonic()
-        p = subprocess.Popen(
-            [*CLI, "--json", "--hop", "0.5", "--duration", str(seconds), *extra],
-            cwd=tmp,
-            env=mic.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert mic.wait_for_capture(p, timeout=60), p.communicate()
+        p = _capturing(mic, [*CLI, "--json", "--hop", "0.5", "--duration", str(seconds), *extra], tmp)
         t_connected = time.monotonic()
         mic.feed(wav)
         t_fed = mic.feed_started()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -153,13 +153,8 @@ class Pipeline:
             if known is not None:
                 self._predicted(results[i], *known)
         todo = [i for i in everyone if results[i].label is None]
-        for c in range(0, len(todo), PREDICT_ROWS):
-            loud = todo[c : c + PREDICT_ROWS]
-            t1 = time.perf_counter()
-            pred = self.bundle.predict(np.stack([windows[i].features for i in loud]))
-            inf_ms = (time.perf_counter() - t1) * 1000.0 / len(loud)
-            for j, i in enumerate(loud):
-                self._predicted(results[i], pred, j, inf_ms)
+        for i, row in zip(todo, self._run_members([windows[i] for i in todo]), strict=True):
+            self._predicted(results[i], *row)
         for r in results:
             if r.silent:
                 self.smoother.reset()
@@ -177,13 +172,19 @@ class Pipeline:
         The members' outputs do not depend on how rows are batched, so the results are the same.
         """
         loud = [w for w in windows if not level_dbfs(w.features) < self.silence_db]
-        for c in range(0, len(loud), PREDICT_ROWS):
-            rows = loud[c : c + PREDICT_ROWS]
+        for w, row in zip(loud, self._run_members(loud), strict=True):
+            self._ahead[int(w.start_sample)] = row
+
+    def _run_members(self, windows: Sequence[Window]) -> Iterator[tuple[Prediction, int, float]]:
+        """Each window's row of the members' prediction, ``PREDICT_ROWS`` windows a run: the run's
+        prediction, the window's row in it and the run's milliseconds per window."""
+        for c in range(0, len(windows), PREDICT_ROWS):
+            rows = windows[c : c + PREDICT_ROWS]
             t = time.perf_counter()
             pred = self.bundle.predict(np.stack([w.features for w in rows]))
             ms = (time.perf_counter() - t) * 1000.0 / len(rows)
-            for j, w in enumerate(rows):
-                self._ahead[int(w.start_sample)] = (pred, j, ms)
+            for j in range(len(rows)):
+                yield pred, j, ms
 
     def _predicted(self, r: WindowResult, pred: Prediction, j: int, inference_ms: float) -> None:
         """Fill in a window's result from row j of the members' prediction."""
